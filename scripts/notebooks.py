@@ -1,0 +1,107 @@
+"""Find, execute and inspect the kit's notebooks: the one place that runs them.
+
+    python scripts/notebooks.py                 execute every notebook in place (make notebooks)
+    python scripts/notebooks.py notebooks/01*   execute the given notebooks in place
+
+Tests, the book build and the learner edition import this module, so every notebook is
+executed the same way: its own folder as working directory, the kit's kernel, timings
+not recorded (re-running a notebook changes only what really changed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_FOLDERS = ("notebooks", "casestudies")
+#: Seconds one cell may run before the execution is stopped as hung.
+CELL_TIMEOUT = 600
+#: Keys every notebook's ``metadata["kit"]`` must hold (the instructor guide reads them).
+KIT_METADATA_KEYS = ("title", "objectives", "teaching_minutes", "exercise_minutes", "budget_seconds")
+#: Text that must never appear in committed outputs: machine paths.
+MACHINE_PATH = re.compile(r"(/work/|/root/|/home/[a-z]|/Users/|/tmp/|site-packages|[A-Z]:\\\\)")
+
+
+def find_notebooks(root: Path = ROOT) -> list[Path]:
+    """Every notebook of the kit in course order: notebooks/ first, then casestudies/."""
+    found = []
+    for folder in NOTEBOOK_FOLDERS:
+        found += sorted(p for p in (root / folder).glob("[0-9][0-9]_*.ipynb"))
+    return found
+
+
+def execute(path: Path, cell_timeout: int = CELL_TIMEOUT) -> tuple[nbformat.NotebookNode, float]:
+    """Execute a notebook top to bottom; return (executed notebook, seconds). Never writes."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=cell_timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute()
+    return notebook, time.perf_counter() - start
+
+
+def execute_in_place(path: Path) -> float:
+    """Execute a notebook and save it with its outputs (the committed, instructor version)."""
+    notebook, seconds = execute(path)
+    nbformat.write(notebook, path)
+    return seconds
+
+
+def code_cells(notebook) -> list:
+    return [c for c in notebook.cells if c.cell_type == "code"]
+
+
+def problems(notebook) -> list[str]:
+    """What is wrong with a committed notebook: order, errors, stderr, machine paths, metadata."""
+    found = []
+    kit = notebook.metadata.get("kit", {})
+    missing = [k for k in KIT_METADATA_KEYS if k not in kit]
+    if missing:
+        found.append(f"metadata['kit'] lacks {missing}")
+    expected = 1
+    for index, cell in enumerate(code_cells(notebook)):
+        if not cell.source.strip():
+            continue
+        if cell.execution_count != expected:
+            found.append(
+                f"code cell {index} has execution_count {cell.execution_count}, expected {expected} "
+                "(run `make notebooks` to execute it top to bottom)"
+            )
+            break
+        expected += 1
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                found.append(f"code cell {index} has an error output: {output.ename}")
+            if output.output_type == "stream" and output.name == "stderr":
+                found.append(f"code cell {index} writes to stderr: {output.text[:120]!r}")
+            text = json.dumps(output)  # every field of the output, as text
+            match = MACHINE_PATH.search(text)
+            if match:
+                found.append(f"code cell {index} output holds a machine path: {match.group(0)!r}")
+    return found
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(a).resolve() for a in argv] or find_notebooks()
+    for path in paths:
+        seconds = execute_in_place(path)
+        print(f"{seconds:7.1f} s  {path.relative_to(ROOT)}")
+        for problem in problems(nbformat.read(path, as_version=4)):
+            print(f"          problem: {problem}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
