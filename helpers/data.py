@@ -36,9 +36,9 @@ COLUMN_ROLES = {
     "mrn": "direct identifier (medical record number)",
     "name": "direct identifier",
     "street_address": "direct identifier (geographic subdivision smaller than a state)",
-    "phone": "direct identifier (telephone number)",
     "city": "quasi-identifier (geographic subdivision smaller than a state)",
     "zip5": "quasi-identifier (ZIP code)",
+    "phone": "direct identifier (telephone number)",
     "birth_date": "quasi-identifier (date)",
     "sex": "quasi-identifier",
     "age": "quasi-identifier (age in years at REFERENCE_DATE)",
@@ -641,3 +641,61 @@ def _cut(n: int, shares: np.ndarray) -> np.ndarray:
     bounds = np.round(np.cumsum(shares) * n).astype(int)
     return np.searchsorted(bounds, np.arange(n), side="right")
 
+
+
+# ------------------------------------------------------------- synthetic genotypes
+
+
+def synthetic_genotypes(
+    n_people: int,
+    n_snps: int,
+    rng: RandomState = None,
+    min_allele_frequency: float = 0.05,
+    max_allele_frequency: float = 0.5,
+    return_frequencies: bool = False,
+):
+    """Generate SYNTHETIC SNP genotypes: one row per person, one column per SNP.
+
+    Each SNP j gets a population frequency p_j of its counted allele, drawn uniformly from
+    [min_allele_frequency, max_allele_frequency]; each person's genotype at j is the count of
+    that allele on their two chromosomes, Binomial(2, p_j) (Hardy-Weinberg equilibrium).
+    SNPs are independent (no linkage disequilibrium) and everyone comes from one population,
+    so the data are plausible for teaching, not a model of any real cohort.
+
+    Parameters
+    ----------
+    n_people : int >= 1, number of people (rows).
+    n_snps : int >= 1, number of SNPs (columns).
+    rng : Generator, int seed or None.
+    min_allele_frequency, max_allele_frequency : floats with 0 < min < max <= 0.5
+        Range of the population allele frequencies.
+    return_frequencies : bool
+        If True, also return the population frequencies p (length n_snps).
+
+    Returns
+    -------
+    genotypes : ndarray of int8, shape (n_people, n_snps), values 0, 1 or 2;
+    plus p (ndarray of float) if ``return_frequencies``.
+
+    Reference: N. Homer et al., "Resolving individuals contributing trace amounts of DNA to
+    highly complex mixtures using high-density SNP genotyping microarrays", PLoS Genetics
+    4(8): e1000167, 2008, https://doi.org/10.1371/journal.pgen.1000167 (the attack these
+    data are used to demonstrate).
+    """
+    n_people = check_integer(n_people, "n_people", minimum=1)
+    n_snps = check_integer(n_snps, "n_snps", minimum=1)
+    low = check_real(min_allele_frequency, "min_allele_frequency", low=0.0, high=0.5,
+                     low_inclusive=False)
+    high = check_real(max_allele_frequency, "max_allele_frequency", low=0.0, high=0.5,
+                      low_inclusive=False)
+    if not low < high:
+        raise ValueError(
+            "min_allele_frequency must be < max_allele_frequency; "
+            f"got {low} and {high}"
+        )
+    if not isinstance(return_frequencies, bool):
+        raise TypeError(f"return_frequencies must be True or False; got {return_frequencies!r}")
+    rng = check_rng(rng)
+    frequencies = rng.uniform(low, high, size=n_snps)
+    genotypes = rng.binomial(2, frequencies, size=(n_people, n_snps)).astype(np.int8)
+    return (genotypes, frequencies) if return_frequencies else genotypes
