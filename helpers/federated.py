@@ -1,0 +1,812 @@
+"""Federated learning across hospitals: clients, a pluggable aggregator, FedAvg rounds.
+
+Each :class:`Hospital` keeps its own patients' records. In a round of federated averaging
+(FedAvg; McMahan et al., "Communication-Efficient Learning of Deep Networks from
+Decentralized Data", AISTATS 2017, https://proceedings.mlr.press/v54/mcmahan17a.html) the
+server sends the current global weights to every hospital, each hospital runs a few epochs
+of gradient descent on its own data, and only its new weights and its patient count leave
+it. The server combines those into the next global weights.
+
+Models
+------
+Two numpy-only models share one weight layout: ONE flat float64 vector, the coefficients
+first and the intercept LAST (length ``n_features + 1``).
+
+- ``"logistic"``: logistic regression for a 0/1 label (the kit's breast-cancer data); loss =
+  mean binary cross-entropy; "accuracy" = share of correct 0.5-threshold predictions.
+- ``"linear"``: linear regression (the kit's diabetes data); loss = mean squared error;
+  "accuracy" = the coefficient of determination R^2 (1 is perfect, 0 is "predict the mean").
+
+The model maths are small importable functions (:func:`predict`, :func:`loss`,
+:func:`gradient`, :func:`score`, :func:`gradient_descent`) so other front-ends (the Flower
+workshop app) reuse exactly the same arithmetic.
+
+The pluggable aggregator interface
+----------------------------------
+How one round's hospital updates become the next global weights is an :class:`Aggregator`
+with four methods, each of which runs at a named party. The training loop
+(:func:`federated_averaging`) never looks inside a message; it only moves them::
+
+    for every hospital (AT THE HOSPITAL):
+        w_i, n_i = hospital.local_update(global_w, ...)
+        message_i = aggregator.encode(w_i, n_i, rng)        # what leaves the hospital
+    combined = aggregator.combine([message_1, ..., message_k])   # AT THE SERVER
+    global_w = aggregator.decode(combined, rng)             # AT WHOEVER MAY READ THE RESULT
+
+- ``encode(weights, n_samples, rng) -> message``: turn a hospital's new weights and count into
+  the message it sends (plain: ``(n * w, n)``; secure aggregation: ciphertexts; local DP:
+  noised values).
+- ``combine(messages) -> combined``: the server's only view of the round (plain: sums;
+  secure aggregation: ciphertext sums under a public key only).
+- ``decode(combined, rng) -> weights``: produce the next global weights (plain: the server
+  divides; secure aggregation: the key holder decrypts only the sum; central DP: noise is
+  added here and the spend recorded).
+- ``message_bytes(message) -> int``: bytes one message takes on the wire, for the
+  communication columns of the history. ``broadcast_bytes(weights)`` (default: 8 bytes per
+  weight) counts the download of the global weights by one hospital.
+- ``name`` and ``trusted_parties`` (plain words) label the aggregator in tables.
+
+:class:`WeightedMean` is plain FedAvg. ``helpers.encryption.SecureAggregator`` (Paillier) and
+the DP aggregators in ``helpers.dp_learning`` plug into the same loop unchanged.
+
+Standardising features without pooling the data
+-----------------------------------------------
+Gradient descent needs features on comparable scales, but fitting a scaler on the pooled
+data would need the pooled data. The kit's choice: :func:`federated_standardisation` runs
+ONE extra round through the SAME aggregator in which each hospital sends its local mean and
+local mean of squares (two vectors of length ``n_features``) with its count; the decoded
+result is the pooled mean and second moment, from which every hospital computes the same
+mean and standard deviation and standardises its own records locally
+(:meth:`Hospital.standardise`). What this reveals: the pooled per-feature mean and standard
+deviation (an aggregate that every hospital learns); with :class:`WeightedMean` the server
+also sees each hospital's own per-feature means and second moments (per-site aggregates,
+never records); with secure aggregation it sees only the pooled sums. Where even that is
+too much, :meth:`Standardiser.from_bounds` scales by public domain bounds (e.g. clinically
+plausible ranges published in advance), which reveals nothing about the data.
+
+What federated learning does not protect: the weights themselves are a function of the
+records. :func:`gradient_inversion` shows that a single-example gradient of these models
+gives the patient's features back exactly (the simplest case of Zhu, Liu and Han, "Deep
+Leakage from Gradients", NeurIPS 2019, https://arxiv.org/abs/1906.08935).
+"""
+
+from __future__ import annotations
+
+import abc
+import numbers
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from helpers._progress import progress as _progress
+from helpers._validation import RandomState, check_choice, check_integer, check_real, check_rng
+
+MODELS = ("logistic", "linear")
+_WEIGHT_BYTES = np.dtype(np.float64).itemsize
+_COUNT_BYTES = 8  # a patient count travels as one 64-bit integer
+
+
+# --- model maths (numpy only) -----------------------------------------------------------
+
+
+def _as_features(X, name: str = "X") -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (patients x features); got {X.ndim}-D")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one row and one column; got {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} must hold only finite numbers")
+    return X
+
+
+def _as_labels(y, n_rows: int, model: str, name: str = "y") -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if y.shape[0] != n_rows:
+        raise ValueError(f"{name} must have one label per row of X ({n_rows}); got {y.shape[0]}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} must hold only finite numbers")
+    if model == "logistic" and not np.all((y == 0) | (y == 1)):
+        raise ValueError(f"{name} must hold only 0 and 1 for the logistic model")
+    return y
+
+
+def _as_weights(weights, n_features: int, name: str = "weights") -> np.ndarray:
+    weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if weights.shape[0] != n_features + 1:
+        raise ValueError(
+            f"{name} must have n_features + 1 = {n_features + 1} entries "
+            f"(coefficients then the intercept); got {weights.shape[0]}"
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError(f"{name} must hold only finite numbers")
+    return weights
+
+
+def _check_model(model: str) -> str:
+    return check_choice(model, "model", MODELS)
+
+
+def _linear_part(weights: np.ndarray, X: np.ndarray) -> np.ndarray:
+    return X @ weights[:-1] + weights[-1]
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    # Split by sign so exp never overflows.
+    out = np.empty_like(z)
+    positive = z >= 0
+    out[positive] = 1.0 / (1.0 + np.exp(-z[positive]))
+    ez = np.exp(z[~positive])
+    out[~positive] = ez / (1.0 + ez)
+    return out
+
+
+def predict(weights, X, model: str = "logistic") -> np.ndarray:
+    """Predictions of the model: P(y = 1) for "logistic", the fitted value for "linear".
+
+    Parameters
+    ----------
+    weights : flat vector, coefficients then intercept (length n_features + 1).
+    X : array (patients x features), or one patient as a 1-D array.
+    model : "logistic" or "linear".
+    """
+    _check_model(model)
+    X = _as_features(X)
+    weights = _as_weights(weights, X.shape[1])
+    z = _linear_part(weights, X)
+    return _sigmoid(z) if model == "logistic" else z
+
+
+def loss(weights, X, y, model: str = "logistic") -> float:
+    """Mean loss: binary cross-entropy (nats) for "logistic", squared error for "linear"."""
+    _check_model(model)
+    X = _as_features(X)
+    y = _as_labels(y, X.shape[0], model)
+    weights = _as_weights(weights, X.shape[1])
+    z = _linear_part(weights, X)
+    if model == "logistic":
+        # log(1 + e^z) - y z, computed without overflow.
+        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+    return float(np.mean((z - y) ** 2))
+
+
+def gradient(weights, X, y, model: str = "logistic") -> np.ndarray:
+    """Gradient of :func:`loss` with respect to the flat weights (same layout).
+
+    For both models the gradient is ``mean_i r_i * [x_i, 1]`` with a per-patient residual
+    ``r_i`` (``p_i - y_i`` for logistic, ``2 (z_i - y_i)`` for linear) -- which is why a
+    one-patient gradient gives ``x`` back (see :func:`gradient_inversion`).
+    """
+    _check_model(model)
+    X = _as_features(X)
+    y = _as_labels(y, X.shape[0], model)
+    weights = _as_weights(weights, X.shape[1])
+    return _gradient(weights, X, y, model)
+
+
+def _gradient(weights: np.ndarray, X: np.ndarray, y: np.ndarray, model: str) -> np.ndarray:
+    z = _linear_part(weights, X)
+    residual = (_sigmoid(z) - y) if model == "logistic" else 2.0 * (z - y)
+    grad = np.empty(X.shape[1] + 1)
+    grad[:-1] = X.T @ residual / X.shape[0]
+    grad[-1] = residual.mean()
+    return grad
+
+
+def score(weights, X, y, model: str = "logistic") -> float:
+    """Accuracy (share correct at threshold 0.5) for "logistic"; R^2 for "linear"."""
+    _check_model(model)
+    X = _as_features(X)
+    y = _as_labels(y, X.shape[0], model)
+    weights = _as_weights(weights, X.shape[1])
+    z = _linear_part(weights, X)
+    if model == "logistic":
+        return float(np.mean((z >= 0) == (y == 1)))
+    total = np.sum((y - y.mean()) ** 2)
+    residual = np.sum((y - z) ** 2)
+    return float(1.0 - residual / total) if total > 0 else float("nan")
+
+
+def gradient_descent(
+    weights,
+    X,
+    y,
+    epochs: int,
+    lr: float,
+    model: str = "logistic",
+    rng: RandomState = None,
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """Run ``epochs`` passes of (mini-batch) gradient descent from ``weights``.
+
+    Parameters
+    ----------
+    weights : flat start vector (coefficients then intercept).
+    X, y : the training data.
+    epochs : int >= 1, passes over the data (full batch: one step per epoch).
+    lr : float > 0, learning rate (step size).
+    model : "logistic" or "linear".
+    rng : Generator, int seed or None; shuffles the mini-batches (unused for full batch).
+    batch_size : None for full-batch, or int >= 1 patients per step (the last batch of an
+        epoch may be smaller).
+
+    Returns the new weights (a new array; the input is not modified).
+    """
+    _check_model(model)
+    X = _as_features(X)
+    y = _as_labels(y, X.shape[0], model)
+    weights = _as_weights(weights, X.shape[1]).copy()
+    epochs = check_integer(epochs, "epochs", minimum=1)
+    lr = check_real(lr, "lr", low=0.0, low_inclusive=False)
+    n = X.shape[0]
+    if batch_size is None or batch_size >= n:
+        for _ in range(epochs):
+            weights -= lr * _gradient(weights, X, y, model)
+        return weights
+    batch_size = check_integer(batch_size, "batch_size", minimum=1)
+    rng = check_rng(rng)
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            rows = order[start : start + batch_size]
+            weights -= lr * _gradient(weights, X[rows], y[rows], model)
+    return weights
+
+
+# --- standardisation without pooling ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """Per-feature centre and scale that every hospital applies to its own records.
+
+    ``transform(X) = (X - mean) / scale``.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def __post_init__(self):
+        mean = np.asarray(self.mean, dtype=np.float64).reshape(-1)
+        scale = np.asarray(self.scale, dtype=np.float64).reshape(-1)
+        if mean.shape != scale.shape:
+            raise ValueError(
+                f"mean and scale must have the same length; got {mean.shape[0]} and "
+                f"{scale.shape[0]}"
+            )
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
+            raise ValueError("mean must be finite and scale finite and > 0 for every feature")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "scale", scale)
+
+    @classmethod
+    def from_bounds(cls, lower, upper) -> "Standardiser":
+        """Scale by public domain bounds: centre (lower + upper) / 2, scale (upper - lower) / 2.
+
+        Reveals nothing about the data; values outside the bounds are NOT clipped here
+        (they simply map outside [-1, 1]).
+        """
+        lower = np.asarray(lower, dtype=np.float64).reshape(-1)
+        upper = np.asarray(upper, dtype=np.float64).reshape(-1)
+        if lower.shape != upper.shape:
+            raise ValueError("lower and upper must have the same length")
+        if not np.all(lower < upper):
+            raise ValueError("lower must be < upper for every feature")
+        return cls((lower + upper) / 2.0, (upper - lower) / 2.0)
+
+    def transform(self, X) -> np.ndarray:
+        """Standardise ``X`` (patients x features)."""
+        X = _as_features(X)
+        if X.shape[1] != self.mean.shape[0]:
+            raise ValueError(
+                f"X has {X.shape[1]} features; this standardiser has {self.mean.shape[0]}"
+            )
+        return (X - self.mean) / self.scale
+
+
+# --- hospitals (clients) ----------------------------------------------------------------
+
+
+class Hospital:
+    """A federated client: it holds its own X, y; only weights and a count ever leave it.
+
+    Parameters
+    ----------
+    X : array or DataFrame (patients x features).
+    y : labels (0/1 for "logistic", real numbers for "linear").
+    name : str, label used in history columns.
+    model : "logistic" or "linear".
+    """
+
+    def __init__(self, X, y, name: str = "hospital", model: str = "logistic"):
+        self.model = _check_model(model)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name must be a non-empty string; got {name!r}")
+        self.name = name
+        X = _as_features(X)
+        self._X = X
+        self._y = _as_labels(y, X.shape[0], self.model)
+
+    def __repr__(self) -> str:
+        return (
+            f"Hospital(name={self.name!r}, model={self.model!r}, n_samples={self.n_samples}, "
+            f"n_features={self.n_features})"
+        )
+
+    @property
+    def n_samples(self) -> int:
+        """Number of patients this hospital holds."""
+        return int(self._X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        """Number of features per patient."""
+        return int(self._X.shape[1])
+
+    def local_update(
+        self,
+        global_weights,
+        epochs: int,
+        lr: float,
+        rng: RandomState = None,
+        batch_size: int | None = None,
+    ) -> tuple[np.ndarray, int]:
+        """Full-batch (or mini-batch) gradient descent from ``global_weights`` on own data.
+
+        Returns ``(new_weights, n_samples)``: the only things that leave the hospital.
+        """
+        weights = _as_weights(global_weights, self.n_features, "global_weights")
+        new = gradient_descent(
+            weights, self._X, self._y, epochs, lr, self.model, rng=rng, batch_size=batch_size
+        )
+        return new, self.n_samples
+
+    def evaluate(self, weights) -> dict:
+        """``{"accuracy": .., "loss": ..}`` of ``weights`` on this hospital's own data.
+
+        "accuracy" is R^2 for the linear model.
+        """
+        weights = _as_weights(weights, self.n_features)
+        return {
+            "accuracy": score(weights, self._X, self._y, self.model),
+            "loss": loss(weights, self._X, self._y, self.model),
+        }
+
+    def local_statistics(self) -> tuple[np.ndarray, int]:
+        """Per-feature mean and mean of squares of own data, and the count (for standardising).
+
+        Returns ``(concat(mean, mean_of_squares), n_samples)``, shaped like a weight update
+        so it can travel through any :class:`Aggregator`.
+        """
+        return np.concatenate([self._X.mean(axis=0), (self._X**2).mean(axis=0)]), self.n_samples
+
+    def standardise(self, standardiser: Standardiser) -> None:
+        """Apply ``standardiser`` to this hospital's own records, in place, at the hospital."""
+        if not isinstance(standardiser, Standardiser):
+            raise TypeError(
+                f"standardiser must be a Standardiser; got {type(standardiser).__name__}"
+            )
+        self._X = standardiser.transform(self._X)
+
+    def _data(self) -> tuple[np.ndarray, np.ndarray]:
+        # For simulation-only views (pooled evaluation, the centralised baseline); a real
+        # deployment has no such method.
+        return self._X, self._y
+
+
+def _check_hospitals(hospitals) -> list[Hospital]:
+    if isinstance(hospitals, Hospital):
+        raise TypeError("hospitals must be a list of Hospital objects; got a single Hospital")
+    try:
+        hospitals = list(hospitals)
+    except TypeError:
+        raise TypeError(
+            f"hospitals must be a list of Hospital objects; got {type(hospitals).__name__}"
+        ) from None
+    if not hospitals:
+        raise ValueError("hospitals must hold at least one Hospital; got none")
+    for h in hospitals:
+        if not isinstance(h, Hospital):
+            raise TypeError(f"every hospital must be a Hospital; got {type(h).__name__}")
+    if len({h.n_features for h in hospitals}) != 1:
+        raise ValueError(
+            "all hospitals must have the same number of features; got "
+            f"{[h.n_features for h in hospitals]}"
+        )
+    if len({h.model for h in hospitals}) != 1:
+        raise ValueError(
+            f"all hospitals must use the same model; got {[h.model for h in hospitals]}"
+        )
+    names = [h.name for h in hospitals]
+    if len(set(names)) != len(names):
+        raise ValueError(f"hospital names must be unique; got {names}")
+    return hospitals
+
+
+def make_hospitals(parts, model: str = "logistic", prefix: str = "H") -> list[Hospital]:
+    """One :class:`Hospital` per ``(X_i, y_i)`` part (e.g. from ``data.split_across_hospitals``).
+
+    Names are ``f"{prefix}{i + 1}"``.
+    """
+    return [Hospital(X, y, name=f"{prefix}{i + 1}", model=model) for i, (X, y) in enumerate(parts)]
+
+
+# --- aggregators ------------------------------------------------------------------------
+
+
+class Aggregator(abc.ABC):
+    """How one round's hospital updates become the next global weights.
+
+    The loop never looks inside messages; each method runs at a named party (see the
+    module docstring for the protocol).
+    """
+
+    name: str = "aggregator"
+    trusted_parties: str = ""
+
+    @abc.abstractmethod
+    def encode(self, weights: np.ndarray, n_samples: int, rng) -> object:
+        """Runs AT THE HOSPITAL: turn its new weights and count into the message it sends."""
+
+    @abc.abstractmethod
+    def combine(self, messages: list[object]) -> object:
+        """Runs AT THE SERVER: combine the messages (it only ever sees messages)."""
+
+    @abc.abstractmethod
+    def decode(self, combined: object, rng) -> np.ndarray:
+        """Runs at whoever may read the result: return the next global weights."""
+
+    @abc.abstractmethod
+    def message_bytes(self, message: object) -> int:
+        """Bytes one message takes on the wire (for communication accounting)."""
+
+    def broadcast_bytes(self, weights: np.ndarray) -> int:
+        """Bytes one hospital downloads to receive the global weights (float64 each)."""
+        return int(np.asarray(weights).size * _WEIGHT_BYTES)
+
+
+class WeightedMean(Aggregator):
+    """Plain FedAvg: the next global weights are the patient-count-weighted mean.
+
+    encode -> ``(n * w, n)``; combine -> the two sums; decode -> ``sum(n w) / sum(n)``.
+    The server sees every hospital's weights and count.
+    """
+
+    name = "weighted mean (plain FedAvg)"
+    trusted_parties = "server sees every hospital's weights and patient count"
+
+    def encode(self, weights, n_samples, rng=None):
+        weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+        n_samples = check_integer(n_samples, "n_samples", minimum=1)
+        return (n_samples * weights, n_samples)
+
+    def combine(self, messages):
+        messages = list(messages)
+        if not messages:
+            raise ValueError("combine needs at least one message; got none")
+        total = np.sum([m[0] for m in messages], axis=0)
+        count = sum(int(m[1]) for m in messages)
+        return (total, count)
+
+    def decode(self, combined, rng=None):
+        total, count = combined
+        if count <= 0:
+            raise ValueError(f"the combined patient count must be > 0; got {count}")
+        return np.asarray(total, dtype=np.float64) / count
+
+    def message_bytes(self, message):
+        return int(np.asarray(message[0]).size * _WEIGHT_BYTES + _COUNT_BYTES)
+
+
+def _check_aggregator(aggregator) -> Aggregator:
+    if aggregator is None:
+        return WeightedMean()
+    if not isinstance(aggregator, Aggregator):
+        raise TypeError(
+            f"aggregator must be an Aggregator (or None for WeightedMean); "
+            f"got {type(aggregator).__name__}"
+        )
+    return aggregator
+
+
+def federated_standardisation(
+    hospitals, aggregator: Aggregator | None = None, rng: RandomState = None, apply: bool = True
+) -> Standardiser:
+    """Pooled per-feature mean and standard deviation, computed through the aggregator.
+
+    Each hospital sends ``(local mean, local mean of squares)`` and its count through
+    ``aggregator`` (default :class:`WeightedMean`); the decoded pooled moments give
+    ``mean`` and ``std = sqrt(E[x^2] - mean^2)`` (a constant feature gets scale 1).
+    With ``apply=True`` every hospital then standardises its own records with the result.
+    See the module docstring for what this reveals.
+    """
+    hospitals = _check_hospitals(hospitals)
+    aggregator = _check_aggregator(aggregator)
+    rng = check_rng(rng)
+    messages = []
+    for h in hospitals:
+        moments, n = h.local_statistics()
+        messages.append(aggregator.encode(moments, n, rng))
+    pooled = np.asarray(aggregator.decode(aggregator.combine(messages), rng), dtype=np.float64)
+    d = hospitals[0].n_features
+    mean, second = pooled[:d], pooled[d:]
+    variance = np.maximum(second - mean**2, 0.0)
+    std = np.sqrt(variance)
+    # A feature that is constant everywhere carries no signal; scale 1 avoids dividing by 0.
+    std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+    standardiser = Standardiser(mean, std)
+    if apply:
+        for h in hospitals:
+            h.standardise(standardiser)
+    return standardiser
+
+
+# --- the FedAvg loop --------------------------------------------------------------------
+
+
+@dataclass
+class FederatedResult:
+    """Outcome of :func:`federated_averaging`.
+
+    weights : final global weight vector (coefficients then intercept).
+    history : DataFrame, one row per round (round 0 = the initial weights) with columns
+        ``round``, ``accuracy``, ``loss`` (global model on ``test_data`` if given, else on the
+        pooled training data: a simulation-only view), ``accuracy_<hospital name>`` (each
+        hospital's own evaluation of the global model), ``bytes_up`` (all hospitals' messages
+        this round), ``bytes_down`` (global weights sent to every hospital this round),
+        ``seconds`` (wall time of the round).
+    model, aggregator : labels of what was run.
+    """
+
+    weights: np.ndarray
+    history: pd.DataFrame
+    model: str
+    aggregator: str
+    hospitals: list[str] = field(default_factory=list)
+
+
+def _check_test_data(test_data, n_features: int, model: str):
+    if test_data is None:
+        return None
+    try:
+        X_test, y_test = test_data
+    except (TypeError, ValueError):
+        raise TypeError("test_data must be a pair (X_test, y_test) or None") from None
+    X_test = _as_features(X_test, "X_test")
+    if X_test.shape[1] != n_features:
+        raise ValueError(
+            f"X_test must have {n_features} features like the hospitals; got {X_test.shape[1]}"
+        )
+    return X_test, _as_labels(y_test, X_test.shape[0], model, "y_test")
+
+
+def federated_averaging(
+    hospitals,
+    rounds: int,
+    local_epochs: int,
+    lr: float,
+    rng: RandomState = None,
+    aggregator: Aggregator | None = None,
+    initial_weights=None,
+    test_data=None,
+    progress: bool = False,
+    batch_size: int | None = None,
+) -> FederatedResult:
+    """Train one model across hospitals with federated averaging (FedAvg).
+
+    Parameters
+    ----------
+    hospitals : list of :class:`Hospital` (same model and number of features).
+    rounds : int >= 1, communication rounds.
+    local_epochs : int >= 1, gradient-descent epochs each hospital runs per round.
+    lr : float > 0, local learning rate.
+    rng : Generator, int seed or None; passed to local updates (mini-batches) and to the
+        aggregator's encode and decode (noise, encryption).
+    aggregator : an :class:`Aggregator`; None means :class:`WeightedMean` (plain FedAvg).
+    initial_weights : start vector (length n_features + 1); None means zeros.
+    test_data : optional ``(X_test, y_test)`` for the global accuracy and loss columns.
+    progress : show a progress bar over rounds (notebooks pass True).
+    batch_size : None for full-batch local steps, or patients per mini-batch.
+
+    Returns a :class:`FederatedResult`.
+
+    Reference: McMahan et al., "Communication-Efficient Learning of Deep Networks from
+    Decentralized Data", AISTATS 2017, https://proceedings.mlr.press/v54/mcmahan17a.html
+    """
+    hospitals = _check_hospitals(hospitals)
+    rounds = check_integer(rounds, "rounds", minimum=1)
+    local_epochs = check_integer(local_epochs, "local_epochs", minimum=1)
+    lr = check_real(lr, "lr", low=0.0, low_inclusive=False)
+    if batch_size is not None:
+        batch_size = check_integer(batch_size, "batch_size", minimum=1)
+    aggregator = _check_aggregator(aggregator)
+    rng = check_rng(rng)
+    d = hospitals[0].n_features
+    model = hospitals[0].model
+    if initial_weights is None:
+        weights = np.zeros(d + 1)
+    else:
+        weights = _as_weights(initial_weights, d, "initial_weights").copy()
+    test = _check_test_data(test_data, d, model)
+    if test is None:
+        pooled = [h._data() for h in hospitals]
+        test = (np.vstack([p[0] for p in pooled]), np.concatenate([p[1] for p in pooled]))
+
+    def row(round_number, w, up, down, seconds):
+        entry = {
+            "round": round_number,
+            "accuracy": score(w, *test, model),
+            "loss": loss(w, *test, model),
+        }
+        for h in hospitals:
+            entry[f"accuracy_{h.name}"] = h.evaluate(w)["accuracy"]
+        entry.update(bytes_up=up, bytes_down=down, seconds=seconds)
+        return entry
+
+    rows = [row(0, weights, 0, 0, 0.0)]
+    for r in _progress(range(1, rounds + 1), progress, desc="FedAvg rounds", total=rounds):
+        start = time.perf_counter()
+        down = sum(aggregator.broadcast_bytes(weights) for _ in hospitals)
+        messages = []
+        for h in hospitals:
+            new_weights, n = h.local_update(
+                weights.copy(), local_epochs, lr, rng=rng, batch_size=batch_size
+            )
+            messages.append(aggregator.encode(new_weights, n, rng))
+        up = sum(int(aggregator.message_bytes(m)) for m in messages)
+        combined = aggregator.combine(messages)
+        weights = _as_weights(aggregator.decode(combined, rng), d, "decoded weights").copy()
+        rows.append(row(r, weights, up, down, time.perf_counter() - start))
+    return FederatedResult(
+        weights=weights,
+        history=pd.DataFrame(rows),
+        model=model,
+        aggregator=aggregator.name,
+        hospitals=[h.name for h in hospitals],
+    )
+
+
+# --- baselines --------------------------------------------------------------------------
+
+
+def centralised_training(
+    X,
+    y,
+    epochs: int,
+    lr: float,
+    model: str = "logistic",
+    rng: RandomState = None,
+    batch_size: int | None = None,
+    initial_weights=None,
+) -> np.ndarray:
+    """Baseline: pool every record in one place and run gradient descent on it.
+
+    ``X`` may also be a list of :class:`Hospital` (then ``y`` must be None): their records
+    are pooled, which is exactly what federated learning avoids. Returns the weights.
+    """
+    _check_model(model)
+    if y is None:
+        hospitals = _check_hospitals(X)
+        pooled = [h._data() for h in hospitals]
+        X = np.vstack([p[0] for p in pooled])
+        y = np.concatenate([p[1] for p in pooled])
+        model = hospitals[0].model
+    X = _as_features(X)
+    start = (
+        np.zeros(X.shape[1] + 1)
+        if initial_weights is None
+        else _as_weights(initial_weights, X.shape[1], "initial_weights")
+    )
+    return gradient_descent(start, X, y, epochs, lr, model, rng=rng, batch_size=batch_size)
+
+
+@dataclass
+class LocalOnlyResult:
+    """Outcome of :func:`local_only_training`.
+
+    weights : dict hospital name -> weights trained on that hospital's data alone.
+    table : DataFrame, one row per hospital: ``hospital``, ``n_samples``, ``accuracy``,
+        ``loss`` (on the evaluation data; accuracy is R^2 for the linear model).
+    """
+
+    weights: dict
+    table: pd.DataFrame
+
+
+def local_only_training(
+    hospitals,
+    epochs: int,
+    lr: float,
+    rng: RandomState = None,
+    batch_size: int | None = None,
+    test_data=None,
+) -> LocalOnlyResult:
+    """Baseline: every hospital trains alone on its own records (no collaboration).
+
+    Parameters
+    ----------
+    hospitals : list of :class:`Hospital`.
+    epochs, lr, rng, batch_size : as in :func:`gradient_descent`.
+    test_data : None (each hospital evaluates on its own training data), one
+        ``(X_test, y_test)`` pair shared by all, or a list with one pair per hospital
+        (e.g. each hospital's own held-out patients).
+    """
+    hospitals = _check_hospitals(hospitals)
+    epochs = check_integer(epochs, "epochs", minimum=1)
+    lr = check_real(lr, "lr", low=0.0, low_inclusive=False)
+    rng = check_rng(rng)
+    d, model = hospitals[0].n_features, hospitals[0].model
+    if test_data is None:
+        tests = [None] * len(hospitals)
+    elif isinstance(test_data, list):
+        if len(test_data) != len(hospitals):
+            raise ValueError(
+                f"test_data as a list needs one (X, y) pair per hospital ({len(hospitals)}); "
+                f"got {len(test_data)}"
+            )
+        tests = [_check_test_data(t, d, model) for t in test_data]
+    else:
+        tests = [_check_test_data(test_data, d, model)] * len(hospitals)
+    weights, rows = {}, []
+    for h, test in zip(hospitals, tests):
+        w, n = h.local_update(np.zeros(d + 1), epochs, lr, rng=rng, batch_size=batch_size)
+        weights[h.name] = w
+        if test is None:
+            metrics = h.evaluate(w)
+        else:
+            metrics = {"accuracy": score(w, *test, model), "loss": loss(w, *test, model)}
+        rows.append({"hospital": h.name, "n_samples": n, **metrics})
+    return LocalOnlyResult(weights=weights, table=pd.DataFrame(rows))
+
+
+# --- what the updates leak --------------------------------------------------------------
+
+
+def gradient_inversion(update) -> np.ndarray:
+    """Reconstruct a patient's features from a single-example gradient: ``x = dL/dw / dL/db``.
+
+    For the logistic and linear models the gradient of one patient's loss is
+    ``r * [x, 1]`` (``r`` a scalar residual), so dividing the coefficient part by the
+    intercept part returns ``x`` exactly. The same holds for a weight UPDATE after one
+    gradient step on one patient (``new - old = -lr * gradient``; ``lr`` cancels). For a
+    batch the gradient is ``mean_i r_i [x_i, 1]`` and the ratio is a residual-weighted
+    average of the patients, not any one of them; secure aggregation hides even that
+    hospital-level update behind the sum over hospitals.
+
+    Parameters
+    ----------
+    update : flat vector (coefficients then intercept): a gradient or a weight difference.
+
+    Returns the reconstructed feature vector (length n_features), in the units of the
+    features the model was trained on (undo the standardisation to get raw values).
+
+    Reference: Zhu, Liu and Han, "Deep Leakage from Gradients", NeurIPS 2019,
+    https://arxiv.org/abs/1906.08935 (the closed form for a single example of a model with
+    a bias follows their observation; see also Aono et al., 2017).
+    """
+    update = np.asarray(update, dtype=np.float64).reshape(-1)
+    if update.shape[0] < 2:
+        raise ValueError(
+            f"update must hold at least one coefficient and the intercept; got {update.shape[0]}"
+        )
+    if not np.all(np.isfinite(update)):
+        raise ValueError("update must hold only finite numbers")
+    bias = update[-1]
+    if abs(bias) <= 1e-300:
+        raise ValueError("the intercept entry of update is 0: nothing to divide by")
+    return update[:-1] / bias
+
+
+def nearest_record_distance(reconstruction, X) -> float:
+    """Euclidean distance from ``reconstruction`` to the closest row of ``X`` (0 = exact hit)."""
+    X = _as_features(X)
+    reconstruction = np.asarray(reconstruction, dtype=np.float64).reshape(-1)
+    if reconstruction.shape[0] != X.shape[1]:
+        raise ValueError(
+            f"reconstruction has {reconstruction.shape[0]} features; X has {X.shape[1]}"
+        )
+    return float(np.min(np.linalg.norm(X - reconstruction, axis=1)))
