@@ -36,7 +36,8 @@ preflight: $(VENV)/.installed-runtime
 	$(BIN)/python -m helpers.preflight
 
 lab: preflight
-	$(BIN)/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) notebooks/00_welcome_and_data.ipynb
+	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. \
+		--LabApp.default_url=/lab/tree/notebooks/00_welcome_and_data.ipynb $(LAB_ARGS)
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -34,14 +34,14 @@ def test_make_lab_serves_the_course_map(tmp_path):
         deadline, body = time.monotonic() + 90, None
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                url = f"http://127.0.0.1:{port}/lab/tree/notebooks/00_welcome_and_data.ipynb?token={token}"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    body = response.read().decode()
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/?token={token}", timeout=5) as response:
+                    body, landing = response.read().decode(), response.url
                     break
             except OSError:
                 time.sleep(1)
         assert body is not None, "JupyterLab did not answer within 90 s"
-        assert "JupyterLab" in body or "jupyter-config-data" in body
+        assert "jupyter-config-data" in body
+        assert "/lab/tree/notebooks/00_welcome_and_data.ipynb" in landing  # opens at the course map
         api = f"http://127.0.0.1:{port}/api/contents/notebooks/00_welcome_and_data.ipynb?token={token}"
         with urllib.request.urlopen(api, timeout=10) as response:
             assert response.status == 200  # the course map notebook is served
