@@ -1,0 +1,623 @@
+"""The jurisdiction table as data: how health-data laws treat de-identification and research.
+
+Every cell of the table carries its own source (a URL), so a case study can show where a
+statement comes from, and the tests can check that no cell is unsourced. A cell whose
+content could not be checked against a primary source, or a faithful copy of one, holds the
+word ``"unverified"`` instead of a guess.
+
+The table is a teaching summary, checked against the statute texts and regulators' pages
+listed in each cell, as of November 2026. It is NOT legal advice: laws change, and a summary
+leaves out conditions that matter in a real case.
+
+Public API
+----------
+jurisdictions()            the table, one row per jurisdiction, one source URL per row
+jurisdiction_sources()     the same content, one row per cell, with each cell's own source
+jurisdiction_table(...)    a subset of rows and columns, for a case study's comparison table
+compare(case_facts)        the columns that bear on a case's facts, for every jurisdiction
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+#: The word a cell holds when its content could not be verified against a primary source.
+UNVERIFIED = "unverified"
+
+#: Columns of ``jurisdictions()``, in order. ``source_url`` is the row's main primary source.
+COLUMNS = (
+    "jurisdiction",
+    "law",
+    "year",
+    "health_data_class",
+    "deidentification_standard",
+    "research_use_basis",
+    "cross_border_transfer",
+    "maximum_penalty",
+    "source_url",
+)
+
+#: The columns that hold statements about the law (each with its own source).
+FACT_COLUMNS = (
+    "law",
+    "year",
+    "health_data_class",
+    "deidentification_standard",
+    "research_use_basis",
+    "cross_border_transfer",
+    "maximum_penalty",
+)
+
+#: Human-readable headers, for notebooks that display the table.
+HEADERS = {
+    "jurisdiction": "Jurisdiction",
+    "law": "Law",
+    "year": "Year enacted",
+    "health_data_class": "How health data is classed",
+    "deidentification_standard": "De-identification / anonymisation standard",
+    "research_use_basis": "Basis for research use",
+    "cross_border_transfer": "Cross-border transfer rule",
+    "maximum_penalty": "Maximum penalty",
+    "source_url": "Primary source",
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One statement of the table and the URL(s) it was checked against (several: ' ; ')."""
+
+    value: str | int
+    source: str
+
+
+def _cell(value, source: str) -> Cell:
+    return Cell(value, source)
+
+
+# --------------------------------------------------------------------------- sources
+# Primary sources (statutes, regulations, regulators). Where a statement was checked
+# against a faithful copy of the statute on another site, that copy is cited.
+
+_ECFR_164_514 = (
+    "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-164/subpart-E/"
+    "section-164.514"
+)
+_ECFR_160_103 = (
+    "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-160/subpart-A/"
+    "section-160.103"
+)
+_ECFR_164_512 = (
+    "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-164/subpart-E/"
+    "section-164.512"
+)
+_ECFR_102_3 = "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-A/part-102/section-102.3"
+_HHS_DEID = (
+    "https://www.hhs.gov/hipaa/for-professionals/privacy/special-topics/de-identification/"
+    "index.html"
+)
+_HHS_CLOUD = (
+    "https://www.hhs.gov/hipaa/for-professionals/special-topics/health-information-technology/"
+    "cloud-computing/index.html"
+)
+_HIPAA_STATUTE = "https://www.govinfo.gov/content/pkg/PLAW-104publ191/html/PLAW-104publ191.htm"
+_USC_1320D_6 = "https://www.law.cornell.edu/uscode/text/42/1320d-6"
+
+_CCPA = (
+    "https://leginfo.legislature.ca.gov/faces/codes_displayText.xhtml?division=3.&part=4.&"
+    "lawCode=CIV&title=1.81.5"
+)
+_CCPA_1798_146 = (
+    "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=1798.146.&"
+    "lawCode=CIV"
+)
+_CCPA_1798_148 = (
+    "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=1798.148.&"
+    "lawCode=CIV"
+)
+_CCPA_1798_199_55 = (
+    "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=1798.199.55.&"
+    "lawCode=CIV"
+)
+_CMIA_56_36 = (
+    "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=56.36.&"
+    "lawCode=CIV"
+)
+
+_GDPR = "https://eur-lex.europa.eu/eli/reg/2016/679/oj"
+
+_UK_GDPR = "https://www.legislation.gov.uk/eur/2016/679/contents"
+_UK_DPA = "https://www.legislation.gov.uk/ukpga/2018/12/contents"
+_NHS_OPT_OUT = (
+    "https://digital.nhs.uk/services/national-data-opt-out/"
+    "understanding-the-national-data-opt-out"
+)
+_NHS_OPT_OUT_S251 = (
+    "https://digital.nhs.uk/services/data-access-request-service-dars/"
+    "how-the-national-data-opt-out-affects-data-released-by-nhs-digital/"
+    "national-data-opt-out-guidance-for-researchers/"
+    "4-section-251-and-the-application-of-national-data-opt-outs"
+)
+
+_PIPEDA = "https://laws-lois.justice.gc.ca/eng/acts/P-8.6/"
+
+_PHIPA = "https://www.ontario.ca/laws/statute/04p03"
+_PHIPA_AMP = "https://www.ontario.ca/laws/regulation/R23343"
+_IPC_DEID = "https://decisions.ipc.on.ca/ipc-cipvp/phipa/en/item/520967/index.do"
+
+_LGPD = "https://www.planalto.gov.br/ccivil_03/_ato2015-2018/2018/lei/l13709.htm"
+
+# Unofficial English translations of the PIPL (the authentic text is the Chinese one
+# published by the National People's Congress).
+_PIPL_ART13 = "https://personalinformationprotectionlaw.com/PIPL/article-13/"
+_PIPL_ART4 = "https://www.21cloudbox.com/china-pipl.html"
+_PIPL_ART28 = "https://personalinformationprotectionlaw.com/PIPL/article-28/"
+_PIPL_ART66 = (
+    "https://pipl.xllawconsulting.com/personal-information-protection-law-of-the-peoples-republic-"
+    "of-china-pipl/chapter-vii-legal-liability/article-66/"
+)
+
+_DPDP = "https://www.meity.gov.in/static/uploads/2024/06/2bf1f0e9f04e6fb4f8fef35e82c42aa5.pdf"
+
+
+# --------------------------------------------------------------------------- the table
+
+_ROWS: tuple[dict[str, Cell], ...] = (
+    {
+        "jurisdiction": _cell("United States (federal)", _HIPAA_STATUTE),
+        "law": _cell(
+            "Health Insurance Portability and Accountability Act of 1996 (Pub. L. 104-191) and "
+            "its Privacy Rule, 45 CFR Parts 160 and 164",
+            _HIPAA_STATUTE,
+        ),
+        "year": _cell(1996, _HIPAA_STATUTE),
+        "health_data_class": _cell(
+            "Protected health information (PHI): individually identifiable health information "
+            "held or transmitted by a covered entity or its business associate (45 CFR 160.103)",
+            _ECFR_160_103,
+        ),
+        "deidentification_standard": _cell(
+            "45 CFR 164.514(b): either Safe Harbor (remove 18 kinds of identifiers, e.g. keep at "
+            "most the first 3 digits of a ZIP code, and only where that area holds more than "
+            "20,000 people, and no date element but the year, with ages over 89 grouped as 90 or "
+            "older; plus no actual knowledge that the rest could identify anyone) or Expert "
+            "Determination (a qualified expert finds the risk of identification 'very small'). "
+            "De-identified data are not PHI. A limited data set (164.514(e)) keeps dates and "
+            "ZIP codes, remains PHI, and needs a data use agreement.",
+            _ECFR_164_514,
+        ),
+        "research_use_basis": _cell(
+            "The individual's authorization; a waiver of authorization approved by an IRB or "
+            "Privacy Board (45 CFR 164.512(i)); a limited data set under a data use agreement "
+            "(164.514(e), for research, public health or health care operations); or "
+            "de-identified data",
+            _ECFR_164_512,
+        ),
+        "cross_border_transfer": _cell(
+            "No transfer-specific rule: HHS guidance says PHI may be stored by a cloud provider "
+            "outside the United States under a business associate agreement and the HIPAA Rules, "
+            "with the location's risks covered in the Security Rule risk analysis",
+            _HHS_CLOUD,
+        ),
+        "maximum_penalty": _cell(
+            "Civil: calendar-year cap of $2,134,831 for violations of an identical provision "
+            "(2024 inflation adjustment; HHS applies lower caps to lower culpability tiers by "
+            "enforcement discretion). Criminal: up to $250,000 and 10 years' imprisonment for "
+            "knowing wrongful disclosure with intent to sell or cause harm (42 U.S.C. 1320d-6)",
+            _ECFR_102_3,
+        ),
+        "source_url": _cell(_HHS_DEID, _HHS_DEID),
+    },
+    {
+        "jurisdiction": _cell("United States (California)", _CCPA),
+        "law": _cell(
+            "California Consumer Privacy Act of 2018 (CCPA, Civ. Code 1798.100 et seq., amended "
+            "by the California Privacy Rights Act of 2020) and the Confidentiality of Medical "
+            "Information Act (CMIA, Civ. Code 56 et seq.)",
+            _CCPA,
+        ),
+        "year": _cell(2018, _CCPA),
+        "health_data_class": _cell(
+            "'Medical information' under the CMIA (Civ. Code 56.05); the CCPA does not apply to "
+            "CMIA medical information or to HIPAA PHI held by covered entities and business "
+            "associates (Civ. Code 1798.146)",
+            _CCPA_1798_146,
+        ),
+        "deidentification_standard": _cell(
+            "Patient information de-identified by the HIPAA standard (45 CFR 164.514) is outside "
+            "the CCPA (1798.146(a)(4)); re-identifying it is prohibited except for listed "
+            "purposes such as treatment, public health, Common Rule research or contracted "
+            "testing of de-identification (1798.148)",
+            _CCPA_1798_148,
+        ),
+        "research_use_basis": _cell(
+            "The CCPA does not apply to information collected in human-subjects research under "
+            "the Common Rule, ICH good clinical practice or FDA rules (1798.146); re-identifying "
+            "HIPAA-de-identified data is allowed for Common Rule research (1798.148(a)(3))",
+            _CCPA_1798_146,
+        ),
+        "cross_border_transfer": _cell(UNVERIFIED, _CCPA),
+        "maximum_penalty": _cell(
+            "CCPA: administrative fine up to $2,500 per violation or $7,500 per intentional "
+            "violation or violation involving minors (1798.199.55). CMIA: up to $25,000 per "
+            "knowing and willful violation by a person other than a licensed health care "
+            "professional (56.36(c)(2)(A))",
+            f"{_CCPA_1798_199_55} ; {_CMIA_56_36}",
+        ),
+        "source_url": _cell(_CCPA, _CCPA),
+    },
+    {
+        "jurisdiction": _cell("European Union", _GDPR),
+        "law": _cell("General Data Protection Regulation, Regulation (EU) 2016/679 (GDPR)", _GDPR),
+        "year": _cell(2016, _GDPR),
+        "health_data_class": _cell(
+            "'Data concerning health' (Art. 4(15)) are a special category: processing is "
+            "prohibited unless an exception in Art. 9(2) applies",
+            _GDPR,
+        ),
+        "deidentification_standard": _cell(
+            "Pseudonymised data (Art. 4(5)) remain personal data; anonymous information, where "
+            "the person is not identifiable by any means reasonably likely to be used (cost, "
+            "time, available technology), is outside the Regulation (Recital 26). No technique "
+            "is prescribed.",
+            _GDPR,
+        ),
+        "research_use_basis": _cell(
+            "A lawful basis under Art. 6 plus an Art. 9(2) exception, e.g. explicit consent "
+            "(9(2)(a)) or scientific research based on Union or Member State law (9(2)(j)), with "
+            "the safeguards of Art. 89(1) such as pseudonymisation and data minimisation",
+            _GDPR,
+        ),
+        "cross_border_transfer": _cell(
+            "Chapter V (Arts. 44-49): an adequacy decision (Art. 45), appropriate safeguards such "
+            "as standard contractual clauses or binding corporate rules (Arts. 46-47), or narrow "
+            "derogations (Art. 49)",
+            _GDPR,
+        ),
+        "maximum_penalty": _cell(
+            "Up to EUR 20 million or 4% of total worldwide annual turnover of the preceding "
+            "financial year, whichever is higher (Art. 83(5))",
+            _GDPR,
+        ),
+        "source_url": _cell(_GDPR, _GDPR),
+    },
+    {
+        "jurisdiction": _cell("United Kingdom", _UK_GDPR),
+        "law": _cell(
+            "UK GDPR (the retained version of Regulation (EU) 2016/679) and the Data Protection "
+            "Act 2018; in England, the NHS national data opt-out",
+            _UK_DPA,
+        ),
+        "year": _cell(2018, _UK_DPA),
+        "health_data_class": _cell(
+            "Special category data (Art. 9 UK GDPR); in England 'confidential patient "
+            "information' also falls under the common-law duty of confidentiality and the "
+            "national data opt-out",
+            _NHS_OPT_OUT,
+        ),
+        "deidentification_standard": _cell(
+            "As in the EU: pseudonymised data are personal data, anonymous data are outside the "
+            "UK GDPR (Recital 26). National data opt-outs do not apply to data anonymised in line "
+            "with the ICO's anonymisation code of practice",
+            _NHS_OPT_OUT_S251,
+        ),
+        "research_use_basis": _cell(
+            "A lawful basis plus an Art. 9 condition (e.g. explicit consent, or research with "
+            "the safeguards of the DPA 2018); in England, disclosing confidential patient "
+            "information without consent needs support under section 251 of the NHS Act 2006 "
+            "(Confidentiality Advisory Group), and national data opt-outs then apply",
+            _NHS_OPT_OUT_S251,
+        ),
+        "cross_border_transfer": _cell(
+            "UK GDPR Chapter V: UK adequacy regulations, appropriate safeguards (e.g. contractual "
+            "clauses approved for the UK), or derogations",
+            _UK_GDPR,
+        ),
+        "maximum_penalty": _cell(
+            "Up to GBP 17.5 million or 4% of total worldwide annual turnover, whichever is "
+            "higher (higher maximum amount)",
+            _UK_DPA,
+        ),
+        "source_url": _cell(_UK_GDPR, _UK_GDPR),
+    },
+    {
+        "jurisdiction": _cell("Canada (federal)", _PIPEDA),
+        "law": _cell(
+            "Personal Information Protection and Electronic Documents Act (PIPEDA), "
+            "S.C. 2000, c. 5",
+            _PIPEDA,
+        ),
+        "year": _cell(2000, _PIPEDA),
+        "health_data_class": _cell(
+            "'Personal health information' of a living or deceased individual is defined in "
+            "s. 2(1); it is personal information under the Act's general principles",
+            _PIPEDA,
+        ),
+        "deidentification_standard": _cell(UNVERIFIED, _PIPEDA),
+        "research_use_basis": _cell(
+            "Use without knowledge or consent for statistical or scholarly study or research "
+            "only if the purpose cannot be achieved without the information, confidentiality is "
+            "ensured, consent is impracticable and the Privacy Commissioner is informed first "
+            "(s. 7(2)(c))",
+            _PIPEDA,
+        ),
+        "cross_border_transfer": _cell(
+            "No adequacy regime: the transferring organisation stays accountable and must use "
+            "contractual or other means to give a comparable level of protection (Sch. 1, "
+            "principle 4.1.3)",
+            _PIPEDA,
+        ),
+        "maximum_penalty": _cell(
+            "Fine up to CAD 100,000 on indictment (CAD 10,000 on summary conviction) for the "
+            "offences of s. 28, e.g. knowingly failing to report or record breaches or "
+            "obstructing the Commissioner",
+            _PIPEDA,
+        ),
+        "source_url": _cell(_PIPEDA, _PIPEDA),
+    },
+    {
+        "jurisdiction": _cell("Canada (Ontario)", _PHIPA),
+        "law": _cell(
+            "Personal Health Information Protection Act, 2004 (PHIPA), S.O. 2004, c. 3, Sch. A",
+            _PHIPA,
+        ),
+        "year": _cell(2004, _PHIPA),
+        "health_data_class": _cell(
+            "Personal health information in the custody of health information custodians and "
+            "their agents",
+            _PHIPA,
+        ),
+        "deidentification_standard": _cell(
+            "The Act defines 'de-identify'; de-identifying personal health information is a "
+            "'use' that a custodian may make without consent under s. 37(1)(f) (IPC decision)",
+            _IPC_DEID,
+        ),
+        "research_use_basis": _cell(
+            "Disclosure to a researcher whose research plan a research ethics board has approved "
+            "(s. 44); the board weighs, among other things, whether obtaining consent would be "
+            "impractical",
+            _PHIPA,
+        ),
+        "cross_border_transfer": _cell(UNVERIFIED, _PHIPA),
+        "maximum_penalty": _cell(
+            "Administrative penalty up to CAD 50,000 (natural person) or CAD 500,000 (others), "
+            "which the Commissioner may increase by the economic benefit gained (O. Reg. 329/04 "
+            "s. 35, added by O. Reg. 343/23); maximum offence fines: unverified",
+            _PHIPA_AMP,
+        ),
+        "source_url": _cell(_PHIPA, _PHIPA),
+    },
+    {
+        "jurisdiction": _cell("Brazil", _LGPD),
+        "law": _cell(
+            "Lei Geral de Proteção de Dados Pessoais (LGPD), Lei nº 13.709 of 14 August 2018",
+            _LGPD,
+        ),
+        "year": _cell(2018, _LGPD),
+        "health_data_class": _cell(
+            "Sensitive personal data ('dado pessoal sensível'), which includes data concerning "
+            "health (Art. 5, II)",
+            _LGPD,
+        ),
+        "deidentification_standard": _cell(
+            "Anonymised data are not personal data unless the anonymisation can be reversed with "
+            "the controller's own means or with reasonable efforts, judged by objective factors "
+            "such as cost and time with available technology (Art. 12; Art. 5, III)",
+            _LGPD,
+        ),
+        "research_use_basis": _cell(
+            "Studies by a research body, with anonymisation of sensitive data whenever possible "
+            "(Art. 11, II, c; Art. 7, IV), or consent",
+            _LGPD,
+        ),
+        "cross_border_transfer": _cell(
+            "Only in the cases of Art. 33: e.g. a country with an adequate level of protection, "
+            "controller guarantees (specific or standard contractual clauses, global corporate "
+            "rules, seals and certificates), authorisation by the national authority, or the "
+            "data subject's specific and highlighted consent",
+            _LGPD,
+        ),
+        "maximum_penalty": _cell(
+            "Simple fine up to 2% of the revenue in Brazil of the private legal entity, group or "
+            "conglomerate in its last fiscal year, net of taxes, limited to BRL 50 million per "
+            "infraction (Art. 52, II)",
+            _LGPD,
+        ),
+        "source_url": _cell(_LGPD, _LGPD),
+    },
+    {
+        "jurisdiction": _cell("China", _PIPL_ART4),
+        "law": _cell(
+            "Personal Information Protection Law of the People's Republic of China (PIPL), "
+            "adopted 20 August 2021",
+            _PIPL_ART4,
+        ),
+        "year": _cell(2021, _PIPL_ART4),
+        "health_data_class": _cell(
+            "Sensitive personal information, which includes medical health information; it may "
+            "be processed only for a specific purpose with sufficient necessity and strict "
+            "protective measures (Art. 28)",
+            _PIPL_ART28,
+        ),
+        "deidentification_standard": _cell(
+            "Anonymised information is excluded from personal information (Art. 4); "
+            "anonymisation means the information cannot identify a specific natural person and "
+            "cannot be restored, whereas de-identified information remains personal information "
+            "(Art. 73)",
+            _PIPL_ART4,
+        ),
+        "research_use_basis": _cell(
+            "No research-specific basis: consent or another basis of Art. 13 (e.g. a contract, "
+            "statutory duties, public health emergencies, other laws and administrative "
+            "regulations); sensitive personal information needs a specific purpose and "
+            "sufficient necessity (Art. 28)",
+            _PIPL_ART13,
+        ),
+        "cross_border_transfer": _cell(
+            "Before providing personal information abroad a processor must meet a condition of "
+            "Art. 38, e.g. pass a security assessment by the national cyberspace authority, "
+            "obtain certification, or conclude the standard contract",
+            _PIPL_ART4,
+        ),
+        "maximum_penalty": _cell(
+            "In serious cases, a fine of up to RMB 50 million or up to 5% of the previous year's "
+            "turnover, and fines on the responsible persons (Art. 66)",
+            _PIPL_ART66,
+        ),
+        "source_url": _cell(_PIPL_ART4, _PIPL_ART4),
+    },
+    {
+        "jurisdiction": _cell("India", _DPDP),
+        "law": _cell("Digital Personal Data Protection Act, 2023 (No. 22 of 2023)", _DPDP),
+        "year": _cell(2023, _DPDP),
+        "health_data_class": _cell(
+            "No separate category: the Act applies in the same way to all digital personal data, "
+            "health data included",
+            _DPDP,
+        ),
+        "deidentification_standard": _cell(UNVERIFIED, _DPDP),
+        "research_use_basis": _cell(
+            "The Act does not apply to processing necessary for research, archiving or "
+            "statistical purposes if the data are not used to take any decision specific to a "
+            "Data Principal and the processing follows prescribed standards (s. 17(2)(b))",
+            _DPDP,
+        ),
+        "cross_border_transfer": _cell(
+            "Allowed except to countries or territories the Central Government restricts by "
+            "notification (s. 16(1)); stricter sectoral laws still apply (s. 16(2))",
+            _DPDP,
+        ),
+        "maximum_penalty": _cell(
+            "Up to INR 250 crore for failing to take reasonable security safeguards to prevent a "
+            "personal data breach (s. 33 and the Schedule)",
+            _DPDP,
+        ),
+        "source_url": _cell(_DPDP, _DPDP),
+    },
+)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def jurisdictions() -> pd.DataFrame:
+    """The jurisdiction table: one row per jurisdiction, the columns of ``COLUMNS``.
+
+    Cells that could not be verified against a primary source hold ``"unverified"``;
+    ``year`` is an int. ``source_url`` is the row's main primary source; every cell's own
+    source is in ``jurisdiction_sources()``.
+    """
+    return pd.DataFrame(
+        [{column: row[column].value for column in COLUMNS} for row in _ROWS], columns=COLUMNS
+    )
+
+
+def jurisdiction_sources() -> pd.DataFrame:
+    """Every cell of the table with its own source: columns jurisdiction, column, value,
+    source (one URL, or several separated by ``" ; "``) and verified (False where the value
+    is ``"unverified"``)."""
+    records = []
+    for row in _ROWS:
+        for column in FACT_COLUMNS:
+            cell = row[column]
+            records.append(
+                {
+                    "jurisdiction": row["jurisdiction"].value,
+                    "column": column,
+                    "value": cell.value,
+                    "source": cell.source,
+                    "verified": cell.value != UNVERIFIED,
+                }
+            )
+    return pd.DataFrame.from_records(
+        records, columns=["jurisdiction", "column", "value", "source", "verified"]
+    )
+
+
+def _check_names(requested, known: Iterable[str], name: str) -> list[str]:
+    known = list(known)
+    if isinstance(requested, str):
+        requested = [requested]
+    try:
+        requested = list(requested)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a list of strings; got {type(requested).__name__}"
+        ) from None
+    if not requested:
+        raise ValueError(f"{name} must name at least one of {known}")
+    unknown = [r for r in requested if r not in known]
+    if unknown:
+        raise ValueError(f"{name} has unknown entries {unknown}; choose from {known}")
+    return requested
+
+
+def jurisdiction_table(
+    columns: Iterable[str] | None = None,
+    which: Iterable[str] | None = None,
+    readable: bool = False,
+) -> pd.DataFrame:
+    """A subset of the table for a case study, indexed by jurisdiction.
+
+    Parameters
+    ----------
+    columns : column names from ``COLUMNS`` (other than ``jurisdiction``); None = all.
+    which : jurisdiction names as in the ``jurisdiction`` column; None = all.
+    readable : if True, use the human-readable ``HEADERS`` as column labels.
+    """
+    table = jurisdictions().set_index("jurisdiction")
+    if columns is not None:
+        table = table[_check_names(columns, table.columns, "columns")]
+    if which is not None:
+        table = table.loc[_check_names(which, table.index, "which")]
+    if not isinstance(readable, bool):
+        raise TypeError(f"readable must be True or False; got {readable!r}")
+    if readable:
+        table = table.rename(columns=HEADERS)
+        table.index.name = HEADERS["jurisdiction"]
+    return table
+
+
+#: Which facts of a case make which columns relevant (see ``compare``).
+CASE_FACTS = {
+    "health_data": ("health_data_class",),
+    "deidentified_release": ("deidentification_standard",),
+    "research": ("research_use_basis",),
+    "cross_border": ("cross_border_transfer",),
+    "breach": ("maximum_penalty",),
+}
+
+
+def compare(
+    case_facts: Mapping[str, bool],
+    which: Iterable[str] | None = None,
+    readable: bool = True,
+) -> pd.DataFrame:
+    """The same case under every jurisdiction: the columns that bear on the case's facts.
+
+    Parameters
+    ----------
+    case_facts : mapping from the keys of ``CASE_FACTS`` (health_data, deidentified_release,
+        research, cross_border, breach) to bool; each True fact adds its columns. The law
+        and its source URL are always shown.
+    which : restrict to these jurisdictions (names as in ``jurisdictions()``).
+    readable : human-readable column labels (default True, for display in notebooks).
+    """
+    if not isinstance(case_facts, Mapping):
+        raise TypeError(
+            f"case_facts must be a mapping of fact -> bool; got {type(case_facts).__name__}"
+        )
+    _check_names(list(case_facts), CASE_FACTS, "case_facts")
+    for key, value in case_facts.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"case_facts[{key!r}] must be True or False; got {value!r}")
+    columns = ["law"]
+    for fact, relevant in case_facts.items():
+        if relevant:
+            columns += [c for c in CASE_FACTS[fact] if c not in columns]
+    if len(columns) == 1:
+        raise ValueError(f"case_facts must set at least one fact to True; keys: {list(CASE_FACTS)}")
+    columns.append("source_url")
+    return jurisdiction_table(columns, which, readable=readable)
