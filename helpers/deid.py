@@ -1,10 +1,358 @@
-"""De-identification: Safe Harbor, generalisation, and the k-anonymity family of measures."""
+"""De-identification: Safe Harbor, generalisation, and the k-anonymity family of measures.
+
+* ``safe_harbor`` applies the HIPAA Safe Harbor method (45 CFR 164.514(b)(2)) to the
+  kit's synthetic records; ``restricted_zip3`` lists the three-digit ZIP areas it zeroes.
+* ``Hierarchy`` and its factories (``zip_hierarchy``, ``date_hierarchy``,
+  ``numeric_hierarchy``, ``suppression_hierarchy``) describe how a column can be coarsened;
+  ``generalize`` applies chosen levels.
+* ``uniqueness``, ``k_anonymity``, ``l_diversity`` and ``equivalence_classes`` measure a
+  table; ``generalize_to_k`` is a greedy generaliser that reaches a requested k and
+  reports the information it lost.
+"""
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
 import pandas as pd
 
-from helpers._validation import check_columns
+from helpers import data
+from helpers._validation import check_columns, check_integer, check_real
+
+# ------------------------------------------------------------------ HIPAA Safe Harbor
+
+#: The 18 kinds of identifier that 45 CFR 164.514(b)(2)(i)(A)-(R) requires removed, "of
+#: the individual or of relatives, employers, or household members of the individual".
+#: Source: 45 CFR 164.514(b)(2), https://www.ecfr.gov/current/title-45/subtitle-A/
+#: subchapter-C/part-164/subpart-E/section-164.514 ; explained in HHS OCR, "Guidance
+#: Regarding Methods for De-identification of Protected Health Information in Accordance
+#: with the Health Insurance Portability and Accountability Act (HIPAA) Privacy Rule",
+#: 2012, https://www.hhs.gov/hipaa/for-professionals/special-topics/de-identification/
+SAFE_HARBOR_IDENTIFIERS = {
+    "A": "Names",
+    "B": (
+        "All geographic subdivisions smaller than a state (street address, city, county, "
+        "precinct, ZIP code and their equivalent geocodes), except the initial three digits "
+        "of a ZIP code if the area formed by all ZIP codes with those three digits holds "
+        "more than 20,000 people; otherwise those digits become 000"
+    ),
+    "C": (
+        "All elements of dates (except year) directly related to an individual (birth, "
+        "admission, discharge, death dates); all ages over 89 and all elements of dates "
+        "(including year) indicative of such age, except that such ages and elements may "
+        "be aggregated into a single category of age 90 or older"
+    ),
+    "D": "Telephone numbers",
+    "E": "Fax numbers",
+    "F": "Email addresses",
+    "G": "Social security numbers",
+    "H": "Medical record numbers",
+    "I": "Health plan beneficiary numbers",
+    "J": "Account numbers",
+    "K": "Certificate/license numbers",
+    "L": "Vehicle identifiers and serial numbers, including license plate numbers",
+    "M": "Device identifiers and serial numbers",
+    "N": "Web Universal Resource Locators (URLs)",
+    "O": "Internet Protocol (IP) addresses",
+    "P": "Biometric identifiers, including finger and voice prints",
+    "Q": "Full-face photographs and any comparable images",
+    "R": "Any other unique identifying number, characteristic, or code",
+}
+
+#: The 17 three-digit ZIP areas that held 20,000 people or fewer in the 2000 Census and so
+#: had to be released as "000" under Safe Harbor. HISTORICAL: the list comes from the
+#: preamble to the Privacy Rule modifications (67 FR 53182, 53233-53234, Aug. 14, 2002) as
+#: reproduced in HHS OCR's 2012 de-identification guidance (section on ZIP codes,
+#: https://www.hhs.gov/hipaa/for-professionals/special-topics/de-identification/), which
+#: warns covered entities not to rely on it once newer Census data are published.
+#: Verification note: the HHS page itself could not be retrieved while this kit was
+#: written; the 17 codes were cross-checked against several independent copies of the
+#: guidance's table, which agree code for code.
+RESTRICTED_ZIP3_2000 = (
+    "036", "059", "063", "102", "203", "556", "692", "790", "821",
+    "823", "830", "831", "878", "879", "884", "890", "893",
+)  # fmt: skip
+
+#: Safe Harbor's population threshold for keeping three ZIP digits (people, inclusive).
+ZIP3_POPULATION_THRESHOLD = 20_000
+
+#: Label of the single category Safe Harbor allows for ages over 89.
+AGE_90_PLUS = "90+"
+
+
+def restricted_zip3(zip3_population=None, threshold: int = ZIP3_POPULATION_THRESHOLD) -> list[str]:
+    """Three-digit ZIP areas with ``threshold`` people or fewer, which Safe Harbor zeroes.
+
+    Parameters
+    ----------
+    zip3_population : Series (index zip3, residents) or DataFrame with columns zip3 and
+        population; default ``helpers.data.zip3_populations()`` (the synthetic region).
+    threshold : int >= 0, residents; areas at or below it are restricted (HIPAA: 20,000).
+
+    Returns the sorted list of restricted zip3 strings. For real US data from the 2000
+    Census this rule gave ``RESTRICTED_ZIP3_2000``.
+    """
+    threshold = check_integer(threshold, "threshold", minimum=0)
+    populations = _zip3_table(zip3_population)
+    return sorted(populations.index[populations <= threshold])
+
+
+def safe_harbor(
+    df: pd.DataFrame,
+    zip3_population=None,
+    roles: Mapping[str, str] | None = None,
+    reference_date: pd.Timestamp = data.REFERENCE_DATE,
+) -> pd.DataFrame:
+    """Apply HIPAA Safe Harbor (45 CFR 164.514(b)(2)) to synthetic patient records.
+
+    What it does, column by column (roles from ``helpers.data.COLUMN_ROLES``):
+
+    * direct identifiers (name, MRN, phone, street address, patient_id) and geographic
+      subdivisions smaller than a state other than the ZIP code (city) are removed;
+    * ``zip5`` becomes ``zip3``: its first three digits, or "000" where all ZIP codes with
+      those digits hold ``ZIP3_POPULATION_THRESHOLD`` people or fewer (see
+      ``restricted_zip3``), or where the area is missing from the population table;
+    * every date column (role mentions "date") becomes a year column (``birth_date`` ->
+      ``birth_year``, ``admission_date`` -> ``admission_year``);
+    * ``age`` becomes text, with every age over 89 replaced by the one category "90+";
+      the birth year of such a person is removed (set to missing), because the rule also
+      covers "elements of dates (including year) indicative of such age". Ages are
+      computed from ``birth_date`` at ``reference_date`` when the frame has no ``age``.
+
+    Columns without a role (e.g. a voter roll's ``registration_year``) are kept as they
+    are. Safe Harbor also requires that the covered entity has no actual knowledge that
+    what remains could identify someone (164.514(b)(2)(ii)); no code can check that.
+
+    Parameters
+    ----------
+    df : DataFrame of synthetic records (a population or a voter roll).
+    zip3_population : residents per zip3 (see ``restricted_zip3``); default the synthetic
+        region's table.
+    roles : mapping column -> role text; default ``helpers.data.COLUMN_ROLES``.
+    reference_date : Timestamp at which ages are measured.
+
+    Returns a new DataFrame with the same index (so rows can be traced in exercises).
+
+    Reference: 45 CFR 164.514(b)(2); HHS OCR, "Guidance Regarding Methods for
+    De-identification of Protected Health Information ...", 2012,
+    https://www.hhs.gov/hipaa/for-professionals/special-topics/de-identification/
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
+    if df.empty:
+        raise ValueError("df is empty; it needs at least one row")
+    roles = dict(data.COLUMN_ROLES if roles is None else roles)
+    restricted = set(restricted_zip3(zip3_population))
+    known = set(_zip3_table(zip3_population).index)
+    reference_date = pd.Timestamp(reference_date)
+
+    out = df.copy()
+    # Ages first: they decide which birth years are removed.
+    if "age" in out.columns:
+        age = pd.to_numeric(out["age"], errors="raise")
+    elif "birth_date" in out.columns:
+        birth = pd.to_datetime(out["birth_date"])
+        age = pd.Series(data._age_at(birth, reference_date), index=out.index)
+    else:
+        age = None
+    over_89 = (age > 89) if age is not None else pd.Series(False, index=out.index)
+
+    for column in list(out.columns):
+        role = roles.get(column, "")
+        if role.startswith("direct identifier") or (
+            "geographic subdivision" in role and column != "zip5"
+        ):
+            out = out.drop(columns=column)
+        elif column == "zip5":
+            zip3 = out["zip5"].astype("string").str[:3]
+            zero = zip3.isna() | zip3.isin(restricted) | ~zip3.isin(known)
+            out["zip5"] = zip3.where(~zero, "000").astype(object)
+            out = out.rename(columns={"zip5": "zip3"})
+        elif column == "age":
+            text = age.astype(int).astype(str)
+            out["age"] = text.where(~over_89, AGE_90_PLUS)
+        elif "date" in role or (column.endswith("_date") and column not in roles):
+            year = pd.to_datetime(out[column]).dt.year.astype("Int64")
+            if column == "birth_date":
+                year = year.mask(over_89)
+            new_name = column[: -len("_date")] + "_year" if column.endswith("_date") else column
+            out[column] = year
+            out = out.rename(columns={column: new_name})
+    return out
+
+
+def _zip3_table(zip3_population) -> pd.Series:
+    """Residents per zip3 as a Series of ints indexed by 3-character strings."""
+    if zip3_population is None:
+        return data.zip3_populations()
+    if isinstance(zip3_population, pd.DataFrame):
+        check_columns(zip3_population, ["zip3", "population"], "zip3_population")
+        table = zip3_population.groupby("zip3")["population"].sum()
+    elif isinstance(zip3_population, pd.Series):
+        table = zip3_population
+    else:
+        raise TypeError(
+            "zip3_population must be a Series (index zip3) or a DataFrame with zip3 and "
+            f"population columns; got {type(zip3_population).__name__}"
+        )
+    if table.empty:
+        raise ValueError("zip3_population is empty; it needs one row per three-digit area")
+    if (pd.to_numeric(table, errors="coerce").isna() | (table < 0)).any():
+        raise ValueError("zip3_population must hold non-negative resident counts")
+    table.index = table.index.astype(str)
+    return table
+
+
+# ---------------------------------------------------------------- generalisation
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """How one column can be coarsened: level 0 is the original value, the last level the
+    most general (often "*", fully suppressed).
+
+    ``levels`` is a sequence of (name, function) pairs; each function maps the original
+    Series to its generalised Series. Levels must grow coarser: any two records equal at
+    one level must be equal at every later level (the hierarchy is a tree).
+    """
+
+    name: str
+    levels: tuple[tuple[str, Callable[[pd.Series], pd.Series]], ...]
+
+    def __post_init__(self):
+        if len(self.levels) < 1:
+            raise ValueError(f"hierarchy {self.name!r} needs at least one level")
+
+    @property
+    def height(self) -> int:
+        """Number of generalisation steps above the original values."""
+        return len(self.levels) - 1
+
+    @property
+    def level_names(self) -> list[str]:
+        return [name for name, _ in self.levels]
+
+    def level_index(self, level) -> int:
+        """The position of ``level`` (an int or a level name); ValueError if unknown."""
+        if isinstance(level, str):
+            if level not in self.level_names:
+                raise ValueError(
+                    f"hierarchy {self.name!r} has no level {level!r}; its levels are "
+                    f"{self.level_names}"
+                )
+            return self.level_names.index(level)
+        if isinstance(level, bool) or not isinstance(level, numbers.Integral):
+            raise TypeError(f"a hierarchy level must be an int or a level name; got {level!r}")
+        if not 0 <= level <= self.height:
+            raise ValueError(
+                f"hierarchy {self.name!r} has levels 0 to {self.height} "
+                f"({self.level_names}); got level {level}"
+            )
+        return int(level)
+
+    def apply(self, values: pd.Series, level) -> pd.Series:
+        """The values generalised to ``level``."""
+        return self.levels[self.level_index(level)][1](values)
+
+
+def _suppress(values: pd.Series) -> pd.Series:
+    return pd.Series("*", index=values.index, dtype=object)
+
+
+def _identity(values: pd.Series) -> pd.Series:
+    return values
+
+
+def zip_hierarchy(digits: int = 5) -> Hierarchy:
+    """ZIP codes: keep all digits, then mask one more trailing digit per level ("021**")."""
+    digits = check_integer(digits, "digits", minimum=1)
+    levels = [("zip", _identity)]
+    for keep in range(digits - 1, -1, -1):
+        levels.append(
+            (
+                f"{keep} digits" if keep else "*",
+                lambda s, keep=keep: s.astype(str).str[:keep] + "*" * (digits - keep),
+            )
+        )
+    return Hierarchy("zip", tuple(levels))
+
+
+def date_hierarchy() -> Hierarchy:
+    """Dates: day, month ("1961-07"), year, 5-year band ("1960-1964"), 10-year band, "*"."""
+
+    def band(width):
+        def f(s):
+            year = pd.to_datetime(s).dt.year
+            start = (year // width) * width
+            return start.astype(str) + "-" + (start + width - 1).astype(str)
+
+        return f
+
+    return Hierarchy(
+        "date",
+        (
+            ("day", _identity),
+            ("month", lambda s: pd.to_datetime(s).dt.strftime("%Y-%m")),
+            ("year", lambda s: pd.to_datetime(s).dt.year),
+            ("5 years", band(5)),
+            ("10 years", band(10)),
+            ("*", _suppress),
+        ),
+    )
+
+
+def numeric_hierarchy(widths: Sequence[int] = (5, 10, 20), name: str = "number") -> Hierarchy:
+    """Numbers (e.g. age in years): exact, then intervals of growing width ("[30, 40)"), "*".
+
+    Each width must be a multiple of the previous one, so the levels nest.
+    """
+    widths = [check_integer(w, "widths", minimum=1) for w in widths]
+    for small, large in zip(widths, widths[1:], strict=False):
+        if large % small:
+            raise ValueError(f"widths must each divide the next; got {widths}")
+
+    def interval(width):
+        def f(s):
+            start = (pd.to_numeric(s) // width * width).astype("Int64")
+            return "[" + start.astype(str) + ", " + (start + width).astype(str) + ")"
+
+        return f
+
+    levels = [("exact", _identity)] + [(f"width {w}", interval(w)) for w in widths]
+    return Hierarchy(name, tuple(levels + [("*", _suppress)]))
+
+
+def suppression_hierarchy(name: str = "value") -> Hierarchy:
+    """Any column: keep it, or replace it by "*"."""
+    return Hierarchy(name, (("value", _identity), ("*", _suppress)))
+
+
+def generalize(df: pd.DataFrame, hierarchies: Mapping[str, tuple[Hierarchy, object]]) -> pd.DataFrame:
+    """Generalise columns of ``df``: ``hierarchies`` maps column -> (Hierarchy, level).
+
+    ``level`` is an int (0 = unchanged) or one of the hierarchy's level names, e.g.
+    ``generalize(df, {"zip5": (zip_hierarchy(), 2), "birth_date": (date_hierarchy(), "year")})``.
+    Other columns are returned unchanged; the index is kept.
+    Raises ValueError for missing columns, an empty frame or an unknown level.
+    """
+    if not isinstance(hierarchies, Mapping) or not hierarchies:
+        raise ValueError("hierarchies must be a non-empty mapping column -> (Hierarchy, level)")
+    check_columns(df, list(hierarchies), "df")
+    out = df.copy()
+    for column, spec in hierarchies.items():
+        if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], Hierarchy)):
+            raise ValueError(
+                f"hierarchies[{column!r}] must be a (Hierarchy, level) pair; got {spec!r}"
+            )
+        hierarchy, level = spec
+        out[column] = hierarchy.apply(df[column], level)
+    return out
+
+
+# ---------------------------------------------------------------- measures
 
 
 def uniqueness(df: pd.DataFrame, quasi_identifiers) -> float:
@@ -17,3 +365,191 @@ def uniqueness(df: pd.DataFrame, quasi_identifiers) -> float:
     columns = check_columns(df, quasi_identifiers)
     sizes = df.groupby(columns, dropna=False, sort=False)[columns[0]].transform("size")
     return float((sizes == 1).mean())
+
+
+def _check_quasi_identifiers(df, quasi_identifiers) -> list[str]:
+    columns = check_columns(df, quasi_identifiers)
+    if not columns:
+        raise ValueError("quasi_identifiers must name at least one column")
+    return columns
+
+
+def _class_sizes(df: pd.DataFrame, columns: list[str]) -> pd.Series:
+    return df.groupby(columns, dropna=False, sort=False)[columns[0]].transform("size")
+
+
+def k_anonymity(df: pd.DataFrame, quasi_identifiers) -> int:
+    """The k of a table: the size of its smallest equivalence class on the quasi-identifiers.
+
+    Every record shares its quasi-identifier values with at least k - 1 others.
+    Reference: L. Sweeney, "k-anonymity: a model for protecting privacy", International
+    Journal of Uncertainty, Fuzziness and Knowledge-Based Systems 10(5):557-570, 2002,
+    https://doi.org/10.1142/S0218488502001648
+    """
+    columns = _check_quasi_identifiers(df, quasi_identifiers)
+    return int(_class_sizes(df, columns).min())
+
+
+def l_diversity(df: pd.DataFrame, quasi_identifiers, sensitive: str) -> int:
+    """The (distinct) l of a table: the fewest distinct sensitive values in any class.
+
+    l = 1 means some equivalence class shares one sensitive value (a homogeneity attack
+    learns it for everyone in the class).
+    Reference: A. Machanavajjhala, D. Kifer, J. Gehrke and M. Venkitasubramaniam,
+    "l-diversity: Privacy beyond k-anonymity", ACM Transactions on Knowledge Discovery
+    from Data 1(1), 2007, https://doi.org/10.1145/1217299.1217302
+    """
+    columns = _check_quasi_identifiers(df, quasi_identifiers)
+    check_columns(df, [sensitive], "df")
+    if sensitive in columns:
+        raise ValueError(f"sensitive column {sensitive!r} must not be a quasi-identifier")
+    distinct = df.groupby(columns, dropna=False, sort=False)[sensitive].nunique(dropna=False)
+    return int(distinct.min())
+
+
+def equivalence_classes(df: pd.DataFrame, quasi_identifiers, sensitive: str | None = None) -> pd.DataFrame:
+    """One row per equivalence class: its quasi-identifier values and ``size``.
+
+    With ``sensitive``, also ``distinct`` (number of sensitive values), ``top_value`` (the
+    most common one) and ``top_share`` (its share of the class): what an attacker who
+    places a person in the class learns about them. Sorted by size, smallest first.
+    """
+    columns = _check_quasi_identifiers(df, quasi_identifiers)
+    grouped = df.groupby(columns, dropna=False, sort=False)
+    table = grouped.size().rename("size").to_frame()
+    if sensitive is not None:
+        check_columns(df, [sensitive], "df")
+        counts = df.groupby(columns + [sensitive], dropna=False, sort=False).size()
+        top = counts.sort_values(ascending=False, kind="stable").groupby(
+            level=list(range(len(columns))), dropna=False, sort=False
+        ).head(1)
+        top = top.reset_index(level=sensitive).rename(
+            columns={sensitive: "top_value", 0: "top_count"}
+        )
+        table["distinct"] = grouped[sensitive].nunique(dropna=False)
+        table = table.join(top)
+        table["top_share"] = table.pop("top_count") / table["size"]
+    return table.reset_index().sort_values("size", kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- greedy generaliser
+
+
+@dataclass(frozen=True)
+class GeneralizationResult:
+    """What ``generalize_to_k`` released and what it cost.
+
+    data : the generalised table (suppressed rows removed).
+    levels : chosen level name per quasi-identifier.
+    k : the k reached (>= the requested k).
+    n_suppressed : records removed because they stayed in classes smaller than k.
+    information_loss : mean over quasi-identifiers of level / height (0 = nothing
+        generalised, 1 = everything "*"); Sweeney's precision metric is 1 minus this.
+    loss_per_column : level / height per quasi-identifier.
+    n_classes : number of equivalence classes in ``data``.
+    steps : the column generalised at each greedy step, in order.
+    """
+
+    data: pd.DataFrame
+    levels: dict
+    k: int
+    n_suppressed: int
+    information_loss: float
+    loss_per_column: dict
+    n_classes: int
+    steps: list = field(default_factory=list)
+
+    @property
+    def suppressed_share(self) -> float:
+        return self.n_suppressed / (self.n_suppressed + len(self.data))
+
+
+def generalize_to_k(
+    df: pd.DataFrame,
+    hierarchies: Mapping[str, Hierarchy],
+    k: int,
+    max_suppression: float = 0.0,
+) -> GeneralizationResult:
+    """Greedily generalise the quasi-identifiers of ``df`` until the table is k-anonymous.
+
+    At each step every quasi-identifier that can still be coarsened is tried one level up;
+    the step that leaves the fewest records in classes smaller than k wins (ties: the
+    column whose normalised level is lowest, to spread the loss). The loop stops when at
+    most ``max_suppression`` of the records violate k; those records are then removed
+    (suppressed). With every column at its top level the table is one class, so the loop
+    always ends; if that class holds fewer than k records a ValueError is raised.
+
+    Parameters
+    ----------
+    df : DataFrame holding the quasi-identifiers (other columns pass through).
+    hierarchies : mapping quasi-identifier column -> Hierarchy.
+    k : int >= 1, the requested k.
+    max_suppression : float in [0, 1), largest share of records that may be removed.
+
+    Greedy, not optimal: it does not search the whole lattice of levels. In the spirit of
+    Sweeney's Datafly, L. Sweeney, "Achieving k-anonymity privacy protection using
+    generalization and suppression", International Journal of Uncertainty, Fuzziness and
+    Knowledge-Based Systems 10(5):571-588, 2002, https://doi.org/10.1142/S021848850200165X
+    """
+    if not isinstance(hierarchies, Mapping) or not hierarchies:
+        raise ValueError("hierarchies must be a non-empty mapping column -> Hierarchy")
+    columns = check_columns(df, list(hierarchies), "df")
+    for column, hierarchy in hierarchies.items():
+        if not isinstance(hierarchy, Hierarchy):
+            raise ValueError(f"hierarchies[{column!r}] must be a Hierarchy; got {hierarchy!r}")
+    k = check_integer(k, "k", minimum=1)
+    max_suppression = check_real(
+        max_suppression, "max_suppression", low=0.0, high=1.0, high_inclusive=False
+    )
+    n = len(df)
+    if k > n:
+        raise ValueError(f"k must be <= the number of records ({n}); got {k}")
+
+    cache: dict[tuple[str, int], np.ndarray] = {}
+
+    def codes(column: str, level: int) -> np.ndarray:
+        # Integer codes of the generalised column: fast, exact grouping.
+        if (column, level) not in cache:
+            values = hierarchies[column].apply(df[column], level)
+            cache[(column, level)] = pd.factorize(values, use_na_sentinel=False)[0]
+        return cache[(column, level)]
+
+    def violating(levels: dict) -> np.ndarray:
+        frame = pd.DataFrame({c: codes(c, levels[c]) for c in columns})
+        sizes = frame.groupby(columns, sort=False)[columns[0]].transform("size").to_numpy()
+        return sizes < k
+
+    levels = {c: 0 for c in columns}
+    steps = []
+    bad = violating(levels)
+    while bad.sum() > max_suppression * n:
+        best = None
+        for column in columns:
+            height = hierarchies[column].height
+            if levels[column] >= height:
+                continue
+            trial = dict(levels, **{column: levels[column] + 1})
+            trial_bad = violating(trial)
+            key = (int(trial_bad.sum()), trial[column] / height, columns.index(column))
+            if best is None or key < best[0]:
+                best = (key, column, trial, trial_bad)
+        if best is None:  # every column fully generalised and still too few records
+            raise ValueError(
+                f"the table cannot reach k={k}: even fully generalised it has {n} records"
+            )
+        _, column, levels, bad = best
+        steps.append(column)
+
+    released = generalize(df, {c: (hierarchies[c], levels[c]) for c in columns})
+    released = released[~bad]
+    loss = {c: levels[c] / hierarchies[c].height if hierarchies[c].height else 0.0 for c in columns}
+    return GeneralizationResult(
+        data=released,
+        levels={c: hierarchies[c].level_names[levels[c]] for c in columns},
+        k=k_anonymity(released, columns),
+        n_suppressed=int(bad.sum()),
+        information_loss=float(np.mean(list(loss.values()))),
+        loss_per_column=loss,
+        n_classes=int(released.groupby(columns, dropna=False, sort=False).ngroups),
+        steps=steps,
+    )

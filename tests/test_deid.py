@@ -1,0 +1,266 @@
+"""helpers.deid: Safe Harbor, generalisation hierarchies, k-anonymity, l-diversity, greedy k."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import data, deid
+
+
+@pytest.fixture(scope="module")
+def population():
+    return data.synthetic_population(20_000, rng=11)
+
+
+@pytest.fixture(scope="module")
+def released(population):
+    return deid.safe_harbor(population)
+
+
+# ------------------------------------------------------------------ Safe Harbor
+
+
+def test_restricted_zip3_2000_list_has_17_distinct_three_digit_codes():
+    codes = deid.RESTRICTED_ZIP3_2000
+    assert len(codes) == 17 == len(set(codes))
+    assert all(len(c) == 3 and c.isdigit() for c in codes)
+    assert list(codes) == sorted(codes)
+
+
+def test_safe_harbor_lists_the_18_identifier_kinds():
+    assert list(deid.SAFE_HARBOR_IDENTIFIERS) == [chr(c) for c in range(ord("A"), ord("R") + 1)]
+
+
+def test_restricted_zip3_of_the_synthetic_region_matches_its_populations():
+    populations = data.zip3_populations()
+    restricted = deid.restricted_zip3()
+    assert restricted == sorted(populations.index[populations <= 20_000])
+    assert len(restricted) == 8
+    assert all(populations[z] <= 20_000 for z in restricted)
+
+
+def test_restricted_zip3_accepts_a_dataframe_and_a_threshold():
+    table = pd.DataFrame({"zip3": ["100", "100", "200"], "population": [15_000, 6_000, 20_000]})
+    assert deid.restricted_zip3(table) == ["200"]  # 100 holds 21,000 people in all
+    assert deid.restricted_zip3(table, threshold=25_000) == ["100", "200"]
+
+
+def test_safe_harbor_removes_every_identifier_kind_the_data_carries(released):
+    removed_roles = ("direct identifier", "geographic subdivision")
+    for column, role in data.COLUMN_ROLES.items():
+        if role.startswith(removed_roles) or "date" in role or column == "zip5":
+            assert column not in released.columns, column
+    assert {"patient_id", "mrn", "name", "street_address", "phone", "city"}.isdisjoint(released)
+    assert not any(c.endswith("_date") for c in released.columns)
+
+
+def test_safe_harbor_keeps_years_only_and_groups_ages_over_89(population, released):
+    assert set(released["age"]) <= {str(a) for a in range(90)} | {"90+"}
+    old = population["age"] > 89
+    assert old.any()
+    assert (released.loc[old, "age"] == "90+").all()
+    assert released.loc[old, "birth_year"].isna().all()  # a birth year reveals the age
+    young = ~old
+    assert (released.loc[young, "birth_year"] == population.loc[young, "birth_date"].dt.year).all()
+    assert (released["admission_year"] == population["admission_date"].dt.year).all()
+
+
+def test_safe_harbor_cuts_zips_to_three_digits_and_zeroes_small_areas(population, released):
+    assert (released["zip3"].str.len() == 3).all()
+    prefix = population["zip5"].str[:3]
+    small = prefix.isin(deid.restricted_zip3())
+    assert small.any() and (~small).any()
+    assert (released.loc[small, "zip3"] == "000").all()
+    assert (released.loc[~small, "zip3"] == prefix[~small]).all()
+
+
+def test_safe_harbor_zeroes_areas_missing_from_the_population_table(population):
+    only_some = data.zip3_populations().iloc[:5]
+    out = deid.safe_harbor(population, zip3_population=only_some)
+    kept = set(out["zip3"]) - {"000"}
+    assert kept <= set(only_some.index[only_some > 20_000])
+
+
+def test_safe_harbor_on_a_voter_roll_derives_age_from_birth_date(population):
+    roll = data.voter_roll(population, rng=3)
+    out = deid.safe_harbor(roll)
+    assert {"name", "street_address", "city", "zip5", "birth_date"}.isdisjoint(out)
+    assert {"voter_id", "zip3", "birth_year", "sex"} <= set(out)
+    old = data._age_at(roll["birth_date"], data.REFERENCE_DATE) > 89
+    assert out.loc[old, "birth_year"].isna().all()
+
+
+def test_safe_harbor_a_broken_variant_is_caught(population):
+    # A "Safe Harbor" that forgets the age rule leaves birth years of people over 89.
+    broken = population.assign(birth_year=population["birth_date"].dt.year)
+    assert broken.loc[population["age"] > 89, "birth_year"].notna().any()
+
+
+def test_safe_harbor_validation():
+    with pytest.raises(TypeError, match="DataFrame"):
+        deid.safe_harbor([1, 2])
+    with pytest.raises(ValueError, match="empty"):
+        deid.safe_harbor(pd.DataFrame({"zip5": []}))
+    with pytest.raises(ValueError, match="non-negative"):
+        deid.restricted_zip3(pd.Series([-1], index=["123"]))
+    with pytest.raises(ValueError, match="threshold"):
+        deid.restricted_zip3(threshold=-5)
+
+
+# ------------------------------------------------------------------ measures on known tables
+
+TABLE = pd.DataFrame(
+    {
+        "zip": ["13053", "13068", "13068", "13053", "14853", "14853", "14850", "14850"],
+        "age": [28, 29, 21, 23, 50, 55, 47, 49],
+        "sex": ["F", "F", "F", "F", "M", "M", "M", "M"],
+        "disease": ["heart", "heart", "flu", "cancer", "cancer", "cancer", "flu", "heart"],
+    }
+)
+
+
+def test_k_and_l_on_a_known_table():
+    assert deid.k_anonymity(TABLE, ["zip", "age", "sex"]) == 1
+    assert deid.k_anonymity(TABLE, ["sex"]) == 4
+    assert deid.l_diversity(TABLE, ["sex"], "disease") == 3
+    coarse = deid.generalize(
+        TABLE,
+        {"zip": (deid.zip_hierarchy(), 2), "age": (deid.numeric_hierarchy((10,)), 1)},
+    )
+    assert coarse["zip"].tolist()[:2] == ["130**", "130**"]
+    assert coarse["age"].tolist()[0] == "[20, 30)"
+    assert deid.k_anonymity(coarse, ["zip", "age"]) == 2
+    # 148** men aged [50, 60): both have cancer - a homogeneous class.
+    assert deid.l_diversity(coarse, ["zip", "age"], "disease") == 1
+    assert deid.uniqueness(TABLE, ["zip", "sex"]) == 0.0
+
+
+def test_equivalence_classes_report_what_a_class_reveals():
+    coarse = deid.generalize(
+        TABLE,
+        {"zip": (deid.zip_hierarchy(), 2), "age": (deid.numeric_hierarchy((10,)), 1)},
+    )
+    classes = deid.equivalence_classes(coarse, ["zip", "age"], "disease")
+    assert classes["size"].sum() == len(TABLE)
+    assert list(classes["size"]) == sorted(classes["size"])
+    homogeneous = classes[classes["distinct"] == 1]
+    assert len(homogeneous) == 1
+    row = homogeneous.iloc[0]
+    assert (row["zip"], row["age"], row["top_value"], row["top_share"]) == (
+        "148**", "[50, 60)", "cancer", 1.0,
+    )
+    assert set(deid.equivalence_classes(TABLE, ["sex"]).columns) == {"sex", "size"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 4)), min_size=1, max_size=40))
+def test_k_l_and_uniqueness_agree_with_brute_force(rows):
+    df = pd.DataFrame(rows, columns=["a", "b", "s"])
+    groups = {}
+    for a, b, s in rows:
+        groups.setdefault((a, b), []).append(s)
+    assert deid.k_anonymity(df, ["a", "b"]) == min(len(v) for v in groups.values())
+    assert deid.l_diversity(df, ["a", "b"], "s") == min(len(set(v)) for v in groups.values())
+    unique = sum(len(v) == 1 for v in groups.values()) / len(rows)
+    assert deid.uniqueness(df, ["a", "b"]) == pytest.approx(unique)
+    # Adding a quasi-identifier never raises k.
+    assert deid.k_anonymity(df, ["a", "b", "s"]) <= deid.k_anonymity(df, ["a", "b"])
+
+
+def test_hierarchies_nest():
+    dates = pd.Series(pd.to_datetime(["1961-07-31", "1961-07-02", "1964-01-01", "1970-05-05"]))
+    h = deid.date_hierarchy()
+    assert h.apply(dates, "month").tolist()[:2] == ["1961-07", "1961-07"]
+    assert h.apply(dates, "5 years").tolist() == ["1960-1964"] * 3 + ["1970-1974"]
+    assert h.apply(dates, h.height).tolist() == ["*"] * 4
+    zips = pd.Series(["02138", "02139"])
+    assert deid.zip_hierarchy().apply(zips, 5).tolist() == ["*****"] * 2
+    for level in range(1, h.height + 1):
+        finer = h.apply(dates, level - 1).astype(str)
+        coarser = h.apply(dates, level).astype(str)
+        for i in range(len(dates)):
+            for j in range(len(dates)):
+                if finer[i] == finer[j]:
+                    assert coarser[i] == coarser[j]
+
+
+def test_generalize_validation():
+    with pytest.raises(ValueError, match="no level 'decade'"):
+        deid.generalize(TABLE, {"age": (deid.numeric_hierarchy(), "decade")})
+    with pytest.raises(ValueError, match="levels 0 to 4"):
+        deid.generalize(TABLE, {"age": (deid.numeric_hierarchy(), 7)})
+    with pytest.raises(ValueError, match="no column"):
+        deid.generalize(TABLE, {"height": (deid.numeric_hierarchy(), 1)})
+    with pytest.raises(ValueError, match="empty"):
+        deid.generalize(TABLE.iloc[:0], {"age": (deid.numeric_hierarchy(), 1)})
+    with pytest.raises(ValueError, match="pair"):
+        deid.generalize(TABLE, {"age": deid.numeric_hierarchy()})
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        deid.generalize(TABLE, {})
+    with pytest.raises(ValueError, match="divide"):
+        deid.numeric_hierarchy((5, 7))
+
+
+def test_measure_validation():
+    with pytest.raises(ValueError, match="no column"):
+        deid.k_anonymity(TABLE, ["zip", "height"])
+    with pytest.raises(ValueError, match="empty"):
+        deid.k_anonymity(TABLE.iloc[:0], ["zip"])
+    with pytest.raises(ValueError, match="at least one"):
+        deid.k_anonymity(TABLE, [])
+    with pytest.raises(ValueError, match="must not be a quasi-identifier"):
+        deid.l_diversity(TABLE, ["zip", "disease"], "disease")
+    with pytest.raises(TypeError, match="DataFrame"):
+        deid.uniqueness(TABLE.to_dict(), ["zip"])
+
+
+# ------------------------------------------------------------------ greedy generaliser
+
+HIERARCHIES = {
+    "zip3": deid.zip_hierarchy(3),
+    "birth_year": deid.numeric_hierarchy((5, 10, 20), "year"),
+    "sex": deid.suppression_hierarchy("sex"),
+}
+
+
+@pytest.mark.parametrize("k", [2, 5, 25])
+def test_greedy_generaliser_reaches_k_without_suppression(released, k):
+    result = deid.generalize_to_k(released, HIERARCHIES, k)
+    assert result.k >= k
+    assert deid.k_anonymity(result.data, list(HIERARCHIES)) == result.k
+    assert result.n_suppressed == 0 and len(result.data) == len(released)
+    assert 0 < result.information_loss <= 1
+    assert result.steps  # the release started with k = 1
+    assert result.information_loss == pytest.approx(np.mean(list(result.loss_per_column.values())))
+
+
+def test_greedy_generaliser_suppression_buys_lower_loss(released):
+    strict = deid.generalize_to_k(released, HIERARCHIES, 10)
+    lenient = deid.generalize_to_k(released, HIERARCHIES, 10, max_suppression=0.02)
+    assert lenient.k >= 10
+    assert 0 < lenient.n_suppressed <= 0.02 * len(released)
+    assert lenient.suppressed_share == pytest.approx(lenient.n_suppressed / len(released))
+    assert lenient.information_loss < strict.information_loss
+
+
+def test_greedy_generaliser_leaves_an_anonymous_table_alone():
+    result = deid.generalize_to_k(TABLE, {"sex": deid.suppression_hierarchy()}, 4)
+    assert result.steps == [] and result.information_loss == 0 and result.k == 4
+
+
+def test_greedy_generaliser_validation():
+    h = {"sex": deid.suppression_hierarchy()}
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        deid.generalize_to_k(TABLE, h, 0)
+    with pytest.raises(ValueError, match="k must be <= the number of records"):
+        deid.generalize_to_k(TABLE, h, 9)
+    with pytest.raises(ValueError, match="max_suppression"):
+        deid.generalize_to_k(TABLE, h, 2, max_suppression=1.0)
+    with pytest.raises(ValueError, match="no column"):
+        deid.generalize_to_k(TABLE, {"height": deid.suppression_hierarchy()}, 2)
+    with pytest.raises(ValueError, match="must be a Hierarchy"):
+        deid.generalize_to_k(TABLE, {"sex": "*"}, 2)
+    with pytest.raises(ValueError, match="empty"):
+        deid.generalize_to_k(TABLE.iloc[:0], h, 1)
