@@ -1,0 +1,849 @@
+"""Paillier homomorphic encryption on ``phe``: safe keys, vectors, packing, secure aggregation.
+
+Paillier encryption is *additively homomorphic*: multiplying two ciphertexts gives a
+ciphertext of the SUM of the plaintexts, and raising a ciphertext to a plaintext power
+multiplies the plaintext by it. A server can therefore add hospitals' encrypted numbers
+without being able to read any of them (P. Paillier, "Public-Key Cryptosystems Based on
+Composite Degree Residuosity Classes", EUROCRYPT 1999,
+https://doi.org/10.1007/3-540-48910-X_16). All arithmetic here is python-paillier's
+(``phe`` 1.5, https://python-paillier.readthedocs.io); this module chooses safe
+parameters and adds what a federated study needs:
+
+- :func:`generate_keypair`: 2048-bit keys by default; smaller keys only with
+  ``allow_insecure=True`` (classroom speed demos).
+- :func:`encrypt_vector` / :func:`decrypt_vector`: one ciphertext per value, every value
+  with the SAME exponent, so ciphertexts add cheaply and the exponent (which ``phe`` leaves
+  unencrypted) says nothing about any value's magnitude.
+- :class:`PackedEncoder`: many fixed-point values in one ciphertext (the idea of BatchCrypt:
+  C. Zhang et al., "BatchCrypt: Efficient Homomorphic Encryption for Cross-Silo Federated
+  Learning", USENIX ATC 2020,
+  https://www.usenix.org/conference/atc20/presentation/zhang-chengliang), with headroom so
+  that up to ``n_parties`` ciphertexts add slot by slot without carries; it raises
+  OverflowError instead of ever wrapping.
+- :class:`ObfuscatorPool`: the expensive part of an encryption, ``r**n mod n**2`` for a fresh
+  random ``r``, computed ahead of time (offline, e.g. overnight) so the online encryption is
+  one multiplication. Each precomputed value is handed out exactly ONCE: two ciphertexts
+  that share an obfuscator reveal the difference of their plaintexts.
+- :func:`secure_sum`: the sum of several parties' vectors, per value or packed, with a cost
+  record.
+- :class:`SecureAggregator` and :class:`KeyHolder`: secure aggregation for
+  ``helpers.federated``.
+- :func:`encrypted_linear_predict`: a model owner scores encrypted patient features and
+  returns an encrypted risk score it cannot read.
+
+Randomness: the random ``r`` of every encryption comes from the operating system's
+cryptographic generator (``phe``'s ``get_random_lt_n``, ``random.SystemRandom``), never from
+a seeded ``numpy`` generator. Ciphertexts therefore differ between runs; every DECRYPTED
+result is deterministic, which is what the notebooks state and check.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import phe
+from phe import EncodedNumber, EncryptedNumber, PaillierPrivateKey, PaillierPublicKey
+from phe.util import mulmod, powmod
+
+from helpers._progress import progress as _progress
+from helpers._validation import check_choice, check_integer, check_real
+from helpers.federated import Aggregator
+
+#: The smallest key size this kit accepts without ``allow_insecure=True``. NIST SP 800-57
+#: Part 1 Rev. 5 (2020, https://doi.org/10.6028/NIST.SP.800-57pt1r5), Tables 2 and 4: a
+#: 2048-bit integer-factorisation modulus gives 112 bits of security, acceptable through
+#: 2030; 3072 bits (128-bit security) are required beyond 2030.
+MIN_SECURE_KEY_BITS = 2048
+
+#: Key sizes above this are refused (key generation would take minutes).
+MAX_KEY_BITS = 8192
+
+#: Bytes of one IEEE double, the plaintext a ciphertext replaces.
+PLAINTEXT_BYTES = np.dtype(np.float64).itemsize
+
+_BASE = EncodedNumber.BASE  # phe's exponent base (16)
+
+
+# --- keys -----------------------------------------------------------------------------
+
+
+def generate_keypair(
+    key_bits: int = MIN_SECURE_KEY_BITS, allow_insecure: bool = False
+) -> tuple[PaillierPublicKey, PaillierPrivateKey]:
+    """Generate a Paillier key pair with ``phe``; refuse keys below 2048 bits unless told.
+
+    Parameters
+    ----------
+    key_bits : int, even, in [128, 8192]; bits of the public modulus n. Default 2048.
+    allow_insecure : bool; True permits keys below 2048 bits (classroom speed demos only:
+        a 1024-bit modulus has about 80 bits of security, which NIST no longer accepts).
+
+    Returns ``(public_key, private_key)`` as ``phe`` objects.
+
+    Reference: NIST SP 800-57 Part 1 Rev. 5, "Recommendation for Key Management", 2020,
+    https://doi.org/10.6028/NIST.SP.800-57pt1r5 (2048-bit factoring-based keys through 2030,
+    3072 bits after).
+    """
+    key_bits = check_integer(key_bits, "key_bits", minimum=128, maximum=MAX_KEY_BITS)
+    if key_bits % 2:
+        raise ValueError(f"key_bits must be even (n = p * q, two primes of key_bits/2); got {key_bits}")
+    if not isinstance(allow_insecure, bool):
+        raise TypeError(f"allow_insecure must be True or False; got {allow_insecure!r}")
+    if key_bits < MIN_SECURE_KEY_BITS and not allow_insecure:
+        raise ValueError(
+            f"key_bits must be >= {MIN_SECURE_KEY_BITS} (NIST SP 800-57 Part 1 Rev. 5: 2048 bits "
+            f"through 2030, 3072 after); got {key_bits}. Pass allow_insecure=True only for "
+            "classroom speed demos."
+        )
+    return phe.generate_paillier_keypair(n_length=key_bits)
+
+
+def _check_public_key(public_key) -> PaillierPublicKey:
+    if not isinstance(public_key, PaillierPublicKey):
+        raise TypeError(f"public_key must be a phe PaillierPublicKey; got {type(public_key).__name__}")
+    return public_key
+
+
+def _check_private_key(private_key) -> PaillierPrivateKey:
+    if not isinstance(private_key, PaillierPrivateKey):
+        raise TypeError(
+            f"private_key must be a phe PaillierPrivateKey; got {type(private_key).__name__}"
+        )
+    return private_key
+
+
+def key_bits_of(public_key) -> int:
+    """Bits of the public modulus n."""
+    return _check_public_key(public_key).n.bit_length()
+
+
+def ciphertext_bytes(public_key) -> int:
+    """Bytes one ciphertext takes on the wire: a number below n**2 (512 bytes at 2048 bits)."""
+    return (_check_public_key(public_key).nsquare.bit_length() + 7) // 8
+
+
+# --- obfuscators: the expensive, precomputable part of an encryption --------------------
+
+
+class ObfuscatorPool:
+    """Precomputed obfuscators ``r**n mod n**2`` for one public key, each used ONCE.
+
+    A Paillier ciphertext is ``g**m * r**n mod n**2``. With phe's ``g = n + 1`` the first
+    factor is one multiplication; nearly all the time goes into ``r**n`` -- which does not
+    depend on the message, so it can be computed before the message exists (the "offline
+    phase"). :meth:`take` hands each value out once and forgets it: re-using an obfuscator
+    for two ciphertexts ``c1, c2`` lets anyone compute ``c1 / c2 = g**(m1 - m2)``, i.e. the
+    difference of the plaintexts. When the pool is empty, :meth:`take` computes a fresh one
+    (slower, still secure) and counts it in ``computed_online``.
+
+    The random ``r`` comes from ``phe``'s cryptographic generator (``SystemRandom``).
+
+    Parameters
+    ----------
+    public_key : phe PaillierPublicKey.
+    size : int >= 0, obfuscators to precompute now.
+    progress : show a progress bar while precomputing.
+    """
+
+    def __init__(self, public_key, size: int = 0, progress: bool = False):
+        self.public_key = _check_public_key(public_key)
+        self._values: list[int] = []
+        self.precomputed = 0
+        self.used = 0
+        self.computed_online = 0
+        self.precompute_seconds = 0.0
+        self.fill(size, progress=progress)
+
+    def _fresh(self) -> int:
+        r = self.public_key.get_random_lt_n()
+        return powmod(r, self.public_key.n, self.public_key.nsquare)
+
+    def fill(self, count: int, progress: bool = False) -> float:
+        """Precompute ``count`` more obfuscators; return the seconds it took."""
+        count = check_integer(count, "count", minimum=0)
+        start = time.perf_counter()
+        for _ in _progress(range(count), progress, desc="precomputing r^n", total=count):
+            self._values.append(self._fresh())
+        seconds = time.perf_counter() - start
+        self.precomputed += count
+        self.precompute_seconds += seconds
+        return seconds
+
+    def take(self) -> int:
+        """Return one obfuscator and remove it from the pool (never handed out twice)."""
+        self.used += 1
+        if self._values:
+            return self._values.pop()
+        self.computed_online += 1
+        return self._fresh()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"ObfuscatorPool(available={len(self)}, used={self.used}, computed_online={self.computed_online})"
+
+
+def _check_pool(pool, public_key) -> ObfuscatorPool | None:
+    if pool is None:
+        return None
+    if not isinstance(pool, ObfuscatorPool):
+        raise TypeError(f"pool must be an ObfuscatorPool or None; got {type(pool).__name__}")
+    if pool.public_key != public_key:
+        raise ValueError("pool was built for a different public key")
+    return pool
+
+
+def _encrypt_encoded(public_key, encoding: EncodedNumber, pool: ObfuscatorPool | None) -> EncryptedNumber:
+    """Encrypt an EncodedNumber with phe, taking the obfuscator from ``pool`` if given."""
+    if pool is None:
+        return public_key.encrypt(encoding)  # phe draws r and obfuscates
+    # r_value=1 makes phe compute only g**m (its obfuscator 1**n = 1); the precomputed
+    # r**n then hides it, exactly as phe's EncryptedNumber.obfuscate() does with a fresh r.
+    bare = public_key.encrypt_encoded(encoding, r_value=1)
+    hidden = EncryptedNumber(
+        public_key, mulmod(bare.ciphertext(be_secure=False), pool.take(), public_key.nsquare), bare.exponent
+    )
+    # Mark it obfuscated so phe does not spend another r**n when it is serialised.
+    hidden._EncryptedNumber__is_obfuscated = True
+    return hidden
+
+
+# --- one value per ciphertext ---------------------------------------------------------
+
+
+def exponent_for(precision: float) -> int:
+    """phe's base-16 exponent whose step ``16**exponent`` is at most ``precision``.
+
+    Every value encoded with this exponent is rounded to a multiple of ``16**exponent``,
+    so its encoding error is at most ``16**exponent / 2 <= precision / 2``.
+    """
+    precision = check_real(precision, "precision", low=0.0, low_inclusive=False)
+    exponent = math.floor(math.log(precision, _BASE))
+    # Guard against log rounding: make sure BASE**exponent <= precision < BASE**(exponent+1).
+    while _BASE ** float(exponent) > precision:
+        exponent -= 1
+    while _BASE ** float(exponent + 1) <= precision:
+        exponent += 1
+    return exponent
+
+
+def _encode_fixed(public_key, value, exponent: int) -> EncodedNumber:
+    """phe's EncodedNumber of ``value`` with exactly ``exponent`` (no magnitude leak)."""
+    # A precision of 2 * BASE**exponent makes phe's floor(log_BASE(precision)) equal
+    # `exponent`; max_exponent keeps it from choosing anything coarser.
+    encoded = EncodedNumber.encode(
+        public_key, float(value), precision=2.0 * _BASE ** float(exponent), max_exponent=exponent
+    )
+    if encoded.exponent != exponent:  # pragma: no cover - phe behaviour changed
+        raise RuntimeError(f"phe encoded with exponent {encoded.exponent}, expected {exponent}")
+    return encoded
+
+
+def _as_vector(values, name: str = "values") -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D vector; got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} must hold at least one value")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must hold only finite numbers")
+    return array
+
+
+def encrypt_vector(
+    public_key,
+    values,
+    precision: float = 2.0**-24,
+    pool: ObfuscatorPool | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Encrypt each value of a vector as its own phe EncryptedNumber, all with one exponent.
+
+    Parameters
+    ----------
+    public_key : phe PaillierPublicKey.
+    values : 1-D array of finite floats.
+    precision : float > 0; values are rounded to multiples of ``16**exponent_for(precision)``
+        (error at most ``precision / 2`` per value). A fixed exponent for every value means
+        the unencrypted exponent leaks nothing (phe's documented caveat, "Security Caveats",
+        https://python-paillier.readthedocs.io/en/develop/caveats.html) and ciphertexts add
+        without rescaling.
+    pool : optional ObfuscatorPool (precomputed r**n); None = phe draws r online.
+    progress : show a progress bar.
+
+    Returns a 1-D numpy object array of EncryptedNumber.
+    """
+    public_key = _check_public_key(public_key)
+    values = _as_vector(values)
+    pool = _check_pool(pool, public_key)
+    exponent = exponent_for(precision)
+    out = np.empty(values.size, dtype=object)
+    for i in _progress(range(values.size), progress, desc="encrypting", total=values.size):
+        out[i] = _encrypt_encoded(public_key, _encode_fixed(public_key, values[i], exponent), pool)
+    return out
+
+
+def decrypt_vector(private_key, ciphertexts, progress: bool = False) -> np.ndarray:
+    """Decrypt a sequence of EncryptedNumber into a float64 vector (phe's decrypt)."""
+    private_key = _check_private_key(private_key)
+    ciphertexts = list(ciphertexts)
+    out = np.empty(len(ciphertexts))
+    for i in _progress(range(len(ciphertexts)), progress, desc="decrypting", total=len(ciphertexts)):
+        if not isinstance(ciphertexts[i], EncryptedNumber):
+            raise TypeError(f"ciphertexts must hold phe EncryptedNumber; item {i} is {type(ciphertexts[i]).__name__}")
+        out[i] = float(private_key.decrypt(ciphertexts[i]))
+    return out
+
+
+# --- packing many fixed-point values into one plaintext --------------------------------
+
+
+@dataclass
+class PackedCiphertext:
+    """A vector packed by a :class:`PackedEncoder`: its ciphertexts and how many sums it holds.
+
+    ``n_summed`` counts the parties' vectors added into it (1 for a fresh encryption); the
+    headroom of the slots allows at most ``encoder.n_parties``, so ``+`` raises
+    OverflowError beyond that instead of letting a slot carry into its neighbour.
+    """
+
+    ciphertexts: list
+    length: int
+    n_summed: int
+    encoder: "PackedEncoder" = field(repr=False)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes on the wire: one full-size ciphertext each (the layout is public)."""
+        return len(self.ciphertexts) * ciphertext_bytes(self.encoder.public_key)
+
+    def __add__(self, other):
+        if not isinstance(other, PackedCiphertext):
+            return NotImplemented
+        if other.encoder is not self.encoder and other.encoder.layout != self.encoder.layout:
+            raise ValueError("cannot add vectors packed with different encoders (layout or key differ)")
+        if other.length != self.length:
+            raise ValueError(f"cannot add packed vectors of lengths {self.length} and {other.length}")
+        total = self.n_summed + other.n_summed
+        if total > self.encoder.n_parties:
+            raise OverflowError(
+                f"adding would sum {total} vectors, but the slots have headroom for "
+                f"n_parties={self.encoder.n_parties}; a slot would carry into its neighbour"
+            )
+        summed = [a + b for a, b in zip(self.ciphertexts, other.ciphertexts)]  # phe: c1 * c2 mod n^2
+        return PackedCiphertext(summed, self.length, total, self.encoder)
+
+    def __radd__(self, other):
+        if isinstance(other, numbers.Number) and other == 0:  # lets sum() start from 0
+            return self
+        return NotImplemented
+
+
+class PackedEncoder:
+    """Pack fixed-point values into as few Paillier plaintexts as fit, with headroom for sums.
+
+    Each value ``x`` with ``|x| <= value_bound`` becomes the non-negative integer
+    ``q = round(x * 2**precision_bits) + offset`` with ``offset = ceil(value_bound *
+    2**precision_bits)`` (an offset instead of two's complement, so slots never borrow).
+    Every slot is ``slot_bits`` wide, enough for the sum of ``n_parties`` such integers, and
+    ``slots_per_ciphertext`` slots are concatenated into one plaintext below phe's
+    ``max_int`` (about n / 3). Adding ciphertexts adds every slot at once; the key holder
+    subtracts ``n_summed * offset`` and divides by ``2**precision_bits``. A decrypted sum of
+    k vectors is exact up to the rounding of each value: error at most
+    ``k / 2**(precision_bits + 1)`` per entry (:meth:`quantisation_bound`).
+
+    Parameters
+    ----------
+    precision_bits : int in [0, 52]; fractional bits kept per value.
+    n_parties : int >= 1; the most vectors that may be summed (headroom).
+    value_bound : float > 0; the largest |value| any party may encode. Values beyond it
+        raise OverflowError (they are never clipped or wrapped: the protocol must agree on a
+        bound that holds, e.g. by clipping updates BEFORE encoding).
+    public_key : phe PaillierPublicKey.
+
+    Reference: C. Zhang et al., "BatchCrypt: Efficient Homomorphic Encryption for
+    Cross-Silo Federated Learning", USENIX ATC 2020,
+    https://www.usenix.org/conference/atc20/presentation/zhang-chengliang
+    """
+
+    def __init__(self, precision_bits: int, n_parties: int, value_bound: float, public_key):
+        self.precision_bits = check_integer(precision_bits, "precision_bits", minimum=0, maximum=52)
+        self.n_parties = check_integer(n_parties, "n_parties", minimum=1)
+        self.value_bound = check_real(value_bound, "value_bound", low=0.0, low_inclusive=False)
+        self.public_key = _check_public_key(public_key)
+        self.scale = 2**self.precision_bits
+        if self.value_bound * self.scale >= 2.0**52:
+            raise ValueError(
+                "value_bound * 2**precision_bits must be < 2**52 so values convert to integers "
+                f"exactly; got {self.value_bound} * 2**{self.precision_bits}"
+            )
+        self.offset = math.ceil(self.value_bound * self.scale)
+        self.slot_max = self.n_parties * 2 * self.offset  # largest possible slot of a full sum
+        self.slot_bits = max(1, self.slot_max.bit_length())
+        # Packed plaintexts stay below 2**capacity_bits <= phe's max_int (~ n/3).
+        self.capacity_bits = public_key.max_int.bit_length() - 1
+        self.slots_per_ciphertext = self.capacity_bits // self.slot_bits
+        if self.slots_per_ciphertext < 1:
+            raise ValueError(
+                f"one slot needs {self.slot_bits} bits but a {key_bits_of(public_key)}-bit key holds "
+                f"{self.capacity_bits}; lower precision_bits, value_bound or n_parties"
+            )
+        self._mask = (1 << self.slot_bits) - 1
+
+    @property
+    def layout(self) -> tuple:
+        """What two parties must agree on for their packed vectors to add."""
+        return (self.public_key.n, self.precision_bits, self.n_parties, self.offset, self.slot_bits)
+
+    def __repr__(self) -> str:
+        return (
+            f"PackedEncoder(precision_bits={self.precision_bits}, n_parties={self.n_parties}, "
+            f"value_bound={self.value_bound:g}, slot_bits={self.slot_bits}, "
+            f"slots_per_ciphertext={self.slots_per_ciphertext})"
+        )
+
+    def n_ciphertexts(self, length: int) -> int:
+        """Ciphertexts needed for a vector of ``length`` values."""
+        length = check_integer(length, "length", minimum=1)
+        return -(-length // self.slots_per_ciphertext)
+
+    def quantisation_bound(self, n_summed: int = 1) -> float:
+        """Largest |error| of one entry of a decrypted sum of ``n_summed`` vectors."""
+        n_summed = check_integer(n_summed, "n_summed", minimum=1)
+        return n_summed * 0.5 / self.scale
+
+    def quantise(self, vector) -> np.ndarray:
+        """The integers the slots hold for ``vector`` (before the offset is added)."""
+        vector = _as_vector(vector, "vector")
+        too_big = np.abs(vector) > self.value_bound
+        if np.any(too_big):
+            i = int(np.flatnonzero(too_big)[0])
+            raise OverflowError(
+                f"value {vector[i]!r} at index {i} exceeds value_bound={self.value_bound:g}; "
+                "packing refuses rather than wrapping (clip before encoding, or raise the bound)"
+            )
+        return np.rint(vector * self.scale).astype(np.int64)
+
+    def pack(self, vector) -> list[int]:
+        """The plaintext integers (one per ciphertext) for ``vector``."""
+        slots = self.quantise(vector) + self.offset
+        plaintexts = []
+        k = self.slots_per_ciphertext
+        for start in range(0, slots.size, k):
+            packed = 0
+            # Slot i of a chunk sits at bits [i*slot_bits, (i+1)*slot_bits).
+            for value in reversed(slots[start : start + k].tolist()):
+                packed = (packed << self.slot_bits) | value
+            plaintexts.append(packed)
+        return plaintexts
+
+    def unpack(self, plaintexts, length: int, n_summed: int) -> np.ndarray:
+        """Invert :meth:`pack` for a sum of ``n_summed`` vectors: return the float sums."""
+        length = check_integer(length, "length", minimum=1)
+        n_summed = check_integer(n_summed, "n_summed", minimum=1, maximum=self.n_parties)
+        out = np.empty(length)
+        k = self.slots_per_ciphertext
+        limit = n_summed * 2 * self.offset
+        for c, packed in enumerate(plaintexts):
+            count = min(k, length - c * k)
+            if packed < 0 or packed >> (count * self.slot_bits):
+                raise OverflowError("decrypted plaintext has bits beyond its slots: it overflowed or is corrupt")
+            for i in range(count):
+                slot = (packed >> (i * self.slot_bits)) & self._mask
+                if slot > limit:
+                    raise OverflowError(f"slot {c * k + i} holds {slot} > {limit}: the sum overflowed")
+                out[c * k + i] = (slot - n_summed * self.offset) / self.scale
+        return out
+
+    def encrypt(self, vector, pool: ObfuscatorPool | None = None, progress: bool = False) -> PackedCiphertext:
+        """Pack and encrypt ``vector`` (values in [-value_bound, value_bound]).
+
+        ``pool`` supplies precomputed obfuscators (see :class:`ObfuscatorPool`).
+        """
+        pool = _check_pool(pool, self.public_key)
+        vector = _as_vector(vector, "vector")
+        plaintexts = self.pack(vector)
+        ciphertexts = [
+            _encrypt_encoded(self.public_key, EncodedNumber(self.public_key, m, 0), pool)
+            for m in _progress(plaintexts, progress, desc="encrypting packed", total=len(plaintexts))
+        ]
+        return PackedCiphertext(ciphertexts, int(vector.size), 1, self)
+
+    def decrypt_sum(self, packed: PackedCiphertext, private_key) -> np.ndarray:
+        """Decrypt a (summed) packed vector and return the float sums of its entries."""
+        private_key = _check_private_key(private_key)
+        if not isinstance(packed, PackedCiphertext):
+            raise TypeError(f"packed must be a PackedCiphertext; got {type(packed).__name__}")
+        if packed.encoder.layout != self.layout:
+            raise ValueError("packed was made by an encoder with a different layout or key")
+        if private_key.public_key != self.public_key:
+            raise ValueError("private_key does not belong to this encoder's public key")
+        plaintexts = [private_key.raw_decrypt(c.ciphertext(be_secure=False)) for c in packed.ciphertexts]
+        return self.unpack(plaintexts, packed.length, packed.n_summed)
+
+
+# --- secure sums with a cost record --------------------------------------------------
+
+
+@dataclass
+class SecureSumCost:
+    """What one secure sum cost (all parties simulated in one process, one after another).
+
+    Seconds: ``encrypt_seconds`` summed over all parties (online part only when a pool of
+    precomputed obfuscators was used; the offline part is ``precompute_seconds``),
+    ``aggregate_seconds`` at the server, ``decrypt_seconds`` at the key holder.
+    ``ciphertexts`` and ``bytes_sent`` count every party's upload; ``plaintext_bytes`` is
+    what the same vectors take as float64.
+    """
+
+    method: str
+    n_parties: int
+    length: int
+    key_bits: int
+    encrypt_seconds: float
+    aggregate_seconds: float
+    decrypt_seconds: float
+    ciphertexts: int
+    bytes_sent: int
+    plaintext_bytes: int
+    quantisation_bound: float
+    precompute_seconds: float = 0.0
+
+    @property
+    def total_seconds(self) -> float:
+        """Online seconds: encrypt + aggregate + decrypt (without precomputation)."""
+        return self.encrypt_seconds + self.aggregate_seconds + self.decrypt_seconds
+
+    @property
+    def expansion(self) -> float:
+        """bytes_sent / plaintext_bytes."""
+        return self.bytes_sent / self.plaintext_bytes
+
+
+SECURE_SUM_METHODS = ("packed", "per_value")
+
+
+def secure_sum(
+    vectors,
+    public_key,
+    private_key,
+    method: str = "packed",
+    precision_bits: int = 24,
+    value_bound: float | None = None,
+    pool: ObfuscatorPool | None = None,
+    progress: bool = False,
+) -> tuple[np.ndarray, SecureSumCost]:
+    """Sum several parties' vectors under Paillier encryption; return (sum, cost).
+
+    Every party encrypts its vector with ``public_key``; the server multiplies the
+    ciphertexts (adding the plaintexts) with the public key only; the key holder decrypts
+    the total with ``private_key``.
+
+    Parameters
+    ----------
+    vectors : 2-D array (parties x length), one row per party.
+    public_key, private_key : a phe key pair.
+    method : "packed" (a :class:`PackedEncoder`, many values per ciphertext) or
+        "per_value" (one ciphertext per value, :func:`encrypt_vector`).
+    precision_bits : int; values are rounded to multiples of 2**-precision_bits (packed),
+        or of the largest power of 16 not above it (per_value).
+    value_bound : float > 0 or None; the agreed largest |value| (packed only). None uses
+        the largest |value| present, which a real protocol would fix in advance instead.
+    pool : optional ObfuscatorPool of precomputed r**n; its precomputation time is reported
+        as ``precompute_seconds`` (the offline phase), not in ``encrypt_seconds``.
+    progress : progress bar over parties.
+    """
+    method = check_choice(method, "method", SECURE_SUM_METHODS)
+    public_key = _check_public_key(public_key)
+    private_key = _check_private_key(private_key)
+    if private_key.public_key != public_key:
+        raise ValueError("private_key does not belong to public_key")
+    matrix = np.asarray(vectors, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] < 1 or matrix.shape[1] < 1:
+        raise ValueError(f"vectors must be a 2-D array (parties x length); got shape {matrix.shape}")
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError("vectors must hold only finite numbers")
+    pool = _check_pool(pool, public_key)
+    precision_bits = check_integer(precision_bits, "precision_bits", minimum=0, maximum=52)
+    n_parties, length = matrix.shape
+    precompute_before = pool.precompute_seconds if pool is not None else 0.0
+    rows = _progress(range(n_parties), progress, desc=f"parties ({method})", total=n_parties)
+
+    if method == "packed":
+        if value_bound is None:
+            value_bound = max(float(np.max(np.abs(matrix))), 2.0**-precision_bits)
+        encoder = PackedEncoder(precision_bits, n_parties, value_bound, public_key)
+        start = time.perf_counter()
+        messages = [encoder.encrypt(matrix[i], pool=pool) for i in rows]
+        encrypt_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        combined = sum(messages[1:], messages[0])
+        aggregate_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        total = encoder.decrypt_sum(combined, private_key)
+        decrypt_seconds = time.perf_counter() - start
+        n_ciphertexts = sum(len(m.ciphertexts) for m in messages)
+        bound = encoder.quantisation_bound(n_parties)
+    else:
+        precision = 2.0**-precision_bits
+        start = time.perf_counter()
+        messages = [encrypt_vector(public_key, matrix[i], precision=precision, pool=pool) for i in rows]
+        encrypt_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        combined = list(messages[0])
+        for message in messages[1:]:
+            combined = [a + b for a, b in zip(combined, message)]
+        aggregate_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        total = decrypt_vector(private_key, combined)
+        decrypt_seconds = time.perf_counter() - start
+        n_ciphertexts = n_parties * length
+        bound = n_parties * 0.5 * _BASE ** float(exponent_for(precision))
+
+    cost = SecureSumCost(
+        method=method,
+        n_parties=n_parties,
+        length=length,
+        key_bits=key_bits_of(public_key),
+        encrypt_seconds=encrypt_seconds,
+        aggregate_seconds=aggregate_seconds,
+        decrypt_seconds=decrypt_seconds,
+        ciphertexts=n_ciphertexts,
+        bytes_sent=n_ciphertexts * ciphertext_bytes(public_key),
+        plaintext_bytes=n_parties * length * PLAINTEXT_BYTES,
+        quantisation_bound=bound,
+        precompute_seconds=(pool.precompute_seconds - precompute_before) if pool is not None else 0.0,
+    )
+    return total, cost
+
+
+# --- secure aggregation for helpers.federated -------------------------------------------
+
+
+class KeyHolder:
+    """The one party that holds the private key; it decrypts only sums of enough parties.
+
+    In a deployment this is a separate organisation (an ethics board, a trusted third
+    party) or the key is split between several; here it is an object the aggregator can
+    call but whose key the server-side code never touches.
+
+    Parameters
+    ----------
+    private_key : phe PaillierPrivateKey.
+    min_summands : int >= 1; refuse to decrypt a combined message holding fewer parties'
+        vectors (so the key holder never decrypts a single hospital's update). The count
+        travels in the clear with the ciphertexts: this protects against honest mistakes
+        and an honest-but-curious server, not against a server that forges the count.
+    """
+
+    def __init__(self, private_key, min_summands: int = 2):
+        self.__private_key = _check_private_key(private_key)
+        self.min_summands = check_integer(min_summands, "min_summands", minimum=1)
+        self.decryptions = 0
+
+    @property
+    def public_key(self) -> PaillierPublicKey:
+        """The public key everyone else uses."""
+        return self.__private_key.public_key
+
+    def decrypt_aggregate(self, combined: PackedCiphertext) -> np.ndarray:
+        """Decrypt a combined packed vector; refuse one that sums too few parties."""
+        if not isinstance(combined, PackedCiphertext):
+            raise TypeError(f"combined must be a PackedCiphertext; got {type(combined).__name__}")
+        if combined.n_summed < self.min_summands:
+            raise PermissionError(
+                f"the key holder decrypts only sums of at least {self.min_summands} parties; "
+                f"this message holds {combined.n_summed}"
+            )
+        self.decryptions += 1
+        return combined.encoder.decrypt_sum(combined, self.__private_key)
+
+    def __repr__(self) -> str:
+        return f"KeyHolder(public_key={self.public_key!r}, min_summands={self.min_summands})"
+
+
+class SecureAggregator(Aggregator):
+    """Secure aggregation for FedAvg: packed Paillier ciphertexts, a server without the key.
+
+    encode (AT THE HOSPITAL): pack and encrypt ``[n * w, n]`` under the public key.
+    combine (AT THE SERVER): add the ciphertexts (public key only; the server cannot read a
+    single weight). decode (AT THE KEY HOLDER): decrypt only the sum and return
+    ``sum(n w) / sum(n)``, the same weighted mean as plain FedAvg up to quantisation.
+
+    Trust model: the server sees ciphertexts, their number and size, and which hospitals
+    sent them. The key holder sees the pooled sums ``sum(n w)`` and ``sum(n)`` -- the
+    next global model, which every hospital receives anyway. A server and key holder
+    who COLLUDE can decrypt every hospital's message and learn everything plain FedAvg
+    reveals. Nothing here stops a hospital from sending a malicious update, and the
+    global model itself still leaks what models leak (add differential privacy for that).
+
+    Parameters
+    ----------
+    public_key : phe PaillierPublicKey (the key holder's).
+    key_holder : :class:`KeyHolder` -- a handle on the party that decrypts, not a key.
+    n_parties : int >= 1, hospitals per round (slot headroom).
+    weight_bound : float > 0, the largest |weight| any hospital may send; a larger one
+        raises OverflowError at the hospital (never wraps).
+    max_samples : int >= 1, the largest patient count of one hospital (bounds ``n * w``).
+    precision_bits : int, fractional bits of ``n * w`` (quantisation 2**-precision_bits).
+    pool : optional ObfuscatorPool; stands for each hospital's own precomputed obfuscators.
+    """
+
+    name = "secure aggregation (Paillier, packed)"
+    trusted_parties = (
+        "server sees only ciphertexts; the key holder sees only the sum over hospitals; "
+        "a colluding server and key holder see every update"
+    )
+
+    def __init__(
+        self,
+        public_key,
+        key_holder: KeyHolder,
+        n_parties: int,
+        weight_bound: float,
+        max_samples: int,
+        precision_bits: int = 20,
+        pool: ObfuscatorPool | None = None,
+    ):
+        self.public_key = _check_public_key(public_key)
+        if not isinstance(key_holder, KeyHolder):
+            raise TypeError(f"key_holder must be a KeyHolder; got {type(key_holder).__name__}")
+        if key_holder.public_key != self.public_key:
+            raise ValueError("key_holder's key does not match public_key")
+        self.key_holder = key_holder
+        self.weight_bound = check_real(weight_bound, "weight_bound", low=0.0, low_inclusive=False)
+        self.max_samples = check_integer(max_samples, "max_samples", minimum=1)
+        self.encoder = PackedEncoder(
+            precision_bits, n_parties, self.weight_bound * self.max_samples, self.public_key
+        )
+        self.pool = _check_pool(pool, self.public_key)
+
+    def encode(self, weights, n_samples, rng=None) -> PackedCiphertext:
+        """AT THE HOSPITAL: encrypt ``[n * w, n]`` (rng unused: encryption uses OS randomness)."""
+        weights = _as_vector(weights, "weights")
+        n_samples = check_integer(n_samples, "n_samples", minimum=1, maximum=self.max_samples)
+        if np.any(np.abs(weights) > self.weight_bound):
+            raise OverflowError(
+                f"a weight of magnitude {np.max(np.abs(weights)):g} exceeds weight_bound="
+                f"{self.weight_bound:g}; raise weight_bound (secure aggregation never wraps)"
+            )
+        return self.encoder.encrypt(np.append(n_samples * weights, float(n_samples)), pool=self.pool)
+
+    def combine(self, messages) -> PackedCiphertext:
+        """AT THE SERVER: add the ciphertexts slot-wise; needs only the public key."""
+        messages = list(messages)
+        if not messages:
+            raise ValueError("combine needs at least one message; got none")
+        for m in messages:
+            if not isinstance(m, PackedCiphertext):
+                raise TypeError(f"messages must be PackedCiphertext; got {type(m).__name__}")
+        return sum(messages[1:], messages[0])
+
+    def decode(self, combined, rng=None) -> np.ndarray:
+        """AT THE KEY HOLDER: decrypt only the sum; return ``sum(n w) / sum(n)``."""
+        totals = self.key_holder.decrypt_aggregate(combined)
+        count = round(totals[-1])  # an integer sum, exact up to quantisation
+        if count <= 0:
+            raise ValueError(f"the combined patient count must be > 0; got {totals[-1]}")
+        return totals[:-1] / count
+
+    def message_bytes(self, message) -> int:
+        """Bytes of one hospital's ciphertexts."""
+        return int(message.nbytes)
+
+
+# --- encrypted inference --------------------------------------------------------------
+
+
+def encrypted_linear_predict(encrypted_features, weights, intercept: float, precision: float = 2.0**-24):
+    """Score encrypted patient features with a plaintext linear model; return encrypted scores.
+
+    A hospital encrypts a patient's features with ITS public key and sends them; the model
+    owner computes ``intercept + sum_j w_j * x_j`` on the ciphertexts (phe: ciphertext to the
+    power of an encoded weight, then ciphertext products) and returns the encrypted score,
+    re-randomised with a fresh obfuscator so it reveals nothing about the weights. Only the
+    hospital can decrypt it; the model owner never sees the features or the score. (The
+    hospital learns the score, and by asking many questions could learn the model.)
+
+    Parameters
+    ----------
+    encrypted_features : 1-D sequence of EncryptedNumber (one patient) or 2-D object array
+        (patients x features), all under one public key and with one exponent (as made by
+        :func:`encrypt_vector`).
+    weights : 1-D array of floats, one per feature (the model owner's secret).
+    intercept : float.
+    precision : float > 0; the weights and intercept are encoded with the fixed exponent
+        ``exponent_for(precision)``, so the result's exponent does not depend on them.
+
+    Returns an EncryptedNumber (one patient) or a 1-D object array of them.
+    """
+    weights = _as_vector(weights, "weights")
+    intercept = check_real(intercept, "intercept")
+    rows = np.asarray(encrypted_features, dtype=object)
+    single = rows.ndim == 1
+    if single:
+        rows = rows[None, :]
+    if rows.ndim != 2 or rows.shape[1] != weights.size:
+        raise ValueError(
+            f"encrypted_features must have {weights.size} columns (one per weight); got shape {rows.shape}"
+        )
+    first = rows[0, 0]
+    if not isinstance(first, EncryptedNumber):
+        raise TypeError(f"encrypted_features must hold phe EncryptedNumber; got {type(first).__name__}")
+    public_key = first.public_key
+    w_exponent = exponent_for(precision)
+    encoded_weights = [_encode_fixed(public_key, w, w_exponent) for w in weights]
+    scores = np.empty(rows.shape[0], dtype=object)
+    for i, row in enumerate(rows):
+        total = None
+        for x, w in zip(row, encoded_weights):
+            if not isinstance(x, EncryptedNumber) or x.public_key != public_key:
+                raise ValueError("every encrypted feature must be an EncryptedNumber under one public key")
+            term = x * w  # phe: E(x)^w = E(w x)
+            total = term if total is None else total + term
+        total = total + _encode_fixed(public_key, intercept, total.exponent)
+        total.obfuscate()  # fresh r**n: the returned ciphertext hides the weights
+        scores[i] = total
+    return scores[0] if single else scores
+
+
+# --- the python-paillier federated example's data, for a like-for-like comparison -------
+
+
+def python_paillier_example_data(n_hospitals: int = 5, test_size: int = 50, seed: int = 43):
+    """The train/test split of python-paillier's examples/federated_learning_with_encryption.py.
+
+    That example (https://github.com/data61/python-paillier/blob/master/examples/
+    federated_learning_with_encryption.py) seeds numpy's legacy global generator with 43,
+    shuffles scikit-learn's scaled diabetes data, holds out 50 random patients as a test
+    set, and cuts the rest into ``n_hospitals`` CONSECUTIVE blocks of
+    ``floor(392 / n_hospitals)`` patients (the last 2 are dropped with 5 hospitals). The
+    same draws are reproduced here with ``numpy.random.RandomState(seed)`` (the legacy
+    generator is needed to get the same permutation), so the kit's secure FedAvg can be
+    compared with the example on identical data.
+
+    Returns ``(parts, X_test, y_test)``: ``parts`` a list of ``(X_h, y_h)`` numpy arrays
+    without the example's column of ones (the kit's models carry an intercept).
+    """
+    from helpers import data  # local import: only this comparison needs the dataset
+
+    n_hospitals = check_integer(n_hospitals, "n_hospitals", minimum=1)
+    test_size = check_integer(test_size, "test_size", minimum=1, maximum=400)
+    seed = check_integer(seed, "seed", minimum=0)
+    X, y = data.diabetes(scaled=True)
+    X, y = X.to_numpy(), y.to_numpy()
+    legacy = np.random.RandomState(seed)
+    perm = legacy.permutation(X.shape[0])
+    X, y = X[perm], y[perm]
+    test_idx = legacy.choice(X.shape[0], size=test_size, replace=False)
+    train = np.ones(X.shape[0], dtype=bool)
+    train[test_idx] = False
+    X_train, y_train = X[train], y[train]
+    step = X_train.shape[0] // n_hospitals
+    parts = [(X_train[step * c : step * (c + 1)], y_train[step * c : step * (c + 1)]) for c in range(n_hospitals)]
+    return parts, X[test_idx], y[test_idx]

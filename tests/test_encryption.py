@@ -1,0 +1,399 @@
+"""Tests of helpers.encryption: key policy, exact homomorphic sums, packing, secure FedAvg.
+
+Small keys (512 bits, allow_insecure=True) wherever the property does not depend on the
+key size; one 2048-bit key (module-scoped) for the key policy and the ciphertext size.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from phe import EncryptedNumber, PaillierPrivateKey
+from phe.util import invert, mulmod
+
+from helpers import encryption as enc
+from helpers import federated as fed
+
+SMALL_BITS = 512
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return enc.generate_keypair(SMALL_BITS, allow_insecure=True)
+
+
+@pytest.fixture(scope="module")
+def keys_2048():
+    return enc.generate_keypair()
+
+
+finite = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinity=False)
+
+
+# --- key policy -------------------------------------------------------------------------
+
+
+def test_default_key_is_2048_bits_and_ciphertexts_take_512_bytes(keys_2048):
+    public_key, private_key = keys_2048
+    assert enc.key_bits_of(public_key) == 2048
+    assert private_key.public_key == public_key
+    assert enc.ciphertext_bytes(public_key) == 512
+
+
+@pytest.mark.parametrize("bits", [1024, 1536, 2046])
+def test_keys_below_2048_bits_are_refused_without_the_insecure_opt_in(bits):
+    with pytest.raises(ValueError, match="NIST SP 800-57"):
+        enc.generate_keypair(bits)
+
+
+def test_small_keys_work_when_explicitly_allowed(keys):
+    assert enc.key_bits_of(keys[0]) == SMALL_BITS
+    assert enc.ciphertext_bytes(keys[0]) == 2 * SMALL_BITS // 8
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"key_bits": 2049}, ValueError),
+        ({"key_bits": 64, "allow_insecure": True}, ValueError),
+        ({"key_bits": 16384}, ValueError),
+        ({"key_bits": 2048.0}, TypeError),
+        ({"key_bits": 1024, "allow_insecure": "yes"}, TypeError),
+    ],
+)
+def test_generate_keypair_validates_its_arguments(kwargs, error):
+    with pytest.raises(error):
+        enc.generate_keypair(**kwargs)
+
+
+# --- one value per ciphertext -----------------------------------------------------------
+
+
+@FAST
+@given(st.lists(finite, min_size=1, max_size=6), st.lists(finite, min_size=6, max_size=6))
+def test_decrypted_sum_of_encrypted_vectors_equals_the_plaintext_sum(keys, a, b):
+    public_key, private_key = keys
+    a = np.array(a)
+    b = np.array(b[: a.size])
+    ca, cb = enc.encrypt_vector(public_key, a), enc.encrypt_vector(public_key, b)
+    total = enc.decrypt_vector(private_key, ca + cb)  # numpy adds the phe objects pairwise
+    step = 16.0 ** enc.exponent_for(2.0**-24)
+    assert np.all(np.abs(total - (a + b)) <= step + 1e-9 * np.abs(a + b))
+
+
+def test_every_value_gets_the_same_exponent_so_the_exponent_leaks_nothing(keys):
+    ciphertexts = enc.encrypt_vector(keys[0], [1e-9, 3.0, -12345.678, 0.0, 2.0**40])
+    assert len({c.exponent for c in ciphertexts}) == 1
+
+
+@pytest.mark.parametrize("precision", [1e-6, 2.0**-24, 0.5, 1.0, 16.0, 1000.0])
+def test_exponent_for_gives_the_largest_step_not_above_the_precision(precision):
+    exponent = enc.exponent_for(precision)
+    assert 16.0**exponent <= precision < 16.0 ** (exponent + 1)
+
+
+def test_encrypt_vector_rejects_bad_input(keys):
+    with pytest.raises(ValueError, match="finite"):
+        enc.encrypt_vector(keys[0], [1.0, np.nan])
+    with pytest.raises(ValueError, match="1-D"):
+        enc.encrypt_vector(keys[0], [[1.0]])
+    with pytest.raises(TypeError, match="public_key"):
+        enc.encrypt_vector("key", [1.0])
+    with pytest.raises(ValueError, match="precision"):
+        enc.encrypt_vector(keys[0], [1.0], precision=0.0)
+    with pytest.raises(TypeError, match="private_key"):
+        enc.decrypt_vector(keys[0], [])
+
+
+# --- packing ----------------------------------------------------------------------------
+
+
+def test_packing_round_trips_negatives_zeros_and_values_at_the_bound(keys):
+    public_key, private_key = keys
+    encoder = enc.PackedEncoder(precision_bits=16, n_parties=3, value_bound=5.0, public_key=public_key)
+    vector = np.array([-5.0, 5.0, 0.0, -0.0, 1.25, -3.5, 2.0**-16, -(2.0**-16)] * 9)
+    packed = encoder.encrypt(vector)
+    assert len(packed.ciphertexts) == encoder.n_ciphertexts(vector.size) > 1
+    np.testing.assert_array_equal(encoder.decrypt_sum(packed, private_key), vector)
+
+
+@FAST
+@given(
+    st.integers(min_value=1, max_value=4),
+    st.lists(st.floats(min_value=-3.0, max_value=3.0), min_size=1, max_size=40),
+    st.integers(min_value=0, max_value=30),
+)
+def test_decrypted_packed_sums_match_plaintext_within_the_quantisation_bound(keys, k, values, bits):
+    public_key, private_key = keys
+    encoder = enc.PackedEncoder(bits, n_parties=4, value_bound=3.0, public_key=public_key)
+    base = np.array(values)
+    vectors = [np.roll(base, i) * (-1) ** i for i in range(k)]
+    total = sum(encoder.encrypt(v) for v in vectors)
+    assert total.n_summed == k
+    error = np.abs(encoder.decrypt_sum(total, private_key) - np.sum(vectors, axis=0))
+    assert np.all(error <= encoder.quantisation_bound(k) + 1e-12)
+
+
+def test_a_value_beyond_the_bound_raises_instead_of_wrapping(keys):
+    encoder = enc.PackedEncoder(10, 2, 1.0, keys[0])
+    with pytest.raises(OverflowError, match="value_bound"):
+        encoder.encrypt([0.5, 1.0 + 2.0**-9])
+
+
+def test_summing_more_than_n_parties_raises(keys):
+    encoder = enc.PackedEncoder(10, 2, 1.0, keys[0])
+    a, b, c = (encoder.encrypt([1.0, -1.0]) for _ in range(3))
+    with pytest.raises(OverflowError, match="n_parties=2"):
+        _ = a + b + c
+
+
+def _sums_correctly(encoder, private_key, n):
+    """The sum of n vectors at the bound decrypts to n times the bound, without error."""
+    vector = np.full(2 * encoder.slots_per_ciphertext, encoder.value_bound)
+    vector[1::2] = -encoder.value_bound
+    total = encoder.encrypt(vector)
+    for _ in range(n - 1):
+        other = encoder.encrypt(vector)
+        total = enc.PackedCiphertext(
+            [x + y for x, y in zip(total.ciphertexts, other.ciphertexts)], total.length, total.n_summed + 1, encoder
+        )
+    try:
+        return np.array_equal(encoder.decrypt_sum(total, private_key), n * vector)
+    except OverflowError:
+        return False
+
+
+def test_a_deliberately_broken_encoder_without_headroom_is_caught(keys):
+    public_key, private_key = keys
+    good = enc.PackedEncoder(12, 3, 7.0, public_key)
+    assert _sums_correctly(good, private_key, 3)
+    broken = enc.PackedEncoder(12, 1, 7.0, public_key)  # slots sized for one party ...
+    broken.n_parties = 3  # ... but told to expect three
+    assert not _sums_correctly(broken, private_key, 3)
+
+
+def test_encoders_with_different_layouts_do_not_mix(keys):
+    a = enc.PackedEncoder(10, 2, 1.0, keys[0]).encrypt([0.5])
+    b = enc.PackedEncoder(11, 2, 1.0, keys[0]).encrypt([0.5])
+    with pytest.raises(ValueError, match="different encoders"):
+        _ = a + b
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"precision_bits": -1}, ValueError),
+        ({"precision_bits": 53}, ValueError),
+        ({"n_parties": 0}, ValueError),
+        ({"value_bound": 0.0}, ValueError),
+        ({"value_bound": float("inf")}, ValueError),
+        ({"value_bound": 2.0**40, "precision_bits": 20}, ValueError),
+        ({"n_parties": 2**600, "precision_bits": 52, "value_bound": 0.5}, ValueError),
+    ],
+)
+def test_packed_encoder_validates_its_arguments(keys, kwargs, error):
+    arguments = {"precision_bits": 10, "n_parties": 2, "value_bound": 1.0, "public_key": keys[0]} | kwargs
+    with pytest.raises(error):
+        enc.PackedEncoder(**arguments)
+
+
+# --- obfuscator pool --------------------------------------------------------------------
+
+
+def test_the_pool_hands_out_each_obfuscator_once_and_refills_online(keys):
+    pool = enc.ObfuscatorPool(keys[0], size=5)
+    taken = [pool.take() for _ in range(7)]
+    assert len(set(taken)) == 7
+    assert len(pool) == 0 and pool.used == 7 and pool.computed_online == 2 and pool.precomputed == 5
+
+
+def test_encryption_with_precomputed_obfuscators_decrypts_correctly(keys):
+    public_key, private_key = keys
+    pool = enc.ObfuscatorPool(public_key, size=3)
+    values = np.array([2.5, -1.0, 0.125])
+    ciphertexts = enc.encrypt_vector(public_key, values, pool=pool)
+    np.testing.assert_array_equal(enc.decrypt_vector(private_key, ciphertexts), values)
+    encoder = enc.PackedEncoder(8, 1, 3.0, public_key)
+    np.testing.assert_array_equal(encoder.decrypt_sum(encoder.encrypt(values, pool=enc.ObfuscatorPool(public_key, 1)), private_key), values)
+
+
+def test_reusing_an_obfuscator_would_reveal_the_difference_of_two_plaintexts(keys):
+    """Why each r**n is used once: c1 / c2 = g**(m1 - m2) = 1 + n (m1 - m2) mod n**2."""
+    public_key = keys[0]
+    n, n2 = public_key.n, public_key.nsquare
+    r = public_key.get_random_lt_n()
+    c1 = public_key.raw_encrypt(1234, r_value=r)
+    c2 = public_key.raw_encrypt(1000, r_value=r)
+    assert (mulmod(c1, invert(c2, n2), n2) - 1) // n == 234
+    c3 = public_key.raw_encrypt(1000)  # fresh r: the same trick yields noise
+    assert (mulmod(c1, invert(c3, n2), n2) - 1) // n != 234
+
+
+def test_a_pool_for_another_key_is_refused(keys, keys_2048):
+    with pytest.raises(ValueError, match="different public key"):
+        enc.encrypt_vector(keys[0], [1.0], pool=enc.ObfuscatorPool(keys_2048[0]))
+    with pytest.raises(TypeError, match="pool"):
+        enc.encrypt_vector(keys[0], [1.0], pool=[1])
+
+
+# --- secure_sum -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["packed", "per_value"])
+def test_secure_sum_equals_the_plaintext_sum_and_counts_its_costs(keys, method):
+    public_key, private_key = keys
+    vectors = np.random.default_rng(3).normal(0, 2, size=(4, 50))
+    total, cost = enc.secure_sum(vectors, public_key, private_key, method=method, precision_bits=20)
+    assert np.max(np.abs(total - vectors.sum(axis=0))) <= cost.quantisation_bound
+    assert cost.n_parties == 4 and cost.length == 50 and cost.key_bits == SMALL_BITS
+    assert cost.bytes_sent == cost.ciphertexts * enc.ciphertext_bytes(public_key)
+    assert cost.plaintext_bytes == 4 * 50 * 8
+    if method == "per_value":
+        assert cost.ciphertexts == 200
+    else:
+        encoder = enc.PackedEncoder(20, 4, float(np.max(np.abs(vectors))), public_key)
+        assert cost.ciphertexts == 4 * encoder.n_ciphertexts(50) < 200
+    assert cost.total_seconds == pytest.approx(cost.encrypt_seconds + cost.aggregate_seconds + cost.decrypt_seconds)
+
+
+def test_secure_sum_reports_the_offline_precomputation_separately(keys):
+    pool = enc.ObfuscatorPool(keys[0])
+    pool.fill(2)
+    _, cost = enc.secure_sum(np.ones((2, 3)), *keys, pool=pool)
+    assert cost.precompute_seconds == 0.0  # filled before the call: not this sum's cost
+    assert pool.used == 2
+
+
+def test_secure_sum_validates_its_arguments(keys, keys_2048):
+    public_key, private_key = keys
+    with pytest.raises(ValueError, match="method"):
+        enc.secure_sum(np.ones((2, 2)), public_key, private_key, method="fast")
+    with pytest.raises(ValueError, match="does not belong"):
+        enc.secure_sum(np.ones((2, 2)), public_key, keys_2048[1])
+    with pytest.raises(ValueError, match="2-D"):
+        enc.secure_sum(np.ones(3), public_key, private_key)
+    with pytest.raises(ValueError, match="finite"):
+        enc.secure_sum([[1.0, np.inf]], public_key, private_key)
+
+
+# --- encrypted inference ----------------------------------------------------------------
+
+
+@FAST
+@given(
+    st.lists(st.floats(min_value=-50, max_value=50), min_size=3, max_size=3),
+    st.lists(st.floats(min_value=-5, max_value=5), min_size=3, max_size=3),
+    st.floats(min_value=-10, max_value=10),
+)
+def test_encrypted_scalar_product_equals_the_plaintext_score(keys, features, weights, intercept):
+    public_key, private_key = keys
+    encrypted = enc.encrypt_vector(public_key, features)
+    score = enc.encrypted_linear_predict(encrypted, weights, intercept)
+    assert isinstance(score, EncryptedNumber)
+    expected = float(np.dot(features, weights) + intercept)
+    # Features and weights are each rounded to 2**-24: the error is bounded by their sizes.
+    bound = 2.0**-24 * (np.sum(np.abs(features)) + np.sum(np.abs(weights)) + 1) + 1e-9
+    assert abs(private_key.decrypt(score) - expected) <= bound
+
+
+def test_encrypted_scores_for_many_patients_and_a_fixed_result_exponent(keys):
+    public_key, private_key = keys
+    X = np.array([[1.0, 2.0], [-3.0, 0.5]])
+    rows = np.array([enc.encrypt_vector(public_key, x) for x in X], dtype=object)
+    a = enc.encrypted_linear_predict(rows, [0.5, -1.0], 2.0)
+    b = enc.encrypted_linear_predict(rows, [1e-7, 300.0], -0.001)
+    np.testing.assert_allclose([private_key.decrypt(s) for s in a], X @ [0.5, -1.0] + 2.0)
+    assert {s.exponent for s in a} == {s.exponent for s in b}  # the weights' sizes do not show
+
+
+def test_encrypted_linear_predict_validates_its_arguments(keys):
+    encrypted = enc.encrypt_vector(keys[0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="3 columns"):
+        enc.encrypted_linear_predict(encrypted, [1.0, 2.0, 3.0], 0.0)
+    with pytest.raises(TypeError, match="EncryptedNumber"):
+        enc.encrypted_linear_predict([1.0, 2.0], [1.0, 2.0], 0.0)
+    with pytest.raises(ValueError, match="intercept"):
+        enc.encrypted_linear_predict(encrypted, [1.0, 2.0], float("nan"))
+
+
+# --- secure aggregation in the FedAvg loop ----------------------------------------------
+
+
+def _private_keys_reachable(obj, seen=None, skip=("key_holder",)):
+    """Every PaillierPrivateKey reachable from obj's attributes (not through ``skip``)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, PaillierPrivateKey):
+        return [obj]
+    found = []
+    children = []
+    if isinstance(obj, dict):
+        children = list(obj.values())
+    elif isinstance(obj, (list, tuple, set)):
+        children = list(obj)
+    elif hasattr(obj, "__dict__"):
+        children = [v for k, v in vars(obj).items() if k not in skip]
+    for child in children:
+        found += _private_keys_reachable(child, seen, skip)
+    return found
+
+
+def _aggregator(keys, n_parties=3, **kwargs):
+    public_key, private_key = keys
+    arguments = {"n_parties": n_parties, "weight_bound": 100.0, "max_samples": 1000} | kwargs
+    return enc.SecureAggregator(public_key, enc.KeyHolder(private_key), **arguments)
+
+
+def test_the_server_side_of_the_secure_aggregator_holds_no_private_key(keys):
+    aggregator = _aggregator(keys)
+    assert _private_keys_reachable(aggregator) == []
+    assert _private_keys_reachable(aggregator, skip=()) != []  # the check can find one
+    messages = [aggregator.encode(np.array([1.0, -2.0]), 10) for _ in range(3)]
+    holder, aggregator.key_holder = aggregator.key_holder, None  # the server has no key holder
+    combined = aggregator.combine(messages)
+    aggregator.key_holder = holder
+    np.testing.assert_allclose(aggregator.decode(combined), [1.0, -2.0], atol=1e-6)
+
+
+def test_the_key_holder_refuses_to_decrypt_a_single_hospitals_message(keys):
+    aggregator = _aggregator(keys)
+    with pytest.raises(PermissionError, match="at least 2"):
+        aggregator.decode(aggregator.encode(np.array([1.0]), 5))
+
+
+def test_secure_fedavg_gives_the_plain_fedavg_model_within_quantisation(keys):
+    parts, X_test, y_test = enc.python_paillier_example_data(n_hospitals=3)
+    hospitals = [fed.Hospital(X, y, name=f"H{i}", model="linear") for i, (X, y) in enumerate(parts)]
+    plain = fed.federated_averaging(hospitals, rounds=4, local_epochs=2, lr=0.5, rng=0, test_data=(X_test, y_test))
+    aggregator = _aggregator(keys, n_parties=3, weight_bound=500.0, max_samples=200, precision_bits=20)
+    secure = fed.federated_averaging(
+        hospitals, rounds=4, local_epochs=2, lr=0.5, rng=0, test_data=(X_test, y_test), aggregator=aggregator
+    )
+    assert np.max(np.abs(secure.weights - plain.weights)) < 1e-4
+    assert secure.history["loss"].iloc[-1] == pytest.approx(plain.history["loss"].iloc[-1], rel=1e-6)
+    per_message = aggregator.encoder.n_ciphertexts(X_test.shape[1] + 2) * enc.ciphertext_bytes(keys[0])
+    assert (secure.history["bytes_up"].iloc[1:] == 3 * per_message).all()
+
+
+def test_secure_aggregator_refuses_updates_it_cannot_represent(keys):
+    aggregator = _aggregator(keys, weight_bound=1.0, max_samples=10)
+    with pytest.raises(OverflowError, match="weight_bound"):
+        aggregator.encode(np.array([0.5, 1.5]), 5)
+    with pytest.raises(ValueError, match="n_samples"):
+        aggregator.encode(np.array([0.5]), 11)
+    with pytest.raises(ValueError, match="at least one message"):
+        aggregator.combine([])
+    with pytest.raises(TypeError, match="KeyHolder"):
+        enc.SecureAggregator(keys[0], keys[1], 2, 1.0, 10)
+
+
+def test_python_paillier_example_split_is_reproduced():
+    parts, X_test, y_test = enc.python_paillier_example_data()
+    assert [len(y) for _, y in parts] == [78] * 5 and X_test.shape == (50, 10)
+    rows = np.vstack([X for X, _ in parts] + [X_test])
+    assert len(np.unique(rows, axis=0)) == 440  # disjoint: 390 training + 50 test patients
+    again, _, _ = enc.python_paillier_example_data()
+    np.testing.assert_array_equal(parts[0][0], again[0][0])
