@@ -98,6 +98,83 @@ def check_00_label_skew(answer, parts) -> str:
 
 # --- notebook 04: federated learning --------------------------------------------------
 
+
+def check_04_total_upload(answer, history: pd.DataFrame) -> str:
+    """Exercise 04.1: total bytes all hospitals uploaded over a whole FedAvg run."""
+    exercise = "Exercise 1 (communication cost)"
+    require_answer(answer, exercise, "a number of bytes (an int)")
+    expected = int(history["bytes_up"].sum())
+    if _close(answer, expected, 0.5):
+        per_round = int(history["bytes_up"].iloc[-1])
+        return correct(exercise, f"{expected} bytes: {per_round} bytes per round")
+    if _close(answer, int(history["bytes_up"].iloc[-1]), 0.5):
+        raise ExerciseNotSolved(f"{exercise}: that is one round; sum bytes_up over all rounds.")
+    if _close(answer, expected + int(history["bytes_down"].sum()), 0.5):
+        raise ExerciseNotSolved(f"{exercise}: count the uploads (bytes_up) only, not bytes_down.")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. The history has a bytes_up column; add it up."
+    )
+
+
+def check_04_reconstructed_feature(answer, update, standardiser, feature: int) -> str:
+    """Exercise 04.2: one raw feature of the patient behind a single-patient weight update."""
+    from helpers import federated
+
+    exercise = "Exercise 2 (invert an update)"
+    require_answer(answer, exercise, "a number in the feature's original units")
+    x = federated.gradient_inversion(update)
+    raw = standardiser.mean + standardiser.scale * x
+    expected = float(raw[feature])
+    if _close(answer, expected, 1e-6 * max(1.0, abs(expected))):
+        return correct(exercise, f"{expected:.4g}, exactly the patient's value")
+    if _close(answer, float(x[feature]), 1e-6 * max(1.0, abs(float(x[feature])))):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the standardised value; undo the standardisation with "
+            "mean + scale * x."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Divide the coefficient part of the update by its last "
+        "entry (federated.gradient_inversion), then undo the standardisation."
+    )
+
+
+def check_04_personalised_mse(
+    answer, hospital, test_data, global_weights, epochs: int, lr: float
+) -> str:
+    """Exercise 04.3: held-out MSE at one hospital after fine-tuning the federated model."""
+    from helpers import federated
+
+    exercise = "Exercise 3 (personalise the federated model)"
+    require_answer(answer, exercise, "a mean squared error (a number)")
+    tuned, _ = hospital.local_update(global_weights, epochs=epochs, lr=lr)
+    expected = federated.loss(tuned, *test_data, model=hospital.model)
+    if _close(answer, expected, 0.005 * max(1.0, abs(expected))):
+        before = federated.loss(global_weights, *test_data, model=hospital.model)
+        return correct(exercise, f"MSE {expected:.0f}, down from {before:.0f} before fine-tuning")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Start local_update from the federated weights with "
+        f"epochs={epochs} and lr={lr}, then compute federated.loss on the hospital's "
+        "held-out patients."
+    )
+
+
+def check_04_rounds_to_target(answer, history: pd.DataFrame, target: float) -> str:
+    """Exercise 04.4: the first round whose global accuracy reaches ``target``."""
+    exercise = "Exercise 4 (rounds to a target accuracy)"
+    require_answer(answer, exercise, "a round number (an int)")
+    reached = history.loc[history["accuracy"] >= target, "round"]
+    if reached.empty:
+        raise ExerciseNotSolved(
+            f"{exercise}: this run never reaches {target}; use more rounds or local epochs."
+        )
+    expected = int(reached.min())
+    if _close(answer, expected, 0):
+        return correct(exercise, f"round {expected}")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Filter history rows with accuracy >= {target} and take "
+        "the smallest round."
+    )
+
 # --- notebook 05: homomorphic encryption ----------------------------------------------
 
 # --- notebook 06: the secure federated pipeline ---------------------------------------

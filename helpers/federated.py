@@ -785,8 +785,10 @@ def gradient_inversion(update) -> np.ndarray:
     features the model was trained on (undo the standardisation to get raw values).
 
     Reference: Zhu, Liu and Han, "Deep Leakage from Gradients", NeurIPS 2019,
-    https://arxiv.org/abs/1906.08935 (the closed form for a single example of a model with
-    a bias follows their observation; see also Aono et al., 2017).
+    https://arxiv.org/abs/1906.08935. The closed form for one example of a model with a
+    bias was pointed out earlier by Phong, Aono, Hayashi, Wang and Moriai, "Privacy-Preserving
+    Deep Learning via Additively Homomorphic Encryption", IEEE Transactions on Information
+    Forensics and Security, 2018, https://ieeexplore.ieee.org/document/8241854.
     """
     update = np.asarray(update, dtype=np.float64).reshape(-1)
     if update.shape[0] < 2:
@@ -799,6 +801,41 @@ def gradient_inversion(update) -> np.ndarray:
     if abs(bias) <= 1e-300:
         raise ValueError("the intercept entry of update is 0: nothing to divide by")
     return update[:-1] / bias
+
+
+def update_divergence(
+    hospitals,
+    global_weights,
+    epochs: int,
+    lr: float,
+    rng: RandomState = None,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
+    """How far each hospital's local model drifts from the round's average (client drift).
+
+    Simulation-only view (it looks at every hospital's update, as an honest-but-curious
+    plain-FedAvg server could): every hospital runs :meth:`Hospital.local_update` from
+    ``global_weights``; the table gives, per hospital, ``n_samples``, the Euclidean
+    ``distance`` of its new weights from the count-weighted mean of all new weights, and
+    its local model's ``accuracy`` on its own data. Non-IID hospitals drift further apart,
+    which is what slows FedAvg with many local epochs (Zhao et al., "Federated Learning
+    with Non-IID Data", 2018, https://arxiv.org/abs/1806.00582).
+    """
+    hospitals = _check_hospitals(hospitals)
+    weights = _as_weights(global_weights, hospitals[0].n_features, "global_weights")
+    rng = check_rng(rng)
+    updates = [h.local_update(weights, epochs, lr, rng=rng, batch_size=batch_size) for h in hospitals]
+    counts = np.array([n for _, n in updates], dtype=np.float64)
+    stacked = np.vstack([w for w, _ in updates])
+    mean = counts @ stacked / counts.sum()
+    return pd.DataFrame(
+        {
+            "hospital": [h.name for h in hospitals],
+            "n_samples": counts.astype(int),
+            "distance": np.linalg.norm(stacked - mean, axis=1),
+            "accuracy": [h.evaluate(w)["accuracy"] for h, (w, _) in zip(hospitals, updates)],
+        }
+    )
 
 
 def nearest_record_distance(reconstruction, X) -> float:
