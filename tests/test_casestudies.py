@@ -56,7 +56,9 @@ def _markdown(nb) -> list[str]:
 
 def _headings(nb) -> list[tuple[int, str]]:
     """(level, text) of every markdown heading, in order."""
-    return [(len(m.group(1)), m.group(2).strip()) for t in _markdown(nb) for m in HEADING.finditer(t)]
+    return [
+        (len(m.group(1)), m.group(2).strip()) for t in _markdown(nb) for m in HEADING.finditer(t)
+    ]
 
 
 def _section_text(nb, pattern: str) -> str:
