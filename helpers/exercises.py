@@ -92,6 +92,72 @@ def check_00_label_skew(answer, parts) -> str:
 
 # --- notebook 01: re-identification ---------------------------------------------------
 
+
+def check_01_safe_harbor_uniqueness(answer, released: pd.DataFrame) -> str:
+    """Exercise 01.1: share of Safe Harbor records unique on (zip3, birth_year, sex)."""
+    exercise = "Exercise 1 (uniqueness after Safe Harbor)"
+    require_answer(answer, exercise, "a share between 0 and 1")
+    expected = deid.uniqueness(released, ["zip3", "birth_year", "sex"])
+    if _close(answer, expected, 0.00005):
+        return correct(exercise, f"{expected:.2%} of records are still unique")
+    if _close(answer, expected * 100, 0.005):
+        raise ExerciseNotSolved(f"{exercise}: give a share between 0 and 1, not a percentage.")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Pass the Safe Harbor release and "
+        "['zip3', 'birth_year', 'sex'] to deid.uniqueness."
+    )
+
+
+def check_01_k_of_generalisation(answer, table: pd.DataFrame, quasi_identifiers) -> str:
+    """Exercise 01.2: the k of a generalised table."""
+    exercise = "Exercise 2 (k of a generalisation)"
+    require_answer(answer, exercise, "an integer k")
+    expected = deid.k_anonymity(table, quasi_identifiers)
+    if _close(answer, expected, 0):
+        return correct(exercise, f"k = {expected}: every record hides among {expected - 1} others")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. k is the size of the SMALLEST equivalence class: "
+        "deid.k_anonymity(table, quasi_identifiers) (not the mean or the largest class)."
+    )
+
+
+def check_01_homogeneous_share(answer, table: pd.DataFrame, quasi_identifiers, sensitive) -> str:
+    """Exercise 01.3: share of records in classes where everyone has the same diagnosis."""
+    exercise = "Exercise 3 (homogeneity attack)"
+    require_answer(answer, exercise, "a share between 0 and 1")
+    classes = deid.equivalence_classes(table, quasi_identifiers, sensitive)
+    expected = float(classes.loc[classes["distinct"] == 1, "size"].sum() / classes["size"].sum())
+    if _close(answer, expected, 0.00005):
+        return correct(exercise, f"{expected:.2%} of records have their diagnosis revealed")
+    share_of_classes = float((classes["distinct"] == 1).mean())
+    if _close(answer, share_of_classes, 0.00005):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the share of CLASSES; weight each class by its size to get "
+            "the share of RECORDS."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Use deid.equivalence_classes(table, quasi_identifiers, "
+        "sensitive); add up 'size' where 'distinct' == 1 and divide by the number of records."
+    )
+
+
+def check_01_differencing(answer, records: pd.DataFrame, target_id, code: str) -> str:
+    """Exercise 01.4: does the target have diagnosis ``code``? (from two counts)"""
+    from helpers import attacks  # attacks is used by notebook 01's checks only
+
+    exercise = "Exercise 4 (differencing attack)"
+    require_answer(answer, exercise, "True or False")
+    if not isinstance(answer, bool):
+        raise ExerciseNotSolved(f"{exercise}: answer True or False; got {answer!r}.")
+    expected = attacks.differencing_attack(records, target_id, ("diagnosis_code", code)).truth
+    if answer == expected:
+        return correct(exercise, "two exact counts were enough to learn one patient's diagnosis")
+    raise ExerciseNotSolved(
+        f"{exercise}: not quite. Count the patients with diagnosis_code == {code!r}, then the "
+        f"same count without patient {target_id}; a difference of 1 means they have it."
+    )
+
+
 # --- notebook 02: differential privacy foundations ------------------------------------
 
 # --- notebook 03: differentially private machine learning -----------------------------
