@@ -318,7 +318,7 @@ def allele_frequencies(genotypes) -> np.ndarray:
     Returns an array of length n_snps with values in [0, 1]: column means divided by 2.
     """
     genotypes = _check_genotypes(genotypes, "genotypes")
-    return genotypes.mean(axis=0) / 2.0
+    return genotypes.mean(axis=0, dtype=float) / 2.0
 
 
 def homer_statistic(targets, mixture_frequencies, reference_frequencies) -> np.ndarray:
@@ -356,8 +356,10 @@ def homer_statistic(targets, mixture_frequencies, reference_frequencies) -> np.n
         raise ValueError(f"targets need at least 2 SNPs for a t statistic; got {n_snps}")
     mixture = _check_frequencies(mixture_frequencies, "mixture_frequencies", n_snps, clip=True)
     reference = _check_frequencies(reference_frequencies, "reference_frequencies", n_snps)
-    y = targets / 2.0
-    distances = np.abs(y - reference) - np.abs(y - mixture)
+    # D takes one of three values per SNP (genotype 0, 1 or 2): tabulate, then look up.
+    halves = np.array([0.0, 0.5, 1.0])[:, None]
+    table = np.abs(halves - reference) - np.abs(halves - mixture)
+    distances = table[targets, np.arange(n_snps)]
     spread = distances.std(axis=1, ddof=1)
     # A target identical at every SNP in both comparisons has no spread: no evidence either way.
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -387,12 +389,19 @@ def membership_power(member_scores, non_member_scores, false_positive_rate: floa
 
 
 def _check_genotypes(genotypes, name: str) -> np.ndarray:
+    """Allele counts as a 2-D int8 array; anything but 0, 1 or 2 is an error."""
     array = np.asarray(genotypes)
     if array.ndim != 2 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (people x SNPs); got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or not np.isin(array, (0, 1, 2)).all():
+        raise ValueError(
+            f"{name} must be a non-empty 2-D array (people x SNPs); got shape {array.shape}"
+        )
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
         raise ValueError(f"{name} must hold allele counts 0, 1 or 2 only")
-    return array.astype(float)
+    if not np.issubdtype(array.dtype, np.integer) and not np.array_equal(array, np.round(array)):
+        raise ValueError(f"{name} must hold allele counts 0, 1 or 2 only")
+    if array.min() < 0 or array.max() > 2:
+        raise ValueError(f"{name} must hold allele counts 0, 1 or 2 only")
+    return array.astype(np.int8)
 
 
 def _check_frequencies(frequencies, name: str, n_snps: int, clip: bool = False) -> np.ndarray:

@@ -697,5 +697,9 @@ def synthetic_genotypes(
         raise TypeError(f"return_frequencies must be True or False; got {return_frequencies!r}")
     rng = check_rng(rng)
     frequencies = rng.uniform(low, high, size=n_snps)
-    genotypes = rng.binomial(2, frequencies, size=(n_people, n_snps)).astype(np.int8)
+    # Binomial(2, p) as two Bernoulli(p) allele draws: the same law, several times faster.
+    genotypes = np.zeros((n_people, n_snps), dtype=np.int8)
+    threshold = frequencies.astype(np.float32)
+    for _ in range(2):
+        genotypes += rng.random((n_people, n_snps), dtype=np.float32) < threshold
     return (genotypes, frequencies) if return_frequencies else genotypes
