@@ -51,3 +51,16 @@ notebooks: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) _build .pytest_cache .hypothesis
+
+# The rendered book and the learner edition (scripts/build_book.py, scripts/learner_edition.py).
+#   make book      execute every notebook afresh and build the book into _build/html
+#                  (make book BOOK_ARGS=--no-execute reuses the committed outputs: faster)
+#   make learner   write the learner edition: _build/learner/ and _build/learner.zip
+BOOK_ARGS ?=
+.PHONY: book learner
+
+book: $(VENV)/.installed-test
+	$(BIN)/python scripts/build_book.py $(BOOK_ARGS)
+
+learner: $(VENV)/.installed-test
+	$(BIN)/python scripts/learner_edition.py

@@ -1,0 +1,636 @@
+"""Build the kit's book (make book): fresh execution, then Jupyter Book 1.0.x, offline.
+
+    python scripts/build_book.py                 execute every notebook, then build _build/html
+    python scripts/build_book.py --no-execute    reuse the committed outputs (fast; also
+                                                 KIT_BOOK_NO_EXECUTE=1); timings come from the
+                                                 last executing build, if any
+
+Steps: every notebook and case study that exists (``notebooks.find_notebooks()``) is executed
+with ``notebooks.execute`` and written, with its outputs, into ``_build/book_src`` - the
+committed notebooks are never modified. In that copy, cells tagged ``solution`` get
+``hide-cell`` (a "Show solution" toggle) and cells tagged ``instructor`` get ``remove-cell``.
+The course map (docs/intro.md plus a generated table and figure), the glossary and the
+instructor guide (generated from each notebook's ``metadata["kit"]`` and the measured
+execution seconds) are added, a table of contents is generated in course order, and
+``jupyter-book build`` renders _build/html. Finally the HTML is checked for anything that
+would be fetched from the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import notebooks as nb  # noqa: E402  (scripts/ is not a package)
+
+ROOT = nb.ROOT
+DOCS = "docs"
+#: Environment variable that makes the build reuse committed outputs instead of executing.
+NO_EXECUTE_ENV = "KIT_BOOK_NO_EXECUTE"
+TIMINGS_FILE = "timings.json"
+COURSE_MAP_MARKER = "<!-- course-map -->"
+#: Tag -> tag added in the book's copy of the notebook.
+SOLUTION_TAG, INSTRUCTOR_TAG = "solution", "instructor"
+#: The instructor-facing pages; learner-facing pages are everything else.
+INSTRUCTOR_PAGES = ("instructor_guide", "workshop_flower")
+#: Where the kit's workshop plans start and how long a half and a full day last (minutes).
+DAY_START_MINUTES = 9 * 60
+HALF_DAY_MINUTES = 3 * 60 + 30
+FULL_DAY_MINUTES = 6 * 60 + 30
+BREAK_EVERY_MINUTES, BREAK_MINUTES, LUNCH_MINUTES = 90, 15, 45
+#: The half-day track: the core notebooks (by number) and one case study.
+HALF_DAY_NOTEBOOKS = ("00", "01", "02", "04")
+HALF_DAY_CASESTUDIES = ("02",)
+
+#: Prompts an instructor can open a discussion with, per notebook (by stem). Discussion
+#: questions written in the notebooks themselves are collected too (see discussion_questions).
+DISCUSSION_PROMPTS = {
+    "00_welcome_and_data": [
+        "Which of the synthetic columns would your own hospital consider identifying, and why?",
+        "Who in your organisation decides whether a data set is 'anonymous'?",
+    ],
+    "01_reidentification": [
+        "If removing names is not enough, what would convince you a release is safe?",
+        "Who could plausibly hold a voter roll or similar auxiliary data about your patients?",
+    ],
+    "02_dp_foundations": [
+        "How would you explain epsilon = 1 to a patient, a clinician and a regulator?",
+        "Who should decide the privacy budget for a hospital's statistics, and how often?",
+    ],
+    "03_dp_machine_learning": [
+        "Which loss of accuracy is clinically acceptable for a diagnostic model, and who says so?",
+        "Does a DP guarantee on the model change what consent you need to train it?",
+    ],
+    "04_federated_learning": [
+        "The data never leave the hospital: what does still leave it, and who sees it?",
+        "How would unequal hospitals (size, case mix) affect trust in a shared model?",
+    ],
+    "05_homomorphic_encryption": [
+        "Encryption hides the inputs; what does the decrypted result still reveal?",
+        "Who should hold the private key in a multi-hospital study?",
+    ],
+    "06_secure_federated_pipeline": [
+        "Which party in the pipeline must be trusted for each guarantee to hold?",
+        "What would you put in a data-protection impact assessment for this pipeline?",
+    ],
+    "07_tradeoffs": [
+        "Given the comparison table, which technique would you choose for your own project?",
+        "Which costs (accuracy, time, complexity) are hardest to explain to decision makers?",
+    ],
+}
+
+#: Problems workshops actually hit, and the fix. The preflight (python -m helpers.preflight)
+#: detects the first group on a learner's machine and prints these fixes.
+PITFALLS = [
+    ("Python older than 3.11", "The preflight reports it; install Python 3.11+ and run "
+     "`make lab PYTHON=python3.12` (or the newer interpreter)."),
+    ("A package missing or at another version than the pin", "The preflight names it; run `make lab` "
+     "again (it reinstalls from requirements.txt) or `pip install -r requirements.txt`."),
+    ("scikit-learn 1.8 or newer with diffprivlib 0.6.6", "diffprivlib fails to import (1.9: \"cannot "
+     "import name 'DOUBLE'\") or its LogisticRegression raises (1.8: \"unexpected keyword argument "
+     "'multi_class'\"); the preflight says so. Fix: `pip install 'scikit-learn==1.7.2'`."),
+    ("phe without gmpy2", "The encryption notebook runs about 8x slower; the preflight warns. Fix: "
+     "`pip install gmpy2` (on macOS `brew install gmp` first if it fails to build)."),
+    ("Running as root (containers, CI)", "JupyterLab refuses to start as root without "
+     "`--allow-root`; `make lab` adds it automatically."),
+    ("Port 8888 already in use", "`make lab LAB_ARGS=\"--port=8899\"`."),
+    ("An exercise check says 'not answered yet'", "Expected in the learner edition: replace the `...` "
+     "in the answer cell, run it, then run the check cell again."),
+    ("Cells run out of order", "Numbers in the prose are checked by `claim(...)` and can fail if cells "
+     "ran out of order: use Kernel > Restart Kernel and Run All Cells."),
+]
+
+
+# --- notebooks in the build copy --------------------------------------------------------
+
+
+def tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def prepare_for_book(notebook) -> nbformat.NotebookNode:
+    """Tag the book's copy: solutions behind a toggle, instructor cells removed. Returns it."""
+    for cell in notebook.cells:
+        cell_tags = tags(cell)
+        if INSTRUCTOR_TAG in cell_tags and "remove-cell" not in cell_tags:
+            cell_tags.append("remove-cell")
+        if SOLUTION_TAG in cell_tags:
+            if cell.cell_type == "code":
+                if "hide-cell" not in cell_tags:
+                    cell_tags.append("hide-cell")
+                cell.metadata["mystnb"] = {
+                    "code_prompt_show": "Show solution",
+                    "code_prompt_hide": "Hide solution",
+                }
+            elif cell.cell_type == "markdown" and not cell.source.lstrip().startswith(":::{admonition}"):
+                # Markdown cells have no hide tags in myst-nb: fold them into a dropdown.
+                cell.source = f":::{{admonition}} Solution\n:class: dropdown\n\n{cell.source}\n:::"
+        if cell_tags:
+            cell.metadata["tags"] = cell_tags
+    return notebook
+
+
+def kit_metadata(notebook) -> dict:
+    kit = dict(notebook.metadata.get("kit", {}))
+    kit.setdefault("title", _first_heading(notebook) or "Untitled")
+    kit.setdefault("objectives", [])
+    for key in ("teaching_minutes", "exercise_minutes", "budget_seconds"):
+        kit.setdefault(key, 0)
+    return kit
+
+
+def _first_heading(notebook) -> str | None:
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"^#\s+(.+)$", cell.source, flags=re.M)
+            if match:
+                return match.group(1).strip()
+    return None
+
+
+def instructor_notes(notebook) -> list[str]:
+    """The markdown of every cell tagged ``instructor`` (removed from the learner pages)."""
+    return [c.source.strip() for c in notebook.cells
+            if c.cell_type == "markdown" and INSTRUCTOR_TAG in tags(c) and c.source.strip()]
+
+
+def discussion_questions(notebook) -> list[str]:
+    """List items written under a heading that mentions discussion, in non-instructor cells."""
+    questions, inside = [], False
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown" or INSTRUCTOR_TAG in tags(cell):
+            continue
+        for line in cell.source.splitlines():
+            heading = re.match(r"^#+\s+(.*)$", line)
+            if heading:
+                inside = "discussion" in heading.group(1).lower()
+                continue
+            item = re.match(r"^\s*(?:[-*]|\d+[.)])\s+(.+)$", line)
+            if inside and item:
+                questions.append(item.group(1).strip())
+    return questions
+
+
+# --- generated pages --------------------------------------------------------------------
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _seconds_text(seconds) -> str:
+    return "not measured" if seconds is None else f"{seconds:.0f} s"
+
+
+def plan(entries: list[dict], day_minutes: int, lunch_after: int | None = None) -> list[dict]:
+    """A timed schedule: items in order with breaks; items that do not fit become homework.
+
+    ``entries`` hold title, page, teaching_minutes and exercise_minutes. Returns rows with
+    start (clock), title, page, minutes and kind ('session', 'break', 'lunch', 'homework').
+    """
+    rows, clock, since_break, used = [], DAY_START_MINUTES, 0, 0
+    lunch_done = lunch_after is None
+    for entry in entries:
+        minutes = int(entry["teaching_minutes"]) + int(entry["exercise_minutes"])
+        if used + minutes > day_minutes:
+            rows.append({**entry, "start": "", "minutes": minutes, "kind": "homework"})
+            continue
+        if not lunch_done and used >= lunch_after:
+            rows.append({"start": _clock(clock), "title": "Lunch", "minutes": LUNCH_MINUTES, "kind": "lunch"})
+            clock, since_break, lunch_done = clock + LUNCH_MINUTES, 0, True
+        elif since_break >= BREAK_EVERY_MINUTES:
+            rows.append({"start": _clock(clock), "title": "Break", "minutes": BREAK_MINUTES, "kind": "break"})
+            clock, since_break = clock + BREAK_MINUTES, 0
+        rows.append({**entry, "start": _clock(clock), "minutes": minutes, "kind": "session"})
+        clock, since_break, used = clock + minutes, since_break + minutes, used + minutes
+    rows.append({"start": _clock(clock), "title": "End", "minutes": 0, "kind": "end"})
+    return rows
+
+
+def _plan_table(rows: list[dict]) -> str:
+    lines = ["| start | session | teach + exercises (min) | run time |", "|---|---|---|---|"]
+    homework = []
+    for row in rows:
+        if row["kind"] == "session":
+            lines.append(
+                f"| {row['start']} | [{row['title']}]({row['link']}) | "
+                f"{row['teaching_minutes']} + {row['exercise_minutes']} | {_seconds_text(row.get('seconds'))} |"
+            )
+        elif row["kind"] in ("break", "lunch"):
+            lines.append(f"| {row['start']} | *{row['title']}* | {row['minutes']} | |")
+        elif row["kind"] == "end":
+            lines.append(f"| {row['start']} | *End* | | |")
+        else:
+            homework.append(f"[{row['title']}]({row['link']})")
+    text = "\n".join(lines)
+    if homework:
+        text += "\n\nDoes not fit; set as homework or follow-up: " + ", ".join(homework) + "."
+    return text
+
+
+def _entries(items: list[dict], from_folder: str) -> list[dict]:
+    return [{**item, "link": f"../{item['rel']}" if from_folder else item["rel"]} for item in items]
+
+
+def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) -> str:
+    """The instructor guide (markdown): plans, timings, objectives, prompts, pitfalls, notes."""
+    entries = _entries(items, DOCS)
+    core = [e for e in entries if e["folder"] == "notebooks" and e["stem"][:2] in HALF_DAY_NOTEBOOKS]
+    core += [e for e in entries if e["folder"] == "casestudies" and e["stem"][:2] in HALF_DAY_CASESTUDIES]
+    notebooks_only = [e for e in entries if e["folder"] == "notebooks"]
+    cases = [e for e in entries if e["folder"] == "casestudies"]
+    total_teach = sum(int(e["teaching_minutes"]) for e in entries)
+    total_ex = sum(int(e["exercise_minutes"]) for e in entries)
+    runs = [e["seconds"] for e in entries if e.get("seconds") is not None]
+    out = [
+        "# Instructor guide",
+        "",
+        "This page is generated by `scripts/build_book.py` from each notebook's own metadata "
+        "(`metadata[\"kit\"]`: title, objectives, teaching and exercise minutes, time budget) and "
+        "from the execution times measured while this book was built, so it never disagrees "
+        "with the notebooks. Edit the notebooks, not this page.",
+        "",
+        ":::{note}",
+        f"The kit currently has {len(notebooks_only)} notebooks and {len(cases)} case studies: "
+        f"{total_teach} minutes of teaching and {total_ex} minutes of exercises in all. "
+        + (
+            f"Executing all of them took {sum(runs):.0f} s on the build machine "
+            "(one run on one machine; a learner's laptop may be slower)."
+            if measured and runs
+            else "Execution times were not measured in this build (it reused committed outputs)."
+        ),
+        ":::",
+        "",
+        "## Half-day workshop",
+        "",
+        f"About {HALF_DAY_MINUTES // 60} h {HALF_DAY_MINUTES % 60} min: the core track "
+        "(welcome and data, re-identification, differential privacy, federated learning) and "
+        "one case study for discussion, with a break every 90 minutes.",
+        "",
+        _plan_table(plan(core, HALF_DAY_MINUTES)),
+        "",
+        "## Full-day workshop",
+        "",
+        f"About {FULL_DAY_MINUTES // 60} h {FULL_DAY_MINUTES % 60} min of sessions: every notebook in "
+        "order, then the case studies, with breaks and a lunch.",
+        "",
+        _plan_table(plan(notebooks_only + cases, FULL_DAY_MINUTES, lunch_after=FULL_DAY_MINUTES // 2)),
+        "",
+        "## Timings per notebook",
+        "",
+        "Run time is the wall-clock time to execute the notebook top to bottom during this build "
+        "(one run on one machine, 2 CPU cores); the budget is the limit each notebook is held to.",
+        "",
+        "| notebook | teaching (min) | exercises (min) | run time | budget |",
+        "|---|---|---|---|---|",
+    ]
+    for e in entries:
+        over = e.get("seconds") is not None and e["budget_seconds"] and e["seconds"] > e["budget_seconds"]
+        out.append(
+            f"| [{e['title']}]({e['link']}) | {e['teaching_minutes']} | {e['exercise_minutes']} | "
+            f"{_seconds_text(e.get('seconds'))}{' (over budget)' if over else ''} | {e['budget_seconds']} s |"
+        )
+    out += [
+        "",
+        "## Running the Flower workshop mode",
+        "",
+        (
+            "Learners can train one federated model across their laptops with Flower: one machine "
+            "runs the server, each table runs a hospital client. The step-by-step guide is "
+            "[the Flower workshop guide](workshop_flower.md)."
+            if has_flower_guide
+            else "The step-by-step guide for training across laptops with Flower lives in "
+            "`docs/workshop_flower.md` (not yet in this build)."
+        ),
+        "",
+        "## Before the workshop: common pitfalls",
+        "",
+        "Ask every learner to run `python -m helpers.preflight` (or `make preflight`) the day before; "
+        "it checks the Python version, every pinned package, the scikit-learn/diffprivlib pairing "
+        "and gmpy2, and prints the fix for each problem.",
+        "",
+        "| problem | fix |",
+        "|---|---|",
+    ]
+    out += [f"| {problem} | {fix} |" for problem, fix in PITFALLS]
+    out += [
+        "",
+        "Learners get the **learner edition** (`make learner`: `_build/learner.zip`): the same "
+        "notebooks with every solution replaced by a stub; its check cells say what is missing "
+        "until the exercise is solved. Solutions are in the committed notebooks and behind the "
+        "'Show solution' toggles of this book.",
+        "",
+        "## Per notebook: objectives, discussion prompts, instructor notes",
+    ]
+    for e in entries:
+        out += ["", f"### {e['title']}", "", f"[Open the page]({e['link']}) · "
+                f"{e['teaching_minutes']} min teaching, {e['exercise_minutes']} min exercises", ""]
+        if e["objectives"]:
+            out += ["Learning objectives:", ""] + [f"- {o}" for o in e["objectives"]] + [""]
+        prompts = DISCUSSION_PROMPTS.get(e["stem"], []) + e["questions"]
+        if prompts:
+            out += ["Discussion prompts:", ""] + [f"- {p}" for p in prompts] + [""]
+        if e["notes"]:
+            out += ["Instructor notes (hidden from the learner pages):", ""]
+            for note in e["notes"]:
+                out += [":::{admonition} Instructor note", ":class: tip", "", _demote(note), ":::", ""]
+    return "\n".join(out) + "\n"
+
+
+def _demote(markdown: str) -> str:
+    """Headings inside notes become bold text so they do not break the guide's outline."""
+    return re.sub(r"^#+\s+(.+)$", r"**\1**", markdown, flags=re.M)
+
+
+def course_map(items: list[dict], figure: str | None) -> str:
+    """The generated part of the course map: a figure and a table of every notebook."""
+    entries = _entries(items, DOCS)
+    out = []
+    if figure:
+        out += [f"```{{figure}} {figure}", ":alt: The course map: notebooks in order, case studies below",
+                ":width: 100%", "", "The course in order: technique notebooks (top) and case studies (bottom).",
+                "```", ""]
+    for folder, caption in (("notebooks", "Notebooks"), ("casestudies", "Case studies")):
+        rows = [e for e in entries if e["folder"] == folder]
+        if not rows:
+            continue
+        out += [f"### {caption}", "", "| | title | you will be able to | minutes |", "|---|---|---|---|"]
+        for e in rows:
+            objectives = "; ".join(e["objectives"][:2])
+            minutes = int(e["teaching_minutes"]) + int(e["exercise_minutes"])
+            out.append(f"| {e['stem'][:2]} | [{e['title']}]({e['link']}) | {objectives} | {minutes} |")
+        out.append("")
+    if not entries:
+        out.append("*No notebooks yet.*")
+    return "\n".join(out)
+
+
+def draw_course_map(items: list[dict], path: Path) -> None:
+    """Draw the course map figure: notebooks as a chain of boxes, case studies beneath."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers import plotting
+
+    plotting.use_kit_style()
+    rows = [[i for i in items if i["folder"] == "notebooks"], [i for i in items if i["folder"] == "casestudies"]]
+    width = max(1, max(len(r) for r in rows))
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * width), 3.2))
+    ax.set_title("Course map")
+    ax.set_xlim(-0.6, width - 0.4)
+    ax.set_ylim(-1.6, 0.6)
+    ax.axis("off")
+    for y, row, colour in ((0, rows[0], plotting.PALETTE[0]), (-1, rows[1], plotting.PALETTE[1])):
+        for x, item in enumerate(row):
+            label = item["stem"][:2] + "\n" + _wrap(item["title"], 16)
+            ax.text(x, y, label, ha="center", va="center", fontsize=8, color="white",
+                    bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": colour})
+            if x and y == 0:
+                ax.annotate("", xy=(x - 0.42, y), xytext=(x - 0.58, y),
+                            arrowprops={"arrowstyle": "->", "color": "black"})
+    ax.text(-0.55, 0.45, "notebooks", fontsize=9, color=plotting.PALETTE[0])
+    ax.text(-0.55, -0.55, "case studies", fontsize=9, color=plotting.PALETTE[1])
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _wrap(text: str, width: int) -> str:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    return "\n".join(lines[:3])
+
+
+def table_of_contents(items: list[dict], docs: list[str]) -> str:
+    """The _toc.yml (jb-book format) in course order."""
+    lines = ["format: jb-book", "root: docs/intro", "parts:"]
+    for folder, caption in (("notebooks", "Notebooks"), ("casestudies", "Case studies")):
+        chosen = [i for i in items if i["folder"] == folder]
+        if chosen:
+            lines += [f"  - caption: {caption}", "    chapters:"]
+            lines += [f"      - file: {i['rel'][:-len('.ipynb')]}" for i in chosen]
+    instructor = [d for d in INSTRUCTOR_PAGES if d in docs]
+    if instructor:
+        lines += ["  - caption: For instructors", "    chapters:"]
+        lines += [f"      - file: docs/{d}" for d in instructor]
+    others = [d for d in docs if d not in INSTRUCTOR_PAGES and d not in ("intro", "glossary")]
+    lines += ["  - caption: Reference", "    chapters:"]
+    lines += [f"      - file: docs/{d}" for d in others + ["glossary"]]
+    return "\n".join(lines) + "\n"
+
+
+# --- the build --------------------------------------------------------------------------
+
+
+def _local_mathjax() -> Path | None:
+    """A local MathJax 2 (from the jupyter-server-mathjax package), if installed."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        return None
+    folder = Path(jupyter_server_mathjax.__file__).parent / "static"
+    return folder if (folder / "MathJax.js").is_file() else None
+
+
+def _copy_mathjax(source: Path, target: Path) -> None:
+    """Copy the parts of MathJax 2 that the TeX-AMS_CHTML configuration loads."""
+    keep = ("MathJax.js", "config", "extensions", "jax/input/TeX", "jax/output/CommonHTML", "jax/element",
+            "fonts/HTML-CSS/TeX/woff", "localization/en")
+    for part in keep:
+        src = source / part
+        if src.is_dir():
+            shutil.copytree(src, target / part, dirs_exist_ok=True)
+        elif src.is_file():
+            (target / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / part)
+
+
+def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
+    """Write the book's sources into build/book_src; return {notebook rel path: seconds}."""
+    src = build / "book_src"
+    previous = {}
+    if (src / TIMINGS_FILE).is_file():
+        previous = json.loads((src / TIMINGS_FILE).read_text())
+    if src.exists():
+        shutil.rmtree(src)
+    (src / DOCS).mkdir(parents=True)
+    (src / "_static").mkdir()
+
+    items, timings = [], {}
+    for path in nb.find_notebooks(root):
+        rel = path.relative_to(root).as_posix()
+        if execute:
+            try:
+                notebook, seconds = nb.execute(path)
+            except Exception as error:  # nbclient raises CellExecutionError with the traceback
+                raise RuntimeError(f"{rel} failed to execute for the book:\n{error}") from error
+            log(f"{seconds:7.1f} s  executed {rel}")
+        else:
+            notebook, seconds = nbformat.read(path, as_version=4), previous.get(rel)
+        if seconds is not None:
+            timings[rel] = round(seconds, 1)
+        kit = kit_metadata(notebook)
+        items.append({
+            **{k: kit[k] for k in ("title", "objectives", "teaching_minutes", "exercise_minutes", "budget_seconds")},
+            "rel": rel, "folder": path.parent.name, "stem": path.stem, "seconds": timings.get(rel),
+            "notes": instructor_notes(notebook), "questions": discussion_questions(notebook),
+        })
+        target = src / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(prepare_for_book(notebook), target)
+        for asset in path.parent.glob("*"):
+            if asset.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg", ".gif") and asset.is_file():
+                shutil.copy2(asset, target.parent / asset.name)
+
+    docs_dir = root / DOCS
+    docs = []
+    for page in sorted(docs_dir.glob("*.md")) if docs_dir.is_dir() else []:
+        if page.stem in ("instructor_guide",):
+            continue  # generated below
+        shutil.copy2(page, src / DOCS / page.name)
+        docs.append(page.stem)
+    for asset in docs_dir.glob("*") if docs_dir.is_dir() else []:
+        if asset.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg") and asset.is_file():
+            shutil.copy2(asset, src / DOCS / asset.name)
+    if "intro" not in docs:
+        (src / DOCS / "intro.md").write_text(f"# Course map\n\n{COURSE_MAP_MARKER}\n")
+        docs.append("intro")
+    if "glossary" not in docs:
+        (src / DOCS / "glossary.md").write_text("# Glossary\n")
+        docs.append("glossary")
+
+    draw_course_map(items, src / DOCS / "course_map.png")
+    intro = (src / DOCS / "intro.md").read_text()
+    generated = course_map(items, "course_map.png")
+    intro = intro.replace(COURSE_MAP_MARKER, generated) if COURSE_MAP_MARKER in intro else intro + "\n" + generated
+    (src / DOCS / "intro.md").write_text(intro)
+    (src / DOCS / "instructor_guide.md").write_text(
+        instructor_guide(items, measured=execute, has_flower_guide="workshop_flower" in docs)
+    )
+    docs.append("instructor_guide")
+    (src / "_toc.yml").write_text(table_of_contents(items, docs))
+
+    config = (docs_dir / "_config.yml").read_text() if (docs_dir / "_config.yml").is_file() else ""
+    mathjax = _local_mathjax()
+    if mathjax:
+        _copy_mathjax(mathjax, src / "_static" / "mathjax")
+        config = config.replace("mathjax_path: kit-no-mathjax.js",
+                                "mathjax_path: mathjax/MathJax.js?config=TeX-AMS_CHTML")
+    (src / "_config.yml").write_text(config)
+    (src / "_static" / "kit-no-mathjax.js").write_text(
+        "// No local MathJax was found at build time (pip install jupyter-server-mathjax);\n"
+        "// formulas are shown as TeX source rather than fetched from a CDN.\n"
+    )
+    (src / "_static" / "kit.css").write_text(
+        "/* The kit's book: instructor-only material never reaches these pages. */\n"
+        "details.hide summary { font-weight: 600; }\n"
+    )
+    (src / TIMINGS_FILE).write_text(json.dumps(timings, indent=1, sort_keys=True))
+    return timings
+
+
+#: Attributes through which a page would load something (not plain links a reader clicks).
+_LOADED = re.compile(r"<(?:script|img|iframe|link|source|video|audio)\b[^>]*?\b(?:src|href)=[\"'](https?:)?//", re.I)
+_CSS_URL = re.compile(r"url\(\s*[\"']?(https?:)?//", re.I)
+_IMPORT = re.compile(r"@import\s+[\"']?(?:url\()?\s*[\"']?https?://", re.I)
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.I | re.S)
+#: sphinx-thebe (always loaded by Jupyter Book) names its CDN script in every page; the
+#: kit has no Thebe button, so the URL is blanked rather than left for a stray click.
+_THEBE_URL = re.compile(r'const THEBE_JS_URL = "[^"]*";')
+
+
+def strip_thebe(html: Path) -> None:
+    """Blank sphinx-thebe's CDN URL in every page (Thebe is disabled in _config.yml)."""
+    for path in html.rglob("*.html"):
+        text = path.read_text(errors="replace")
+        if _THEBE_URL.search(text):
+            path.write_text(_THEBE_URL.sub('const THEBE_JS_URL = "";', text))
+
+
+def network_references(html: Path) -> list[str]:
+    """Files of the built book that would make a browser fetch from the network."""
+    found = []
+    for path in sorted(html.rglob("*")):
+        if path.suffix == ".html":
+            text = path.read_text(errors="replace")
+            for match in _LOADED.finditer(text):
+                tag = text[match.start(): text.find(">", match.start()) + 1]
+                if "rel=\"canonical\"" in tag or "rel=\"alternate\"" in tag:
+                    continue
+                found.append(f"{path.relative_to(html)}: {tag[:160]}")
+            for match in _INLINE_SCRIPT.finditer(text):
+                url = re.search(r"https?://[^\s\"'<>]+", match.group(1))
+                if url:
+                    found.append(f"{path.relative_to(html)}: inline script names {url.group(0)}")
+        elif path.suffix == ".css":
+            text = path.read_text(errors="replace")
+            for pattern in (_CSS_URL, _IMPORT):
+                for match in pattern.finditer(text):
+                    found.append(f"{path.relative_to(html)}: {text[match.start(): match.start() + 120]}")
+    return found
+
+
+def build(root: Path = ROOT, execute: bool = True, log=print) -> Path:
+    """Stage the sources, run jupyter-book, check for network fetches; return the html folder."""
+    build_dir = root / "_build"
+    start = time.perf_counter()
+    stage(root, build_dir, execute, log=log)
+    src = build_dir / "book_src"
+    html = build_dir / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(src),
+               "--path-output", str(src), "--builder", "html", "--keep-going"]
+    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "NO_COLOR": "1"}
+    done = subprocess.run(command, cwd=src, env=env, capture_output=True, text=True)
+    output = done.stdout + done.stderr
+    warnings = [line for line in output.splitlines() if "WARNING" in line or "ERROR" in line]
+    built = src / "_build" / "html"
+    if done.returncode != 0 or not (built / "index.html").is_file():
+        raise RuntimeError(f"jupyter-book build failed (exit {done.returncode}):\n{output[-4000:]}")
+    shutil.move(str(built), str(html))
+    strip_thebe(html)
+    fetches = network_references(html)
+    if fetches:
+        raise RuntimeError("the book would fetch from the network:\n" + "\n".join(fetches[:20]))
+    for line in warnings:
+        log("  " + line.replace(str(src) + "/", ""))
+    log(f"book: {html.relative_to(root)}/index.html ({time.perf_counter() - start:.0f} s, "
+        f"{len(warnings)} warning(s))")
+    return html
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--no-execute", action="store_true",
+                        help=f"reuse committed outputs instead of executing (or {NO_EXECUTE_ENV}=1)")
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    no_execute = args.no_execute or os.environ.get(NO_EXECUTE_ENV, "") not in ("", "0")
+    try:
+        build(args.root.resolve(), execute=not no_execute)
+    except RuntimeError as error:
+        print(f"make book: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
