@@ -1,0 +1,1 @@
+"""The kit's Flower workshop app: FedAvg across hospitals, one participant laptop each."""

@@ -1,0 +1,168 @@
+"""ServerApp: runs on the instructor's SuperLink and coordinates the hospitals.
+
+1. Waits until ``min-hospitals`` SuperNodes are connected.
+2. Standardisation round: every hospital sends count-weighted feature moments; the server
+   combines them with the kit's ``WeightedMean`` into the pooled mean and standard deviation
+   (as ``helpers.federated.federated_standardisation`` does in one process) and sends that
+   scaler to every hospital with each round's configuration.
+3. ``num-server-rounds`` rounds of Flower's FedAvg: each hospital trains on its own patients
+   and returns weights and a count; the server averages the weights, weighted by count.
+4. Saves the final global model to ``output`` (a .npz file) if one is given.
+
+What the server sees (and logs): every hospital's weights and patient count each round, its
+accuracy and loss on its own patients, and once its per-feature means and mean squares.
+"""
+
+from __future__ import annotations
+
+import time
+from logging import INFO
+from pathlib import Path
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.common import log
+from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
+
+from helpers.federated import WeightedMean
+from hospital_flower.task import initial_weights, model_for, standardiser_from_moments
+
+app = ServerApp()
+
+
+def wait_for_hospitals(grid: Grid, min_hospitals: int, wait_seconds: float) -> list[int]:
+    """Node ids of the connected SuperNodes once at least ``min_hospitals`` are connected."""
+    deadline = time.monotonic() + wait_seconds
+    announced = -1
+    while True:
+        node_ids = sorted(grid.get_node_ids())
+        if len(node_ids) >= min_hospitals:
+            return node_ids
+        if len(node_ids) != announced:
+            log(INFO, "Waiting for hospitals: %d of %d connected", len(node_ids), min_hospitals)
+            announced = len(node_ids)
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"only {len(node_ids)} of min-hospitals={min_hospitals} SuperNodes connected "
+                f"within wait-seconds={wait_seconds}; check the participants' --superlink "
+                "address and the firewall, or lower min-hospitals"
+            )
+        time.sleep(1.0)
+
+
+def standardisation_round(grid: Grid, node_ids: list[int], timeout: float):
+    """Pooled feature mean and scale from every hospital's count-weighted moments."""
+    messages = [
+        Message(
+            content=RecordDict({"config": ConfigRecord({})}),
+            message_type=MessageType.QUERY,
+            dst_node_id=node_id,
+        )
+        for node_id in node_ids
+    ]
+    replies = list(grid.send_and_receive(messages, timeout=timeout))
+    failed = [r for r in replies if r.has_error()]
+    if failed or len(replies) != len(node_ids):
+        reasons = "; ".join(r.error.reason for r in failed) or "no reply"
+        raise RuntimeError(
+            f"standardisation round: {len(replies) - len(failed)} of {len(node_ids)} "
+            f"hospitals replied ({reasons})"
+        )
+    metrics = [r.content["metrics"] for r in replies]
+    partitions = sorted(int(m["partition-id"]) for m in metrics)
+    totals = {int(m["num-partitions"]) for m in metrics}
+    if len(set(partitions)) != len(partitions) or len(totals) != 1:
+        raise RuntimeError(
+            "every laptop must play a different hospital of the same split; got "
+            f"partition-ids {partitions} and num-partitions {sorted(totals)}"
+        )
+    log(
+        INFO,
+        "Standardisation round: hospitals %s (0-based) of %d, patients %s",
+        partitions,
+        totals.pop(),
+        [int(m["num-examples"]) for m in metrics],
+    )
+    aggregator = WeightedMean()
+    combined = aggregator.combine(
+        [(r.content["arrays"].to_numpy_ndarrays()[0], int(m["num-examples"]))
+         for r, m in zip(replies, metrics, strict=True)]
+    )
+    n_features = int(metrics[0]["n-features"])
+    return standardiser_from_moments(aggregator.decode(combined), n_features), n_features
+
+
+def _count_hospitals(records: list[RecordDict], weight_key: str):
+    """Flower's weighted average of the metrics, plus how many hospitals replied."""
+    aggregated = aggregate_metricrecords(records, weight_key)
+    aggregated["hospitals"] = len(records)
+    return aggregated
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Standardise, run FedAvg, save the final global model."""
+    cfg = context.run_config
+    rounds = int(cfg["num-server-rounds"])
+    min_hospitals = int(cfg["min-hospitals"])
+    wait_seconds = float(cfg["wait-seconds"])
+    model = model_for(str(cfg["dataset"]))
+
+    node_ids = wait_for_hospitals(grid, min_hospitals, wait_seconds)
+    standardiser, n_features = standardisation_round(grid, node_ids, timeout=wait_seconds)
+    scaler = {
+        "feature-mean": [float(v) for v in standardiser.mean],
+        "feature-scale": [float(v) for v in standardiser.scale],
+    }
+
+    strategy = FedAvg(
+        fraction_train=1.0,
+        fraction_evaluate=1.0,
+        min_train_nodes=min_hospitals,
+        min_evaluate_nodes=min_hospitals,
+        min_available_nodes=min_hospitals,
+        train_metrics_aggr_fn=_count_hospitals,
+        evaluate_metrics_aggr_fn=_count_hospitals,
+    )
+    result = strategy.start(
+        grid=grid,
+        initial_arrays=ArrayRecord([initial_weights(n_features)]),
+        num_rounds=rounds,
+        timeout=wait_seconds,
+        train_config=ConfigRecord(
+            {"lr": float(cfg["lr"]), "local-epochs": int(cfg["local-epochs"]), **scaler}
+        ),
+        evaluate_config=ConfigRecord(scaler),
+    )
+
+    weights = result.arrays.to_numpy_ndarrays()[0]
+    output = str(cfg["output"])
+    if output:
+        path = Path(output).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        per_round = range(1, rounds + 1)
+        evaluated = result.evaluate_metrics_clientapp
+        trained = result.train_metrics_clientapp
+        with path.open("wb") as handle:  # exactly this path (np.savez would add .npz)
+            np.savez(
+                handle,
+                weights=weights,
+                feature_mean=standardiser.mean,
+                feature_scale=standardiser.scale,
+                model=np.array(model),
+                rounds=np.arange(1, rounds + 1),
+                trained_hospitals=np.array(
+                    [int(trained[r]["hospitals"]) if r in trained else 0 for r in per_round]
+                ),
+                accuracy=np.array(
+                    [float(evaluated[r]["accuracy"]) if r in evaluated else np.nan
+                     for r in per_round]
+                ),
+                loss=np.array(
+                    [float(evaluated[r]["loss"]) if r in evaluated else np.nan
+                     for r in per_round]
+                ),
+            )
+        log(INFO, "Saved the final global model to %s", path)
