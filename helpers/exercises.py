@@ -243,6 +243,75 @@ def check_04_rounds_to_target(answer, history: pd.DataFrame, target: float) -> s
 
 # --- notebook 05: homomorphic encryption ----------------------------------------------
 
+
+def check_05_ciphertext_bytes(answer, public_key) -> str:
+    """Exercise 05.1: bytes of one ciphertext under ``public_key`` (e.g. the 3072-bit key)."""
+    from helpers import encryption  # encryption is used by notebook 05's checks only
+
+    exercise = "Exercise 1 (ciphertext size)"
+    require_answer(answer, exercise, "a whole number of bytes")
+    expected = encryption.ciphertext_bytes(public_key)
+    bits = encryption.key_bits_of(public_key)
+    if _close(answer, expected, 0):
+        return correct(
+            exercise,
+            f"{expected} bytes, {expected // encryption.PLAINTEXT_BYTES}x the 8 bytes of a float64",
+        )
+    if _close(answer, expected // 2, 0):
+        raise ExerciseNotSolved(
+            f"{exercise}: {answer!r} bytes is the size of n. A ciphertext lives modulo n**2, "
+            "which has twice as many bits."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. A ciphertext is a number below n**2; n has {bits} bits. "
+        "Divide the bits of n**2 by 8 (or call encryption.ciphertext_bytes)."
+    )
+
+
+def check_05_encrypted_mean(answer, population: pd.DataFrame, column: str) -> str:
+    """Exercise 05.2: the mean of ``column`` over all hospitals, computed under encryption."""
+    exercise = "Exercise 2 (encrypted mean)"
+    require_answer(answer, exercise, "the decrypted mean (a number)")
+    values = population[column]
+    expected = float(values.mean())
+    per_hospital = population.groupby("hospital")[column].mean()
+    if _close(answer, expected, 1e-4):
+        return correct(exercise, f"mean {column} = {expected:.4f}, and no hospital revealed its own sum")
+    if _close(answer, float(per_hospital.mean()), 1e-4):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the mean of the hospitals' means, which over-weights small "
+            "hospitals. Sum the encrypted SUMS and the encrypted COUNTS, then divide."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Each hospital sends [sum of {column}, number of patients] "
+        "through encryption.secure_sum; divide the decrypted total sum by the decrypted count."
+    )
+
+
+def check_05_ciphertexts_per_hospital(
+    answer, public_key, n_parties: int, value_bound: float, precision_bits: int, n_parameters: int
+) -> str:
+    """Exercise 05.3: ciphertexts one hospital sends when its update is packed."""
+    from helpers import encryption
+
+    exercise = "Exercise 3 (packing)"
+    require_answer(answer, exercise, "a whole number of ciphertexts")
+    encoder = encryption.PackedEncoder(precision_bits, n_parties, value_bound, public_key)
+    expected = encoder.n_ciphertexts(n_parameters)
+    if _close(answer, expected, 0):
+        return correct(
+            exercise,
+            f"{encoder.slots_per_ciphertext} slots of {encoder.slot_bits} bits per ciphertext, so "
+            f"{expected} ciphertexts instead of {n_parameters}",
+        )
+    if _close(answer, n_parameters, 0):
+        raise ExerciseNotSolved(f"{exercise}: {n_parameters} is the per-value count; pack them.")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Build encryption.PackedEncoder({precision_bits}, {n_parties}, "
+        f"{value_bound}, public_key) and look at slots_per_ciphertext (or n_ciphertexts)."
+    )
+
+
 # --- notebook 06: the secure federated pipeline ---------------------------------------
 
 # --- notebook 07: trade-offs ----------------------------------------------------------
