@@ -23,6 +23,17 @@ def test_breast_cancer_shapes_names_and_clinical_coding():
     assert y.sum() == 212  # 212 malignant, 357 benign, as the data card says
 
 
+def test_breast_cancer_bounds_are_the_published_ranges():
+    X, _ = data.breast_cancer()
+    bounds = data.breast_cancer_bounds()
+    assert list(bounds.index) == list(X.columns)
+    assert (bounds["lower"] < bounds["upper"]).all()
+    assert bounds.loc["mean_radius"].tolist() == [6.981, 28.11]
+    # published values are rounded: all but a few records lie within them
+    inside = (X >= bounds["lower"].to_numpy()) & (X <= bounds["upper"].to_numpy())
+    assert inside.to_numpy().mean() > 0.999
+
+
 def test_diabetes_original_and_scaled_units():
     X, y = data.diabetes()
     assert X.shape == (442, 10) and y.name == "progression"
