@@ -41,6 +41,8 @@ TIMINGS_FILE = "timings.json"
 COURSE_MAP_MARKER = "<!-- course-map -->"
 #: Tag -> tag added in the book's copy of the notebook.
 SOLUTION_TAG, INSTRUCTOR_TAG = "solution", "instructor"
+#: An exercise check cell calls helpers.exercises.check_<...>(...).
+CHECK_CALL = re.compile(r"\bcheck_\w+\(")
 #: The instructor-facing pages; learner-facing pages are everything else.
 INSTRUCTOR_PAGES = ("instructor_guide", "workshop_flower")
 #: Where the kit's workshop plans start and how long a half and a full day last (minutes).
@@ -119,7 +121,7 @@ def tags(cell) -> list[str]:
 
 
 def prepare_for_book(notebook) -> nbformat.NotebookNode:
-    """Tag the book's copy: solutions behind a toggle, instructor cells removed. Returns it."""
+    """Tag the book's copy: solutions and check results behind toggles, instructor cells removed."""
     for cell in notebook.cells:
         cell_tags = tags(cell)
         if INSTRUCTOR_TAG in cell_tags and "remove-cell" not in cell_tags:
@@ -135,6 +137,11 @@ def prepare_for_book(notebook) -> nbformat.NotebookNode:
             elif cell.cell_type == "markdown" and not cell.source.lstrip().startswith(":::{admonition}"):
                 # Markdown cells have no hide tags in myst-nb: fold them into a dropdown.
                 cell.source = f":::{{admonition}} Solution\n:class: dropdown\n\n{cell.source}\n:::"
+        elif cell.cell_type == "code" and CHECK_CALL.search(cell.source) and cell.get("outputs"):
+            # A passing check prints the answer ("Correct: ... 23.4 %"): fold it away too.
+            if "hide-output" not in cell_tags:
+                cell_tags.append("hide-output")
+            cell.metadata["mystnb"] = {"code_prompt_show": "Show check result", "code_prompt_hide": "Hide check result"}
         if cell_tags:
             cell.metadata["tags"] = cell_tags
     return notebook
@@ -587,9 +594,12 @@ def network_references(html: Path) -> list[str]:
     return found
 
 
-def build(root: Path = ROOT, execute: bool = True, log=print) -> Path:
-    """Stage the sources, run jupyter-book, check for network fetches; return the html folder."""
-    build_dir = root / "_build"
+def build(root: Path = ROOT, execute: bool = True, log=print, build_dir: Path | None = None) -> Path:
+    """Stage the sources, run jupyter-book, check for network fetches; return the html folder.
+
+    ``build_dir`` defaults to ``root/_build``; the book lands in ``build_dir/html``.
+    """
+    build_dir = build_dir or root / "_build"
     start = time.perf_counter()
     stage(root, build_dir, execute, log=log)
     src = build_dir / "book_src"
@@ -601,6 +611,7 @@ def build(root: Path = ROOT, execute: bool = True, log=print) -> Path:
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "NO_COLOR": "1"}
     done = subprocess.run(command, cwd=src, env=env, capture_output=True, text=True)
     output = done.stdout + done.stderr
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)  # Sphinx colours its warnings
     warnings = [line for line in output.splitlines() if "WARNING" in line or "ERROR" in line]
     built = src / "_build" / "html"
     if done.returncode != 0 or not (built / "index.html").is_file():
@@ -612,9 +623,13 @@ def build(root: Path = ROOT, execute: bool = True, log=print) -> Path:
         raise RuntimeError("the book would fetch from the network:\n" + "\n".join(fetches[:20]))
     for line in warnings:
         log("  " + line.replace(str(src) + "/", ""))
-    log(f"book: {html.relative_to(root)}/index.html ({time.perf_counter() - start:.0f} s, "
+    log(f"book: {_shown(html, root)}/index.html ({time.perf_counter() - start:.0f} s, "
         f"{len(warnings)} warning(s))")
     return html
+
+
+def _shown(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def main(argv: list[str]) -> int:

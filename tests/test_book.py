@@ -1,0 +1,410 @@
+"""The rendered book: its generated pages, its offline promise, and a real browser on it.
+
+The browser tests build the book once per test session (from the committed, executed
+notebooks: `make book` is the command that re-executes them), serve it on 127.0.0.1 and drive
+Debian's chromium (/usr/bin/chromium, headless) through the Chrome DevTools Protocol. Set
+KIT_BOOK_HTML=<folder> to test an existing build (e.g. _build/html after `make book`)
+instead. Screenshots go to each test's tmp_path. When CI=true and chromium is missing the
+browser tests fail; elsewhere they skip with the install command.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import build_book
+import nbformat
+import notebooks as nb
+import pytest
+
+CHROMIUM = os.environ.get("KIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+    "--disable-default-apps", "--mute-audio", "--hide-scrollbars", "--window-size=1280,1000",
+    "--remote-debugging-port=0", "--remote-allow-origins=*",
+]
+#: The kit under test (KIT_ROOT points the tests at another checkout, for development).
+ROOT = Path(os.environ.get("KIT_ROOT", nb.ROOT)).resolve()
+NOTEBOOKS = nb.find_notebooks(ROOT)
+GLOSSARY = ROOT / "docs" / "glossary.md"
+ERROR_SELECTORS = ".system-message, .output.traceback, .output.error, .output.stderr, .cell_output .traceback"
+
+
+def _page(rel: str) -> str:
+    return rel[: -len(".ipynb")] + ".html" if rel.endswith(".ipynb") else rel
+
+
+def _tags(cell) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+# --- fast tests: the generated pages and the offline check, without building ------------
+
+
+def test_solution_cells_are_hidden_and_instructor_cells_removed_in_the_build_copy():
+    book = nbformat.v4.new_notebook()
+    book.cells = [
+        nbformat.v4.new_code_cell("answer = 1", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_markdown_cell("Say this", metadata={"tags": ["instructor"]}),
+        nbformat.v4.new_markdown_cell("It is 1", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_code_cell("x = 2"),
+        nbformat.v4.new_code_cell("exercises.check_00_x(answer)", outputs=[
+            nbformat.v4.new_output("execute_result", data={"text/plain": "'Correct: 1'"}, execution_count=1)]),
+    ]
+    build_book.prepare_for_book(book)
+    assert "hide-cell" in _tags(book.cells[0])
+    assert book.cells[0].metadata["mystnb"]["code_prompt_show"] == "Show solution"
+    assert "remove-cell" in _tags(book.cells[1])
+    assert book.cells[2].source.startswith(":::{admonition} Solution\n:class: dropdown")
+    assert _tags(book.cells[3]) == []
+    assert "hide-output" in _tags(book.cells[4]), "a passing check shows the answer: folded away"
+
+
+def _item(stem, folder="notebooks", teach=30, exercise=15, seconds=12.0):
+    return {"title": f"Title {stem}", "objectives": [f"objective of {stem}"], "teaching_minutes": teach,
+            "exercise_minutes": exercise, "budget_seconds": 60, "rel": f"{folder}/{stem}.ipynb",
+            "folder": folder, "stem": stem, "seconds": seconds, "notes": [f"note for {stem}"],
+            "questions": [f"question in {stem}"]}
+
+
+def test_plan_keeps_to_the_day_and_sends_the_rest_home():
+    items = [_item(f"0{i}_x", teach=50, exercise=20) for i in range(8)]
+    rows = build_book.plan(items, build_book.HALF_DAY_MINUTES)
+    sessions = [r for r in rows if r["kind"] == "session"]
+    assert sum(r["minutes"] for r in sessions) <= build_book.HALF_DAY_MINUTES
+    assert len(sessions) == build_book.HALF_DAY_MINUTES // 70
+    assert [r for r in rows if r["kind"] == "homework"], "items that do not fit must be listed"
+    assert any(r["kind"] == "break" for r in rows)
+    assert rows[0]["start"] == "09:00"
+    full = build_book.plan(items, build_book.FULL_DAY_MINUTES, lunch_after=build_book.FULL_DAY_MINUTES // 2)
+    assert sum(r["kind"] == "lunch" for r in full) == 1
+
+
+def test_instructor_guide_is_generated_from_the_metadata():
+    items = [_item("00_welcome_and_data"), _item("01_reidentification", seconds=99.0),
+             _item("02_linkage_reidentification", folder="casestudies", seconds=None)]
+    guide = build_book.instructor_guide(items, measured=True, has_flower_guide=True)
+    for heading in ("## Half-day workshop", "## Full-day workshop", "## Timings per notebook",
+                    "## Before the workshop: common pitfalls", "## Running the Flower workshop mode"):
+        assert heading in guide
+    for item in items:
+        assert item["title"] in guide and item["objectives"][0] in guide
+        assert item["notes"][0] in guide and item["questions"][0] in guide
+    assert "99 s (over budget)" in guide and "not measured" in guide
+    assert "(workshop_flower.md)" in guide and "helpers.preflight" in guide
+    assert "scikit-learn==1.7.2" in guide  # the preflight's fix for the diffprivlib pairing
+    assert "workshop_flower.md)" not in build_book.instructor_guide(items, True, has_flower_guide=False)
+
+
+def test_discussion_questions_are_collected_from_discussion_sections():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("## Method\n- not a question"),
+        nbformat.v4.new_markdown_cell("## Discussion questions\n1. Who consents?\n- Who pays?"),
+        nbformat.v4.new_markdown_cell("- A note", metadata={"tags": ["instructor"]}),
+    ]
+    assert build_book.discussion_questions(notebook) == ["Who consents?", "Who pays?"]
+    assert build_book.instructor_notes(notebook) == ["- A note"]
+
+
+def test_network_references_catches_a_page_that_would_fetch(tmp_path):
+    (tmp_path / "ok.html").write_text('<a href="https://doi.org/10.1/x">paper</a><img src="_images/a.png">')
+    assert build_book.network_references(tmp_path) == []
+    (tmp_path / "bad.html").write_text('<script src="https://cdn.example.org/x.js"></script>')
+    (tmp_path / "bad.css").write_text("body { background: url(https://cdn.example.org/a.png) }")
+    (tmp_path / "inline.html").write_text('<script>const U = "https://unpkg.com/x.js";</script>')
+    found = "\n".join(build_book.network_references(tmp_path))
+    assert "bad.html" in found and "bad.css" in found and "inline.html" in found
+
+
+def test_table_of_contents_is_in_course_order():
+    items = [_item("00_a"), _item("01_b"), _item("01_c", folder="casestudies")]
+    toc = build_book.table_of_contents(items, ["intro", "glossary", "instructor_guide", "workshop_flower"])
+    order = [toc.index(s) for s in ("notebooks/00_a", "notebooks/01_b", "casestudies/01_c",
+                                    "docs/instructor_guide", "docs/workshop_flower", "docs/glossary")]
+    assert order == sorted(order) and toc.startswith("format: jb-book\nroot: docs/intro")
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's and MyST's heading slug: lowercase, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"\s", "-", re.sub(r"[^\w\- ]", "", heading.strip().lower()))
+
+
+GLOSSARY_ANCHORS = {_anchor(h) for h in re.findall(r"^##\s+(.+)$", GLOSSARY.read_text(), flags=re.M)}
+
+
+@pytest.mark.parametrize("term", [
+    "epsilon", "delta", "sensitivity", "quasi-identifier", "pseudonymisation", "anonymisation",
+    "k-anonymity", "l-diversity", "differential-privacy", "privacy-budget", "composition",
+    "randomized-response", "federated-learning", "secure-aggregation", "homomorphic-encryption",
+    "membership-inference", "linkage-attack", "gradient-inversion", "dp-sgd", "non-iid",
+])
+def test_glossary_defines_the_term(term):
+    assert term in GLOSSARY_ANCHORS
+
+
+def test_every_glossary_link_in_the_kit_has_its_term():
+    missing = []
+    for path in NOTEBOOKS + sorted((ROOT / "docs").glob("*.md")):
+        if path.suffix == ".ipynb":
+            text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+        else:
+            text = path.read_text()
+        for anchor in re.findall(r"glossary\.md#([\w\-]+)", text):
+            if anchor not in GLOSSARY_ANCHORS:
+                missing.append(f"{path.relative_to(ROOT)}: #{anchor}")
+    assert not missing, "links to glossary terms that are not defined:\n" + "\n".join(missing)
+
+
+# --- the built book ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory) -> Path:
+    """The book's html folder: KIT_BOOK_HTML if set, else one build for the whole session."""
+    given = os.environ.get("KIT_BOOK_HTML")
+    if given:
+        return Path(given).resolve()
+    return build_book.build(ROOT, execute=False, log=lambda _: None,
+                            build_dir=tmp_path_factory.mktemp("book"))
+
+
+@pytest.mark.slow
+def test_book_holds_every_page_in_course_order(book):
+    assert (book / "index.html").is_file()
+    for page in ("docs/intro.html", "docs/glossary.html", "docs/instructor_guide.html"):
+        assert (book / page).is_file(), page
+    for path in NOTEBOOKS:
+        assert (book / _page(path.relative_to(ROOT).as_posix())).is_file(), path.name
+    intro = (book / "docs/intro.html").read_text()
+    links = [intro.find(f'{_page(p.relative_to(ROOT).as_posix())}"') for p in NOTEBOOKS]
+    assert all(i >= 0 for i in links) and links == sorted(links), "the course map lists every notebook in order"
+
+
+@pytest.mark.slow
+def test_book_fetches_nothing_from_the_network(book):
+    assert build_book.network_references(book) == []
+
+
+@pytest.mark.slow
+def test_instructor_cells_are_not_in_the_learner_pages(book):
+    checked = 0
+    for path in NOTEBOOKS:
+        notes = [c.source for c in nbformat.read(path, as_version=4).cells if "instructor" in _tags(c)]
+        html = (book / _page(path.relative_to(ROOT).as_posix())).read_text()
+        for note in notes:
+            words = [w for w in re.findall(r"[A-Za-z]{4,}", note)][:6]
+            if len(words) >= 3:
+                assert " ".join(words) not in " ".join(re.findall(r"[A-Za-z]{4,}", html)), path.name
+                checked += 1
+    guide = (book / "docs/instructor_guide.html").read_text()
+    assert "Instructor guide" in guide
+
+
+# --- a real browser ---------------------------------------------------------------------
+
+
+def _chromium() -> str:
+    found = shutil.which(CHROMIUM) or (CHROMIUM if os.access(CHROMIUM, os.X_OK) else None)
+    if found is None:
+        message = f"Debian's chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + ": CI must run the browser test")
+        pytest.skip(message)
+    return found
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture(scope="session")
+def served(book):
+    """The book served by http.server on 127.0.0.1, a free port, in a thread."""
+    handler = functools.partial(_QuietHandler, directory=str(book))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class Browser:
+    """Headless chromium driven through the Chrome DevTools Protocol (one page)."""
+
+    def __init__(self, executable: str, profile: Path):
+        import websocket  # websocket-client, a dependency of jupyter_server
+
+        self.process = subprocess.Popen(
+            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + 60
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"chromium did not start (exit code {self.process.poll()})")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+            page = next(t for t in json.load(answer) if t["type"] == "page")
+        self.socket = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
+        self.next_id, self.events = 0, []
+        for domain in ("Page", "Network", "Runtime"):
+            self.send(f"{domain}.enable")
+
+    def send(self, method: str, **params):
+        self.next_id += 1
+        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            self.events.append(message)
+
+    def wait_for(self, event: str, timeout: float = 60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(e.get("method") == event for e in self.events):
+                return
+            self.socket.settimeout(max(0.1, deadline - time.monotonic()))
+            self.events.append(json.loads(self.socket.recv()))
+        raise TimeoutError(event)
+
+    def open(self, url: str) -> None:
+        self.events.clear()
+        self.send("Page.navigate", url=url)
+        self.wait_for("Page.loadEventFired")
+        # Lazy images below the fold load only when asked: load every image, then measure.
+        self.evaluate("""Promise.all([...document.images].map(img => {
+            img.loading = 'eager';
+            return img.complete ? null : new Promise(done => { img.onload = img.onerror = done; });
+        }))""")
+
+    def evaluate(self, expression: str):
+        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def screenshot(self, path: Path, max_height: int = 8000) -> None:
+        """The whole page (up to max_height pixels), as a PNG."""
+        size = self.send("Page.getLayoutMetrics")["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], max_height), "scale": 1}
+        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip)
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def requested(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+        except Exception:  # the browser may already be gone
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    executable = _chromium()
+    session = Browser(executable, tmp_path / "chromium-profile")
+    yield session
+    session.close()
+
+
+def _assert_page_is_healthy(browser: Browser, served: str, expect_images: bool) -> dict:
+    report = browser.evaluate(f"""(() => {{
+        const images = [...document.images];
+        return {{
+            title: document.title,
+            heading: (document.querySelector('main h1, article h1, h1') || {{}}).textContent || '',
+            images: images.length,
+            broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+            errors: [...document.querySelectorAll('{ERROR_SELECTORS}')].map(e => e.textContent.slice(0, 200)),
+            traceback: document.body.innerText.includes('Traceback (most recent call last)'),
+        }};
+    }})()""")
+    assert report["heading"].strip(), "the page has no heading: it did not render"
+    assert "404" not in report["title"] and "Page not found" not in report["title"]
+    assert not report["broken"], f"figures that did not load: {report['broken']}"
+    if expect_images:
+        assert report["images"] > 0, "the page should show at least one figure"
+    assert not report["errors"], f"error banners on the page: {report['errors']}"
+    assert not report["traceback"], "a traceback is shown on the page"
+    outside = [u for u in browser.requested() if not u.startswith((served, "data:", "blob:", "about:"))]
+    assert not outside, f"the page fetched from the network: {outside}"
+    return report
+
+
+@pytest.mark.slow
+def test_course_map_renders_with_its_figure(browser, served, tmp_path):
+    browser.open(f"{served}/docs/intro.html")
+    browser.screenshot(tmp_path / "course_map.png")
+    report = _assert_page_is_healthy(browser, served, expect_images=True)
+    assert "course map" in browser.evaluate("document.body.innerText").lower()
+    assert report["images"] >= 1
+    # The home page redirects to the course map.
+    browser.open(f"{served}/index.html")
+    browser.wait_for("Page.frameNavigated")
+    time.sleep(0.5)
+    assert browser.evaluate("location.pathname").endswith("docs/intro.html")
+
+
+def _first_notebook_with_solutions() -> Path | None:
+    for path in NOTEBOOKS:
+        cells = nbformat.read(path, as_version=4).cells
+        if any(c.cell_type == "code" and "solution" in _tags(c) for c in cells):
+            return path
+    return None
+
+
+@pytest.mark.slow
+def test_notebook_page_renders_and_hides_solutions_until_toggled(browser, served, tmp_path):
+    path = _first_notebook_with_solutions()
+    assert path is not None, "no notebook has a code cell tagged 'solution' yet"
+    cells = nbformat.read(path, as_version=4).cells
+    has_figures = any(
+        "image/png" in o.get("data", {}) for c in cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    browser.open(f"{served}/{_page(path.relative_to(ROOT).as_posix())}")
+    browser.screenshot(tmp_path / "notebook_before_toggle.png")
+    _assert_page_is_healthy(browser, served, expect_images=has_figures)
+
+    # checkVisibility() is false inside a closed <details> (its content is not rendered).
+    visible = """[...document.querySelectorAll('.cell.tag_solution .cell_input')]
+                 .map(e => e.checkVisibility({visibilityProperty: true, opacityProperty: true})
+                           && e.closest('details').open && e.getBoundingClientRect().height > 0)"""
+    before = browser.evaluate(visible)
+    expected = sum(c.cell_type == "code" and "solution" in _tags(c) for c in cells)
+    assert len(before) == expected, "every solution cell is on the page, behind a toggle"
+    assert not any(before), "solutions are visible before the toggle is clicked"
+    assert browser.evaluate("document.querySelector('.cell.tag_solution summary').innerText").strip() == "Show solution"
+
+    browser.evaluate("document.querySelector('.cell.tag_solution summary').scrollIntoView()")
+    browser.evaluate("document.querySelector('.cell.tag_solution summary').click()")
+    time.sleep(0.3)
+    after = browser.evaluate(visible)
+    browser.screenshot(tmp_path / "notebook_after_toggle.png")
+    assert after[0], "the first solution shows after its toggle is clicked"
+    assert not any(after[1:]), "other solutions stay hidden"
+    assert (tmp_path / "notebook_after_toggle.png").stat().st_size > 1000

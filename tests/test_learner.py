@@ -1,0 +1,191 @@
+"""The learner edition: solutions replaced by stubs, checks still run and say what is missing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import learner_edition as le
+import nbformat
+import notebooks as nb
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from helpers.exercises import ExerciseNotSolved
+
+#: The kit under test (KIT_ROOT points the tests at another checkout, for development).
+ROOT = Path(os.environ.get("KIT_ROOT", nb.ROOT)).resolve()
+NOTEBOOKS = nb.find_notebooks(ROOT)
+IDS = [f"{p.parent.name}/{p.name}" for p in NOTEBOOKS]
+
+
+def _tags(cell) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def _exercise_notebook():
+    """A small notebook in the kit's exercise format (task, solution, check, instructor note)."""
+    notebook = nbformat.v4.new_notebook()
+    solution = nbformat.v4.new_code_cell(
+        "counts = population['hospital'].value_counts()\nanswer = counts.idxmax()",
+        metadata={"tags": ["solution"]},
+    )
+    solution.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Northfield General")]
+    check = nbformat.v4.new_code_cell("exercises.check_00_largest_hospital(answer, population)")
+    check.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "'Correct'"}, execution_count=3)]
+    notebook.cells = [
+        nbformat.v4.new_code_cell("import pandas as pd\nfrom helpers import data, exercises\n"
+                                  "population = pd.DataFrame({'hospital': data.HOSPITALS[:2] + data.HOSPITALS[1:2]})"),
+        nbformat.v4.new_markdown_cell("## Exercise\nWhich hospital treats the most patients?"),
+        solution,
+        check,
+        nbformat.v4.new_markdown_cell("Ask the room first.", metadata={"tags": ["instructor"]}),
+        nbformat.v4.new_markdown_cell("Because it is the largest.", metadata={"tags": ["solution"]}),
+    ]
+    return notebook
+
+
+def test_solution_becomes_a_stub_that_says_what_to_write():
+    original = _exercise_notebook()
+    before = nbformat.writes(original)
+    learner = le.learner_version(original)
+    assert nbformat.writes(original) == before, "the committed notebook is never modified"
+    stub, check = learner.cells[2], learner.cells[3]
+    assert "answer = ...  # TODO: a hospital name (a string)" in stub.source
+    assert "largest" not in stub.source.split("TODO")[0] and "idxmax" not in stub.source
+    assert "counts" not in stub.source, "only the checked answer is stubbed, not the working"
+    assert stub.outputs == [] and check.outputs == [] and check.execution_count is None
+    assert "solution" not in _tags(stub)
+    assert all("instructor" not in _tags(c) for c in learner.cells)
+    assert "Ask the room" not in nbformat.writes(learner)
+    assert learner.cells[-1].source == le.MARKDOWN_STUB
+    assert learner.metadata["kit"]["edition"] == "learner"
+
+
+def _run(cells, namespace):
+    for cell in cells:
+        if cell.cell_type == "code":
+            exec(compile(cell.source, "<cell>", "exec"), namespace)
+
+
+def test_stub_and_check_raise_exercise_not_solved_until_answered():
+    learner = le.learner_version(_exercise_notebook())
+    namespace = {}
+    _run(learner.cells[:3], namespace)
+    with pytest.raises(ExerciseNotSolved, match="not answered yet"):
+        _run(learner.cells[3:4], namespace)
+    # Replacing the ... with the right answer makes the same check pass: the stub is wired right.
+    namespace["answer"] = namespace["population"]["hospital"].value_counts().idxmax()
+    _run(learner.cells[3:4], namespace)
+
+
+def test_assigned_names_and_fallback_stubs():
+    assert le.assigned_names("%matplotlib inline\na, (b, c) = 1, (2, 3)\ndef f(x):\n    y = x\nd += 1") == \
+        ["a", "b", "c", "f", "d"]
+    assert le.assigned_names("this is not python") == []
+    lone = nbformat.v4.new_code_cell("x = 1\ny = x + 1", metadata={"tags": ["solution"]})
+    assert le.stub(lone, []).splitlines()[1:] == ["x = ...  # TODO: see the task above",
+                                                   "y = ...  # TODO: see the task above"]
+    plot = nbformat.v4.new_code_cell("plt.plot([1, 2])", metadata={"tags": ["solution"]})
+    assert "write your code here" in le.stub(plot, [])
+    assert "plt.plot" not in le.stub(plot, [])
+
+
+def test_check_hint_reads_the_check_function():
+    hint = le.check_hint("check_00_uniqueness_with_birth_year")
+    assert hint.startswith("a share between 0 and 1 (Exercise 00.1")
+    assert le.check_hint("check_that_does_not_exist") == ""
+
+
+# --- the kit's own notebooks ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory) -> Path:
+    digests = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in NOTEBOOKS}
+    archive = le.write_edition(ROOT, tmp_path_factory.mktemp("learner"))
+    assert all(hashlib.sha256(p.read_bytes()).hexdigest() == d for p, d in digests.items()), \
+        "writing the learner edition modified a committed notebook"
+    return archive
+
+
+def _meaningful(line: str) -> bool:
+    line = line.strip()
+    return bool(line) and not line.startswith("#") and len(re.sub(r"\W", "", line)) >= 3
+
+
+def solution_lines(notebook) -> set[str]:
+    """Lines that occur only in solution cells (lines shared with other cells are not secret)."""
+    solution, elsewhere = set(), set()
+    for cell in notebook.cells:
+        lines = {line.strip() for line in cell.source.splitlines() if _meaningful(line)}
+        (solution if "solution" in _tags(cell) else elsewhere).update(lines)
+    return solution - elsewhere
+
+
+def test_edition_folder_and_zip_hold_what_a_learner_needs(edition):
+    folder = edition.parent / "learner"
+    with zipfile.ZipFile(edition) as zipped:
+        names = set(zipped.namelist())
+    for required in ("README.md", "requirements.txt", "pyproject.toml", "helpers/exercises.py",
+                     "docs/glossary.md"):
+        assert (folder / required).is_file() and f"learner/{required}" in names, required
+    for path in NOTEBOOKS:
+        assert f"learner/{path.relative_to(ROOT).as_posix()}" in names
+    assert not any("instructor_guide" in n or n.endswith(".pyc") for n in names)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_solution_code_survives(edition, path):
+    committed = nbformat.read(path, as_version=4)
+    learner_path = edition.parent / "learner" / path.relative_to(ROOT)
+    learner = nbformat.read(learner_path, as_version=4)
+    secret = solution_lines(committed)
+    text_lines = {line.strip() for c in learner.cells for line in c.source.splitlines()}
+    survived = sorted(secret & text_lines)
+    assert not survived, f"solution code in the learner edition: {survived[:5]}"
+    raw = learner_path.read_text()
+    for cell in committed.cells:
+        if "solution" in _tags(cell):
+            for output in cell.get("outputs", []):
+                text = output.get("text") or "".join(output.get("data", {}).get("text/plain", ""))
+                if len(text.strip()) >= 8:
+                    assert text.strip()[:60] not in raw, "a solution cell's output survived"
+    assert not any("instructor" in _tags(c) or "solution" in _tags(c) for c in learner.cells)
+    stubs = [c for c in learner.cells if "answer" in _tags(c)]
+    assert len(stubs) == sum("solution" in _tags(c) for c in committed.cells)
+    assert all("..." in c.source or c.source == le.MARKDOWN_STUB for c in stubs)
+
+
+def _first_exercise(notebook):
+    """Index of the first check cell that follows a code stub, or None."""
+    seen_stub = False
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and "answer" in _tags(cell):
+            seen_stub = True
+        elif seen_stub and le.is_check_cell(cell):
+            return index
+    return None
+
+
+@pytest.mark.slow
+def test_a_learner_check_fails_with_a_helpful_message_not_a_name_error(edition):
+    """Run the first learner notebook with an exercise up to its first check cell."""
+    for path in NOTEBOOKS:
+        learner = nbformat.read(edition.parent / "learner" / path.relative_to(ROOT), as_version=4)
+        stop = _first_exercise(learner)
+        if stop is not None:
+            break
+    else:
+        pytest.fail("no notebook has an exercise (a solution cell followed by a check cell) yet")
+    learner.cells = learner.cells[: stop + 1]
+    client = NotebookClient(learner, timeout=nb.CELL_TIMEOUT, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    with pytest.raises(CellExecutionError) as raised:
+        client.execute()
+    assert raised.value.ename == "ExerciseNotSolved", f"{path.name}: {raised.value.ename}: {raised.value.evalue}"
+    assert "not answered yet" in raised.value.evalue
