@@ -109,14 +109,17 @@ def unbacked_numbers(nb) -> list[str]:
     """Prose right after code that states a percentage or fraction with no claim() in that code.
 
     The kit's convention: a number stated in markdown is checked by a claim(...) in the code
-    cell(s) that computed it, just before the prose.
+    cell(s) that computed it, just before the prose. A markdown cell that opens a new section
+    (starts with a heading) introduces facts with citations rather than reading outputs, so
+    it is not checked here.
     """
     problems, run = [], []
     for cell in nb.cells:
         if cell.cell_type == "code":
             run.append(cell.source)
             continue
-        if run and STATED_NUMBER.search(cell.source) and "claim(" not in "\n".join(run):
+        reads_outputs = run and not cell.source.lstrip().startswith("#")
+        if reads_outputs and STATED_NUMBER.search(cell.source) and "claim(" not in "\n".join(run):
             problems.append(cell.source[:80])
         run = []
     return problems
