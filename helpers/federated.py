@@ -73,7 +73,6 @@ Leakage from Gradients", NeurIPS 2019, https://arxiv.org/abs/1906.08935).
 from __future__ import annotations
 
 import abc
-import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -284,7 +283,7 @@ class Standardiser:
         object.__setattr__(self, "scale", scale)
 
     @classmethod
-    def from_bounds(cls, lower, upper) -> "Standardiser":
+    def from_bounds(cls, lower, upper) -> Standardiser:
         """Scale by public domain bounds: centre (lower + upper) / 2, scale (upper - lower) / 2.
 
         Reveals nothing about the data; values outside the bounds are NOT clipped here
@@ -824,7 +823,9 @@ def update_divergence(
     hospitals = _check_hospitals(hospitals)
     weights = _as_weights(global_weights, hospitals[0].n_features, "global_weights")
     rng = check_rng(rng)
-    updates = [h.local_update(weights, epochs, lr, rng=rng, batch_size=batch_size) for h in hospitals]
+    updates = [
+        h.local_update(weights, epochs, lr, rng=rng, batch_size=batch_size) for h in hospitals
+    ]
     counts = np.array([n for _, n in updates], dtype=np.float64)
     stacked = np.vstack([w for w, _ in updates])
     mean = counts @ stacked / counts.sum()

@@ -285,3 +285,216 @@ def test_validation_errors():
 def test_aggregator_is_abstract():
     with pytest.raises(TypeError):
         Aggregator()
+
+
+# --- the aggregator interface is pluggable ----------------------------------------------
+
+
+class _Unweighted(WeightedMean):
+    """A deliberately broken FedAvg: every hospital counts the same, whatever its size."""
+
+    def encode(self, weights, n_samples, rng=None):
+        return (np.asarray(weights, dtype=float), 1)
+
+
+def test_a_broken_unweighted_aggregator_is_caught():
+    X, y = _toy(n=90)
+    hospitals = [Hospital(X[:20], y[:20], "a"), Hospital(X[20:], y[20:], "b")]
+    central = centralised_training(X, y, epochs=5, lr=0.2)
+    broken = federated_averaging(hospitals, 5, 1, 0.2, aggregator=_Unweighted()).weights
+    assert np.max(np.abs(broken - central)) > 1e-3
+
+
+class _PairwiseMasked(Aggregator):
+    """Toy secure aggregation: each message is masked by a random vector; masks sum to 0.
+
+    The server adds masked messages and never sees a single hospital's n * w. It shows
+    that a different aggregator plugs into the loop unchanged.
+    """
+
+    name = "pairwise masks (toy)"
+    trusted_parties = "hospitals share masks; the server sees only masked messages"
+
+    def __init__(self, n_hospitals, n_weights, rng):
+        rng = np.random.default_rng(rng)
+        masks = rng.normal(scale=1e3, size=(n_hospitals, n_weights + 1))
+        masks[-1] = -masks[:-1].sum(axis=0)
+        self._masks = masks
+        self._next = 0
+
+    def encode(self, weights, n_samples, rng):
+        mask = self._masks[self._next % len(self._masks)]
+        self._next += 1
+        return np.append(n_samples * np.asarray(weights), n_samples) + mask
+
+    def combine(self, messages):
+        return np.sum(messages, axis=0)
+
+    def decode(self, combined, rng):
+        return combined[:-1] / combined[-1]
+
+    def message_bytes(self, message):
+        return int(message.size * 8)
+
+
+def test_another_aggregator_plugs_in_without_touching_the_loop(cancer_parts):
+    hospitals = make_hospitals(cancer_parts)
+    federated_standardisation(hospitals)
+    d = hospitals[0].n_features
+    plain = federated_averaging(hospitals, rounds=3, local_epochs=2, lr=0.1)
+    masked = federated_averaging(
+        hospitals, rounds=3, local_epochs=2, lr=0.1,
+        aggregator=_PairwiseMasked(len(hospitals), d + 1, rng=1),
+    )
+    np.testing.assert_allclose(masked.weights, plain.weights, rtol=1e-8, atol=1e-9)
+    assert masked.aggregator == "pairwise masks (toy)"
+    assert (masked.history["bytes_up"].iloc[1:] == len(hospitals) * (d + 2) * 8).all()
+
+
+def test_loop_uses_only_local_update_and_evaluate_when_test_data_is_given(cancer_parts):
+    # Simulation-only pooled access (Hospital._data) is needed only without test_data.
+    hospitals = make_hospitals(cancer_parts)
+    federated_standardisation(hospitals)
+    X_test, y_test = hospitals[0]._data()
+
+    class Sealed(Hospital):
+        def _data(self):
+            raise AssertionError("the loop read a hospital's records")
+
+    sealed = []
+    for h in hospitals:
+        s = Sealed.__new__(Sealed)
+        s.__dict__.update(h.__dict__)
+        sealed.append(s)
+    result = federated_averaging(sealed, 2, 1, 0.1, test_data=(X_test, y_test))
+    assert len(result.history) == 3
+
+
+# --- mini-batches, drift, exercises -----------------------------------------------------
+
+
+def test_mini_batch_local_update_is_seeded_and_full_batch_when_large():
+    X, y = _toy()
+    h = Hospital(X, y)
+    w0 = np.zeros(X.shape[1] + 1)
+    a, _ = h.local_update(w0, 2, 0.1, rng=3, batch_size=8)
+    b, _ = h.local_update(w0, 2, 0.1, rng=3, batch_size=8)
+    c, _ = h.local_update(w0, 2, 0.1, rng=4, batch_size=8)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    full, _ = h.local_update(w0, 2, 0.1)
+    big, _ = h.local_update(w0, 2, 0.1, batch_size=10_000)
+    np.testing.assert_array_equal(full, big)
+    with pytest.raises(ValueError, match="batch_size"):
+        h.local_update(w0, 2, 0.1, batch_size=0)
+
+
+def test_label_skew_increases_client_drift():
+    X, y = data.breast_cancer()
+    drift = {}
+    for scheme in ("iid", "label_skew"):
+        hospitals = make_hospitals(
+            data.split_across_hospitals(X, y, 5, scheme=scheme, alpha=0.3, rng=7)
+        )
+        federated_standardisation(hospitals)
+        table = federated.update_divergence(hospitals, np.zeros(31), 10, 0.5)
+        assert list(table.columns) == ["hospital", "n_samples", "distance", "accuracy"]
+        drift[scheme] = np.average(table["distance"], weights=table["n_samples"])
+    assert drift["label_skew"] > 1.5 * drift["iid"]
+
+
+def test_exercise_checks_accept_the_answer_and_reject_others(cancer_parts):
+    from helpers import exercises
+
+    hospitals = make_hospitals(cancer_parts)
+    scaler = federated_standardisation(hospitals)
+    run = federated_averaging(hospitals, rounds=5, local_epochs=2, lr=0.5)
+    total = int(run.history["bytes_up"].sum())
+    assert exercises.check_04_total_upload(total, run.history).startswith("Correct")
+    for wrong in (total + 8, int(run.history["bytes_up"].iloc[-1]), ...):
+        with pytest.raises(exercises.ExerciseNotSolved):
+            exercises.check_04_total_upload(wrong, run.history)
+
+    X, y = data.breast_cancer()
+    clinic = Hospital(X.iloc[[3]], y.iloc[[3]], "clinic")
+    clinic.standardise(scaler)
+    update = clinic.local_update(run.weights, 2, 0.5)[0] - run.weights
+    raw = float(X.iloc[3, 5])
+    assert exercises.check_04_reconstructed_feature(raw, update, scaler, 5).startswith("Correct")
+    with pytest.raises(exercises.ExerciseNotSolved, match="standardised"):
+        exercises.check_04_reconstructed_feature(
+            float(gradient_inversion(update)[5]), update, scaler, 5
+        )
+
+    test = hospitals[1]._data()
+    tuned, _ = hospitals[1].local_update(run.weights, 4, 0.5)
+    answer = loss(tuned, *test)
+    assert exercises.check_04_personalised_mse(
+        answer, hospitals[1], test, run.weights, 4, 0.5
+    ).startswith("Correct")
+    with pytest.raises(exercises.ExerciseNotSolved):
+        exercises.check_04_personalised_mse(
+            loss(run.weights, *test) + 1, hospitals[1], test, run.weights, 4, 0.5
+        )
+
+    history = pd.DataFrame({"round": [0, 1, 2, 3], "accuracy": [0.4, 0.8, 0.95, 0.97]})
+    assert exercises.check_04_rounds_to_target(2, history, 0.9).startswith("Correct")
+    with pytest.raises(exercises.ExerciseNotSolved):
+        exercises.check_04_rounds_to_target(3, history, 0.9)
+    with pytest.raises(exercises.ExerciseNotSolved, match="never reaches"):
+        exercises.check_04_rounds_to_target(3, history, 0.99)
+
+
+# --- more validation --------------------------------------------------------------------
+
+
+def test_more_validation_errors():
+    X, y = _toy()
+    h = Hospital(X, y, "a")
+    w0 = np.zeros(5)
+    with pytest.raises(ValueError, match="lr"):
+        h.local_update(w0, epochs=1, lr=0.0)
+    with pytest.raises(ValueError, match="epochs"):
+        h.local_update(w0, epochs=0, lr=0.1)
+    with pytest.raises(ValueError, match="finite"):
+        Hospital(np.where(X > 2, np.nan, X), y)
+    with pytest.raises(ValueError, match="at least one row"):
+        Hospital(np.empty((0, 3)), [])
+    with pytest.raises(ValueError, match="2-D"):
+        Hospital(np.zeros((2, 2, 2)), [0, 1])
+    with pytest.raises(ValueError, match="name"):
+        Hospital(X, y, name="")
+    with pytest.raises(TypeError, match="single Hospital"):
+        federated_averaging(h, 1, 1, 0.1)
+    with pytest.raises(TypeError, match="Hospital"):
+        federated_averaging([h, "b"], 1, 1, 0.1)
+    with pytest.raises(ValueError, match="same model"):
+        federated_averaging([h, Hospital(X, y, "b", model="linear")], 1, 1, 0.1)
+    with pytest.raises(ValueError, match="y_test"):
+        federated_averaging([h], 1, 1, 0.1, test_data=(X, y[:-1]))
+    with pytest.raises(TypeError, match="test_data"):
+        federated_averaging([h], 1, 1, 0.1, test_data=X)
+    with pytest.raises(ValueError, match="one \\(X, y\\) pair per hospital"):
+        local_only_training([h], 1, 0.1, test_data=[(X, y), (X, y)])
+    with pytest.raises(ValueError, match="at least one Hospital"):
+        federated_standardisation([])
+    with pytest.raises(ValueError, match="same length"):
+        Standardiser(np.zeros(2), np.ones(3))
+    with pytest.raises(ValueError, match="scale"):
+        Standardiser(np.zeros(2), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="features"):
+        Standardiser(np.zeros(2), np.ones(2)).transform(X)
+    with pytest.raises(TypeError, match="Standardiser"):
+        h.standardise((np.zeros(4), np.ones(4)))
+    with pytest.raises(ValueError, match="n_features \\+ 1"):
+        predict(np.zeros(3), X)
+    with pytest.raises(ValueError, match="model"):
+        loss(w0, X, y, model="svm")
+    with pytest.raises(ValueError, match="finite"):
+        gradient_inversion(np.array([1.0, np.inf, 1.0]))
+    with pytest.raises(ValueError, match="features"):
+        nearest_record_distance(np.zeros(3), X)
+    with pytest.raises(ValueError, match="n_samples"):
+        WeightedMean().encode(w0, 0, None)
+    with pytest.raises(ValueError, match="at least one message"):
+        WeightedMean().combine([])
