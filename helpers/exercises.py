@@ -114,6 +114,8 @@ def check_01_k_of_generalisation(answer, table: pd.DataFrame, quasi_identifiers)
     require_answer(answer, exercise, "an integer k")
     expected = deid.k_anonymity(table, quasi_identifiers)
     if _close(answer, expected, 0):
+        if expected == 1:
+            return correct(exercise, "k = 1: at least one record is alone in its class")
         return correct(exercise, f"k = {expected}: every record hides among {expected - 1} others")
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. k is the size of the SMALLEST equivalence class: "
@@ -159,6 +161,78 @@ def check_01_differencing(answer, records: pd.DataFrame, target_id, code: str) -
 
 
 # --- notebook 02: differential privacy foundations ------------------------------------
+
+
+def check_02_randomized_response(answer, noisy_bits, epsilon) -> str:
+    """Exercise 02.1: the unbiased estimate of the true share from randomized-response reports."""
+    from helpers import dp
+
+    exercise = "Exercise 1 (randomized response estimate)"
+    require_answer(answer, exercise, "a share (a float)")
+    expected = dp.estimate_proportion(noisy_bits, epsilon)
+    if _close(answer, expected, 1e-6):
+        return correct(exercise, f"estimated share {expected:.3f}")
+    if _close(answer, float(pd.Series(noisy_bits).mean()), 1e-6):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the share of noisy 'yes' answers, which is biased towards 0.5; "
+            "undo the flipping with dp.estimate_proportion(noisy_bits, epsilon)."
+        )
+    raise ExerciseNotSolved(f"{exercise}: got {answer!r}; use dp.estimate_proportion.")
+
+
+def check_02_sum_sensitivity(answer, lower, upper) -> str:
+    """Exercise 02.2: the sensitivity of a sum of values clipped to [lower, upper]."""
+    exercise = "Exercise 2 (sensitivity of a clipped sum)"
+    require_answer(answer, exercise, "a number (the most one patient can change the sum)")
+    expected = max(abs(lower), abs(upper))
+    if _close(answer, expected, 1e-9):
+        return correct(exercise, f"adding or removing one patient moves the sum by at most {expected:g}")
+    if _close(answer, upper - lower, 1e-9):
+        raise ExerciseNotSolved(
+            f"{exercise}: upper - lower is the sensitivity when one patient's value is REPLACED; "
+            "here one patient is added or removed, so the sum moves by that patient's whole value."
+        )
+    raise ExerciseNotSolved(f"{exercise}: got {answer!r}; how large can one clipped value be?")
+
+
+def check_02_queries_in_budget(answer, epsilon_per_query, epsilon_budget, delta_budget,
+                               delta_prime) -> str:
+    """Exercise 02.3: how many equal queries fit a budget under advanced composition."""
+    from helpers import dp
+
+    exercise = "Exercise 3 (queries within a budget)"
+    require_answer(answer, exercise, "a whole number of queries")
+    accountant = dp.PrivacyAccountant(epsilon_budget, delta_budget, composition="advanced",
+                                      delta_prime=delta_prime)
+    expected = 0
+    while accountant.can_spend(epsilon_per_query):
+        accountant.spend(epsilon_per_query)
+        expected += 1
+    if answer == expected:
+        return correct(exercise, f"{expected} queries, against "
+                       f"{int(epsilon_budget / epsilon_per_query + 1e-9)} under basic composition")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Make a PrivacyAccountant with composition='advanced' and "
+        "spend epsilon_per_query while accountant.can_spend(...) is True; count the spends."
+    )
+
+
+def check_02_gaussian_sigma(answer, sensitivity, epsilon, delta) -> str:
+    """Exercise 02.4: the analytic Gaussian noise scale for (epsilon, delta)."""
+    from helpers import dp
+
+    exercise = "Exercise 4 (Gaussian noise scale)"
+    require_answer(answer, exercise, "a standard deviation (a float)")
+    expected = dp.gaussian_sigma(sensitivity, epsilon, delta)
+    if _close(answer, expected, 1e-3 * expected):
+        return correct(exercise, f"sigma = {expected:.3f}")
+    classic = math.sqrt(2 * math.log(1.25 / delta)) * sensitivity / epsilon
+    if _close(answer, classic, 1e-3 * classic):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the classic bound, which is proved only for epsilon < 1; use "
+            "the analytic calibration dp.gaussian_sigma(sensitivity, epsilon, delta)."
+        )
+    raise ExerciseNotSolved(f"{exercise}: got {answer!r}; use dp.gaussian_sigma.")
 
 # --- notebook 03: differentially private machine learning -----------------------------
 
