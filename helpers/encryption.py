@@ -90,7 +90,9 @@ def generate_keypair(
     """
     key_bits = check_integer(key_bits, "key_bits", minimum=128, maximum=MAX_KEY_BITS)
     if key_bits % 2:
-        raise ValueError(f"key_bits must be even (n = p * q, two primes of key_bits/2); got {key_bits}")
+        raise ValueError(
+            f"key_bits must be even (n = p * q, two primes of key_bits/2); got {key_bits}"
+        )
     if not isinstance(allow_insecure, bool):
         raise TypeError(f"allow_insecure must be True or False; got {allow_insecure!r}")
     if key_bits < MIN_SECURE_KEY_BITS and not allow_insecure:
@@ -104,7 +106,9 @@ def generate_keypair(
 
 def _check_public_key(public_key) -> PaillierPublicKey:
     if not isinstance(public_key, PaillierPublicKey):
-        raise TypeError(f"public_key must be a phe PaillierPublicKey; got {type(public_key).__name__}")
+        raise TypeError(
+            f"public_key must be a phe PaillierPublicKey; got {type(public_key).__name__}"
+        )
     return public_key
 
 
@@ -185,7 +189,10 @@ class ObfuscatorPool:
         return len(self._values)
 
     def __repr__(self) -> str:
-        return f"ObfuscatorPool(available={len(self)}, used={self.used}, computed_online={self.computed_online})"
+        return (
+            f"ObfuscatorPool(available={len(self)}, used={self.used}, "
+            f"computed_online={self.computed_online})"
+        )
 
 
 def _check_pool(pool, public_key) -> ObfuscatorPool | None:
@@ -198,7 +205,9 @@ def _check_pool(pool, public_key) -> ObfuscatorPool | None:
     return pool
 
 
-def _encrypt_encoded(public_key, encoding: EncodedNumber, pool: ObfuscatorPool | None) -> EncryptedNumber:
+def _encrypt_encoded(
+    public_key, encoding: EncodedNumber, pool: ObfuscatorPool | None
+) -> EncryptedNumber:
     """Encrypt an EncodedNumber with phe, taking the obfuscator from ``pool`` if given."""
     if pool is None:
         return public_key.encrypt(encoding)  # phe draws r and obfuscates
@@ -206,7 +215,9 @@ def _encrypt_encoded(public_key, encoding: EncodedNumber, pool: ObfuscatorPool |
     # r**n then hides it, exactly as phe's EncryptedNumber.obfuscate() does with a fresh r.
     bare = public_key.encrypt_encoded(encoding, r_value=1)
     hidden = EncryptedNumber(
-        public_key, mulmod(bare.ciphertext(be_secure=False), pool.take(), public_key.nsquare), bare.exponent
+        public_key,
+        mulmod(bare.ciphertext(be_secure=False), pool.take(), public_key.nsquare),
+        bare.exponent,
     )
     # Mark it obfuscated so phe does not spend another r**n when it is serialised.
     hidden._EncryptedNumber__is_obfuscated = True
@@ -293,9 +304,14 @@ def decrypt_vector(private_key, ciphertexts, progress: bool = False) -> np.ndarr
     private_key = _check_private_key(private_key)
     ciphertexts = list(ciphertexts)
     out = np.empty(len(ciphertexts))
-    for i in _progress(range(len(ciphertexts)), progress, desc="decrypting", total=len(ciphertexts)):
+    for i in _progress(
+        range(len(ciphertexts)), progress, desc="decrypting", total=len(ciphertexts)
+    ):
         if not isinstance(ciphertexts[i], EncryptedNumber):
-            raise TypeError(f"ciphertexts must hold phe EncryptedNumber; item {i} is {type(ciphertexts[i]).__name__}")
+            raise TypeError(
+                "ciphertexts must hold phe EncryptedNumber; "
+                f"item {i} is {type(ciphertexts[i]).__name__}"
+            )
         out[i] = float(private_key.decrypt(ciphertexts[i]))
     return out
 
@@ -315,7 +331,7 @@ class PackedCiphertext:
     ciphertexts: list
     length: int
     n_summed: int
-    encoder: "PackedEncoder" = field(repr=False)
+    encoder: PackedEncoder = field(repr=False)
 
     @property
     def nbytes(self) -> int:
@@ -326,16 +342,22 @@ class PackedCiphertext:
         if not isinstance(other, PackedCiphertext):
             return NotImplemented
         if other.encoder is not self.encoder and other.encoder.layout != self.encoder.layout:
-            raise ValueError("cannot add vectors packed with different encoders (layout or key differ)")
+            raise ValueError(
+                "cannot add vectors packed with different encoders (layout or key differ)"
+            )
         if other.length != self.length:
-            raise ValueError(f"cannot add packed vectors of lengths {self.length} and {other.length}")
+            raise ValueError(
+                f"cannot add packed vectors of lengths {self.length} and {other.length}"
+            )
         total = self.n_summed + other.n_summed
         if total > self.encoder.n_parties:
             raise OverflowError(
                 f"adding would sum {total} vectors, but the slots have headroom for "
                 f"n_parties={self.encoder.n_parties}; a slot would carry into its neighbour"
             )
-        summed = [a + b for a, b in zip(self.ciphertexts, other.ciphertexts)]  # phe: c1 * c2 mod n^2
+        summed = [
+            a + b for a, b in zip(self.ciphertexts, other.ciphertexts, strict=True)
+        ]  # phe: c1 * c2 mod n^2
         return PackedCiphertext(summed, self.length, total, self.encoder)
 
     def __radd__(self, other):
@@ -390,8 +412,8 @@ class PackedEncoder:
         self.slots_per_ciphertext = self.capacity_bits // self.slot_bits
         if self.slots_per_ciphertext < 1:
             raise ValueError(
-                f"one slot needs {self.slot_bits} bits but a {key_bits_of(public_key)}-bit key holds "
-                f"{self.capacity_bits}; lower precision_bits, value_bound or n_parties"
+                f"one slot needs {self.slot_bits} bits but a {key_bits_of(public_key)}-bit key "
+                f"holds {self.capacity_bits}; lower precision_bits, value_bound or n_parties"
             )
         self._mask = (1 << self.slot_bits) - 1
 
@@ -452,15 +474,21 @@ class PackedEncoder:
         for c, packed in enumerate(plaintexts):
             count = min(k, length - c * k)
             if packed < 0 or packed >> (count * self.slot_bits):
-                raise OverflowError("decrypted plaintext has bits beyond its slots: it overflowed or is corrupt")
+                raise OverflowError(
+                    "decrypted plaintext has bits beyond its slots: it overflowed or is corrupt"
+                )
             for i in range(count):
                 slot = (packed >> (i * self.slot_bits)) & self._mask
                 if slot > limit:
-                    raise OverflowError(f"slot {c * k + i} holds {slot} > {limit}: the sum overflowed")
+                    raise OverflowError(
+                        f"slot {c * k + i} holds {slot} > {limit}: the sum overflowed"
+                    )
                 out[c * k + i] = (slot - n_summed * self.offset) / self.scale
         return out
 
-    def encrypt(self, vector, pool: ObfuscatorPool | None = None, progress: bool = False) -> PackedCiphertext:
+    def encrypt(
+        self, vector, pool: ObfuscatorPool | None = None, progress: bool = False
+    ) -> PackedCiphertext:
         """Pack and encrypt ``vector`` (values in [-value_bound, value_bound]).
 
         ``pool`` supplies precomputed obfuscators (see :class:`ObfuscatorPool`).
@@ -470,7 +498,9 @@ class PackedEncoder:
         plaintexts = self.pack(vector)
         ciphertexts = [
             _encrypt_encoded(self.public_key, EncodedNumber(self.public_key, m, 0), pool)
-            for m in _progress(plaintexts, progress, desc="encrypting packed", total=len(plaintexts))
+            for m in _progress(
+                plaintexts, progress, desc="encrypting packed", total=len(plaintexts)
+            )
         ]
         return PackedCiphertext(ciphertexts, int(vector.size), 1, self)
 
@@ -483,7 +513,9 @@ class PackedEncoder:
             raise ValueError("packed was made by an encoder with a different layout or key")
         if private_key.public_key != self.public_key:
             raise ValueError("private_key does not belong to this encoder's public key")
-        plaintexts = [private_key.raw_decrypt(c.ciphertext(be_secure=False)) for c in packed.ciphertexts]
+        plaintexts = [
+            private_key.raw_decrypt(c.ciphertext(be_secure=False)) for c in packed.ciphertexts
+        ]
         return self.unpack(plaintexts, packed.length, packed.n_summed)
 
 
@@ -565,7 +597,9 @@ def secure_sum(
         raise ValueError("private_key does not belong to public_key")
     matrix = np.asarray(vectors, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] < 1 or matrix.shape[1] < 1:
-        raise ValueError(f"vectors must be a 2-D array (parties x length); got shape {matrix.shape}")
+        raise ValueError(
+            f"vectors must be a 2-D array (parties x length); got shape {matrix.shape}"
+        )
     if not np.all(np.isfinite(matrix)):
         raise ValueError("vectors must hold only finite numbers")
     pool = _check_pool(pool, public_key)
@@ -592,12 +626,14 @@ def secure_sum(
     else:
         precision = 2.0**-precision_bits
         start = time.perf_counter()
-        messages = [encrypt_vector(public_key, matrix[i], precision=precision, pool=pool) for i in rows]
+        messages = [
+            encrypt_vector(public_key, matrix[i], precision=precision, pool=pool) for i in rows
+        ]
         encrypt_seconds = time.perf_counter() - start
         start = time.perf_counter()
         combined = list(messages[0])
         for message in messages[1:]:
-            combined = [a + b for a, b in zip(combined, message)]
+            combined = [a + b for a, b in zip(combined, message, strict=True)]
         aggregate_seconds = time.perf_counter() - start
         start = time.perf_counter()
         total = decrypt_vector(private_key, combined)
@@ -617,7 +653,9 @@ def secure_sum(
         bytes_sent=n_ciphertexts * ciphertext_bytes(public_key),
         plaintext_bytes=n_parties * length * PLAINTEXT_BYTES,
         quantisation_bound=bound,
-        precompute_seconds=(pool.precompute_seconds - precompute_before) if pool is not None else 0.0,
+        precompute_seconds=(pool.precompute_seconds - precompute_before)
+        if pool is not None
+        else 0.0,
     )
     return total, cost
 
@@ -732,7 +770,9 @@ class SecureAggregator(Aggregator):
                 f"a weight of magnitude {np.max(np.abs(weights)):g} exceeds weight_bound="
                 f"{self.weight_bound:g}; raise weight_bound (secure aggregation never wraps)"
             )
-        return self.encoder.encrypt(np.append(n_samples * weights, float(n_samples)), pool=self.pool)
+        return self.encoder.encrypt(
+            np.append(n_samples * weights, float(n_samples)), pool=self.pool
+        )
 
     def combine(self, messages) -> PackedCiphertext:
         """AT THE SERVER: add the ciphertexts slot-wise; needs only the public key."""
@@ -760,7 +800,9 @@ class SecureAggregator(Aggregator):
 # --- encrypted inference --------------------------------------------------------------
 
 
-def encrypted_linear_predict(encrypted_features, weights, intercept: float, precision: float = 2.0**-24):
+def encrypted_linear_predict(
+    encrypted_features, weights, intercept: float, precision: float = 2.0**-24
+):
     """Score encrypted patient features with a plaintext linear model; return encrypted scores.
 
     A hospital encrypts a patient's features with ITS public key and sends them; the model
@@ -790,20 +832,25 @@ def encrypted_linear_predict(encrypted_features, weights, intercept: float, prec
         rows = rows[None, :]
     if rows.ndim != 2 or rows.shape[1] != weights.size:
         raise ValueError(
-            f"encrypted_features must have {weights.size} columns (one per weight); got shape {rows.shape}"
+            f"encrypted_features must have {weights.size} columns (one per weight); "
+            f"got shape {rows.shape}"
         )
     first = rows[0, 0]
     if not isinstance(first, EncryptedNumber):
-        raise TypeError(f"encrypted_features must hold phe EncryptedNumber; got {type(first).__name__}")
+        raise TypeError(
+            f"encrypted_features must hold phe EncryptedNumber; got {type(first).__name__}"
+        )
     public_key = first.public_key
     w_exponent = exponent_for(precision)
     encoded_weights = [_encode_fixed(public_key, w, w_exponent) for w in weights]
     scores = np.empty(rows.shape[0], dtype=object)
     for i, row in enumerate(rows):
         total = None
-        for x, w in zip(row, encoded_weights):
+        for x, w in zip(row, encoded_weights, strict=True):
             if not isinstance(x, EncryptedNumber) or x.public_key != public_key:
-                raise ValueError("every encrypted feature must be an EncryptedNumber under one public key")
+                raise ValueError(
+                    "every encrypted feature must be an EncryptedNumber under one public key"
+                )
             term = x * w  # phe: E(x)^w = E(w x)
             total = term if total is None else total + term
         total = total + _encode_fixed(public_key, intercept, total.exponent)
@@ -845,5 +892,8 @@ def python_paillier_example_data(n_hospitals: int = 5, test_size: int = 50, seed
     train[test_idx] = False
     X_train, y_train = X[train], y[train]
     step = X_train.shape[0] // n_hospitals
-    parts = [(X_train[step * c : step * (c + 1)], y_train[step * c : step * (c + 1)]) for c in range(n_hospitals)]
+    parts = [
+        (X_train[step * c : step * (c + 1)], y_train[step * c : step * (c + 1)])
+        for c in range(n_hospitals)
+    ]
     return parts, X[test_idx], y[test_idx]

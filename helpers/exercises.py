@@ -350,7 +350,9 @@ def check_05_encrypted_mean(answer, population: pd.DataFrame, column: str) -> st
     expected = float(values.mean())
     per_hospital = population.groupby("hospital")[column].mean()
     if _close(answer, expected, 1e-4):
-        return correct(exercise, f"mean {column} = {expected:.4f}, and no hospital revealed its own sum")
+        return correct(
+            exercise, f"mean {column} = {expected:.4f}, and no hospital revealed its own sum"
+        )
     if _close(answer, float(per_hospital.mean()), 1e-4):
         raise ExerciseNotSolved(
             f"{exercise}: that is the mean of the hospitals' means, which over-weights small "
@@ -381,8 +383,9 @@ def check_05_ciphertexts_per_hospital(
     if _close(answer, n_parameters, 0):
         raise ExerciseNotSolved(f"{exercise}: {n_parameters} is the per-value count; pack them.")
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Build encryption.PackedEncoder({precision_bits}, {n_parties}, "
-        f"{value_bound}, public_key) and look at slots_per_ciphertext (or n_ciphertexts)."
+        f"{exercise}: got {answer!r}. Build encryption.PackedEncoder({precision_bits}, "
+        f"{n_parties}, {value_bound}, public_key) and look at slots_per_ciphertext "
+        "(or n_ciphertexts)."
     )
 
 

@@ -15,7 +15,9 @@ from helpers import encryption as enc
 from helpers import federated as fed
 
 SMALL_BITS = 512
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,9 @@ def test_encrypt_vector_rejects_bad_input(keys):
 
 def test_packing_round_trips_negatives_zeros_and_values_at_the_bound(keys):
     public_key, private_key = keys
-    encoder = enc.PackedEncoder(precision_bits=16, n_parties=3, value_bound=5.0, public_key=public_key)
+    encoder = enc.PackedEncoder(
+        precision_bits=16, n_parties=3, value_bound=5.0, public_key=public_key
+    )
     vector = np.array([-5.0, 5.0, 0.0, -0.0, 1.25, -3.5, 2.0**-16, -(2.0**-16)] * 9)
     packed = encoder.encrypt(vector)
     assert len(packed.ciphertexts) == encoder.n_ciphertexts(vector.size) > 1
@@ -156,7 +160,10 @@ def _sums_correctly(encoder, private_key, n):
     for _ in range(n - 1):
         other = encoder.encrypt(vector)
         total = enc.PackedCiphertext(
-            [x + y for x, y in zip(total.ciphertexts, other.ciphertexts)], total.length, total.n_summed + 1, encoder
+            [x + y for x, y in zip(total.ciphertexts, other.ciphertexts, strict=True)],
+            total.length,
+            total.n_summed + 1,
+            encoder,
         )
     try:
         return np.array_equal(encoder.decrypt_sum(total, private_key), n * vector)
@@ -193,7 +200,12 @@ def test_encoders_with_different_layouts_do_not_mix(keys):
     ],
 )
 def test_packed_encoder_validates_its_arguments(keys, kwargs, error):
-    arguments = {"precision_bits": 10, "n_parties": 2, "value_bound": 1.0, "public_key": keys[0]} | kwargs
+    arguments = {
+        "precision_bits": 10,
+        "n_parties": 2,
+        "value_bound": 1.0,
+        "public_key": keys[0],
+    } | kwargs
     with pytest.raises(error):
         enc.PackedEncoder(**arguments)
 
@@ -215,7 +227,12 @@ def test_encryption_with_precomputed_obfuscators_decrypts_correctly(keys):
     ciphertexts = enc.encrypt_vector(public_key, values, pool=pool)
     np.testing.assert_array_equal(enc.decrypt_vector(private_key, ciphertexts), values)
     encoder = enc.PackedEncoder(8, 1, 3.0, public_key)
-    np.testing.assert_array_equal(encoder.decrypt_sum(encoder.encrypt(values, pool=enc.ObfuscatorPool(public_key, 1)), private_key), values)
+    np.testing.assert_array_equal(
+        encoder.decrypt_sum(
+            encoder.encrypt(values, pool=enc.ObfuscatorPool(public_key, 1)), private_key
+        ),
+        values,
+    )
 
 
 def test_reusing_an_obfuscator_would_reveal_the_difference_of_two_plaintexts(keys):
@@ -254,7 +271,9 @@ def test_secure_sum_equals_the_plaintext_sum_and_counts_its_costs(keys, method):
     else:
         encoder = enc.PackedEncoder(20, 4, float(np.max(np.abs(vectors))), public_key)
         assert cost.ciphertexts == 4 * encoder.n_ciphertexts(50) < 200
-    assert cost.total_seconds == pytest.approx(cost.encrypt_seconds + cost.aggregate_seconds + cost.decrypt_seconds)
+    assert cost.total_seconds == pytest.approx(
+        cost.encrypt_seconds + cost.aggregate_seconds + cost.decrypt_seconds
+    )
 
 
 def test_secure_sum_reports_the_offline_precomputation_separately(keys):
@@ -367,14 +386,28 @@ def test_the_key_holder_refuses_to_decrypt_a_single_hospitals_message(keys):
 def test_secure_fedavg_gives_the_plain_fedavg_model_within_quantisation(keys):
     parts, X_test, y_test = enc.python_paillier_example_data(n_hospitals=3)
     hospitals = [fed.Hospital(X, y, name=f"H{i}", model="linear") for i, (X, y) in enumerate(parts)]
-    plain = fed.federated_averaging(hospitals, rounds=4, local_epochs=2, lr=0.5, rng=0, test_data=(X_test, y_test))
-    aggregator = _aggregator(keys, n_parties=3, weight_bound=500.0, max_samples=200, precision_bits=20)
+    plain = fed.federated_averaging(
+        hospitals, rounds=4, local_epochs=2, lr=0.5, rng=0, test_data=(X_test, y_test)
+    )
+    aggregator = _aggregator(
+        keys, n_parties=3, weight_bound=500.0, max_samples=200, precision_bits=20
+    )
     secure = fed.federated_averaging(
-        hospitals, rounds=4, local_epochs=2, lr=0.5, rng=0, test_data=(X_test, y_test), aggregator=aggregator
+        hospitals,
+        rounds=4,
+        local_epochs=2,
+        lr=0.5,
+        rng=0,
+        test_data=(X_test, y_test),
+        aggregator=aggregator,
     )
     assert np.max(np.abs(secure.weights - plain.weights)) < 1e-4
-    assert secure.history["loss"].iloc[-1] == pytest.approx(plain.history["loss"].iloc[-1], rel=1e-6)
-    per_message = aggregator.encoder.n_ciphertexts(X_test.shape[1] + 2) * enc.ciphertext_bytes(keys[0])
+    assert secure.history["loss"].iloc[-1] == pytest.approx(
+        plain.history["loss"].iloc[-1], rel=1e-6
+    )
+    per_message = aggregator.encoder.n_ciphertexts(X_test.shape[1] + 2) * enc.ciphertext_bytes(
+        keys[0]
+    )
     assert (secure.history["bytes_up"].iloc[1:] == 3 * per_message).all()
 
 
