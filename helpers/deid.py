@@ -473,8 +473,9 @@ def generalize_to_k(
     """Greedily generalise the quasi-identifiers of ``df`` until the table is k-anonymous.
 
     At each step every quasi-identifier that can still be coarsened is tried one level up;
-    the step that leaves the fewest records in classes smaller than k wins (ties: the
-    column whose normalised level is lowest, to spread the loss). The loop stops when at
+    the step that brings the most records into classes of size >= k per unit of
+    information loss wins (ties: fewer violating records left, then the cheaper step,
+    then the column listed first). The loop stops when at
     most ``max_suppression`` of the records violate k; those records are then removed
     (suppressed). With every column at its top level the table is one class, so the loop
     always ends; if that class holds fewer than k records a ValueError is raised.
@@ -530,7 +531,10 @@ def generalize_to_k(
                 continue
             trial = dict(levels, **{column: levels[column] + 1})
             trial_bad = violating(trial)
-            key = (int(trial_bad.sum()), trial[column] / height, columns.index(column))
+            # Benefit per cost: records brought into classes of size >= k per unit of
+            # information loss (one level of this column costs 1 / height).
+            gain = (int(bad.sum()) - int(trial_bad.sum())) * height
+            key = (-gain, int(trial_bad.sum()), 1 / height, columns.index(column))
             if best is None or key < best[0]:
                 best = (key, column, trial, trial_bad)
         if best is None:  # every column fully generalised and still too few records
