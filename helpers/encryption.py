@@ -54,9 +54,10 @@ from helpers._validation import check_choice, check_integer, check_real
 from helpers.federated import Aggregator
 
 #: The smallest key size this kit accepts without ``allow_insecure=True``. NIST SP 800-57
-#: Part 1 Rev. 5 (2020, https://doi.org/10.6028/NIST.SP.800-57pt1r5), Tables 2 and 4: a
-#: 2048-bit integer-factorisation modulus gives 112 bits of security, acceptable through
-#: 2030; 3072 bits (128-bit security) are required beyond 2030.
+#: Part 1 Rev. 5, "Recommendation for Key Management" (May 2020,
+#: https://csrc.nist.gov/publications/detail/sp/800-57-part-1/rev-5/final): a 2048-bit
+#: integer-factorisation modulus gives 112 bits of security, acceptable through 2030;
+#: 3072 bits (128-bit security) are required beyond 2030.
 MIN_SECURE_KEY_BITS = 2048
 
 #: Key sizes above this are refused (key generation would take minutes).
@@ -85,8 +86,8 @@ def generate_keypair(
     Returns ``(public_key, private_key)`` as ``phe`` objects.
 
     Reference: NIST SP 800-57 Part 1 Rev. 5, "Recommendation for Key Management", 2020,
-    https://doi.org/10.6028/NIST.SP.800-57pt1r5 (2048-bit factoring-based keys through 2030,
-    3072 bits after).
+    https://csrc.nist.gov/publications/detail/sp/800-57-part-1/rev-5/final (2048-bit
+    factoring-based keys through 2030, 3072 bits after).
     """
     key_bits = check_integer(key_bits, "key_bits", minimum=128, maximum=MAX_KEY_BITS)
     if key_bits % 2:
@@ -282,7 +283,7 @@ def encrypt_vector(
     precision : float > 0; values are rounded to multiples of ``16**exponent_for(precision)``
         (error at most ``precision / 2`` per value). A fixed exponent for every value means
         the unencrypted exponent leaks nothing (phe's documented caveat, "Security Caveats",
-        https://python-paillier.readthedocs.io/en/develop/caveats.html) and ciphertexts add
+        https://python-paillier.readthedocs.io/en/stable/caveats.html) and ciphertexts add
         without rescaling.
     pool : optional ObfuscatorPool (precomputed r**n); None = phe draws r online.
     progress : show a progress bar.
