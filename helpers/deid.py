@@ -330,7 +330,9 @@ def suppression_hierarchy(name: str = "value") -> Hierarchy:
     return Hierarchy(name, (("value", _identity), ("*", _suppress)))
 
 
-def generalize(df: pd.DataFrame, hierarchies: Mapping[str, tuple[Hierarchy, object]]) -> pd.DataFrame:
+def generalize(
+    df: pd.DataFrame, hierarchies: Mapping[str, tuple[Hierarchy, object]]
+) -> pd.DataFrame:
     """Generalise columns of ``df``: ``hierarchies`` maps column -> (Hierarchy, level).
 
     ``level`` is an int (0 = unchanged) or one of the hierarchy's level names, e.g.
@@ -407,7 +409,9 @@ def l_diversity(df: pd.DataFrame, quasi_identifiers, sensitive: str) -> int:
     return int(distinct.min())
 
 
-def equivalence_classes(df: pd.DataFrame, quasi_identifiers, sensitive: str | None = None) -> pd.DataFrame:
+def equivalence_classes(
+    df: pd.DataFrame, quasi_identifiers, sensitive: str | None = None
+) -> pd.DataFrame:
     """One row per equivalence class: its quasi-identifier values and ``size``.
 
     With ``sensitive``, also ``distinct`` (number of sensitive values), ``top_value`` (the

@@ -85,7 +85,8 @@ def test_linkage_counts_agree_with_brute_force(rel_rows, aux_rows):
     assert result.candidates.tolist() == expected
     assert result.n_unique + result.n_ambiguous + result.n_unmatched == len(rel_rows)
     assert result.n_unique == sum(e == 1 for e in expected) == len(result.pairs)
-    for rel_id, aux_id in zip(result.pairs["released_id"], result.pairs["auxiliary_id"], strict=True):
+    pairs = zip(result.pairs["released_id"], result.pairs["auxiliary_id"], strict=True)
+    for rel_id, aux_id in pairs:
         assert rel_rows[rel_id] == aux_rows[aux_id]
 
 
@@ -157,15 +158,18 @@ def test_differencing_with_a_callable_condition_and_count():
     assert tens.difference == 0 and not tens.inferred and not tens.correct
     # The count callable sees exactly the matching records.
     seen = []
-    attacks.differencing_attack(
-        PATIENTS, "P1", ("diagnosis_code", "B20"), count=lambda df: seen.append(list(df["patient_id"])) or 0
-    )
+    def spy(df):
+        seen.append(list(df["patient_id"]))
+        return 0.0
+
+    attacks.differencing_attack(PATIENTS, "P1", ("diagnosis_code", "B20"), count=spy)
     assert seen == [["P1", "P3"], ["P3"]]
 
 
 def test_differencing_with_a_custom_id_column():
     frame = PATIENTS.rename(columns={"patient_id": "mrn"})
-    assert attacks.differencing_attack(frame, "P3", ("diagnosis_code", "B20"), id_column="mrn").truth
+    result = attacks.differencing_attack(frame, "P3", ("diagnosis_code", "B20"), id_column="mrn")
+    assert result.truth
 
 
 def test_differencing_validation():

@@ -155,7 +155,11 @@ def test_equivalence_classes_report_what_a_class_reveals():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 4)), min_size=1, max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 4)), min_size=1, max_size=40
+    )
+)
 def test_k_l_and_uniqueness_agree_with_brute_force(rows):
     df = pd.DataFrame(rows, columns=["a", "b", "s"])
     groups = {}

@@ -67,7 +67,7 @@ def test_the_checker_catches_an_unclaimed_percentage():
     # A deliberately broken notebook: the prose says 12.5 % but the claim checks 0.30.
     bad = nbformat.v4.new_notebook()
     bad.cells = [
-        nbformat.v4.new_markdown_cell("The attack re-identified 12.5 % of records, precision 30 %."),
+        nbformat.v4.new_markdown_cell("The attack re-identified 12.5 % of records, 30 % right."),
         nbformat.v4.new_code_cell('claim("precision", 0.3, 0.30, 0.005)'),
     ]
     assert _unchecked_percentages(bad) == [12.5]
