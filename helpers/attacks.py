@@ -108,7 +108,8 @@ def linkage_attack(
     The attack of Sweeney's Massachusetts GIC demonstration: join the release to an
     identified list (a voter roll) on columns both hold; a released record whose values
     match exactly one listed person is re-identified as that person. Vectorised: one
-    groupby and two merges, so 100,000 x 60,000 records take about a second.
+    groupby and two merges, so 100,000 x 60,000 records take well under a second
+    (``benchmarks/linkage.py`` measures it).
 
     Parameters
     ----------
