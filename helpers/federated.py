@@ -297,6 +297,28 @@ class Standardiser:
             raise ValueError("lower must be < upper for every feature")
         return cls((lower + upper) / 2.0, (upper - lower) / 2.0)
 
+    @classmethod
+    def from_moments(cls, pooled_moments) -> Standardiser:
+        """Mean and standard deviation from pooled ``concat(E[x], E[x^2])`` (length 2 d).
+
+        This is what :func:`federated_standardisation` decodes; a front-end that aggregates
+        the moments itself (the Flower workshop server) calls this. A feature constant
+        everywhere gets scale 1 (it carries no signal; this avoids dividing by 0).
+        """
+        pooled = np.asarray(pooled_moments, dtype=np.float64).reshape(-1)
+        if pooled.size < 2 or pooled.size % 2:
+            raise ValueError(
+                "pooled_moments must hold 2 * n_features values (means, then means of "
+                f"squares); got {pooled.size}"
+            )
+        if not np.all(np.isfinite(pooled)):
+            raise ValueError("pooled_moments must hold only finite numbers")
+        d = pooled.size // 2
+        mean, second = pooled[:d], pooled[d:]
+        std = np.sqrt(np.maximum(second - mean**2, 0.0))
+        std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        return cls(mean, std)
+
     def transform(self, X) -> np.ndarray:
         """Standardise ``X`` (patients x features)."""
         X = _as_features(X)
@@ -522,6 +544,10 @@ def federated_standardisation(
     ``mean`` and ``std = sqrt(E[x^2] - mean^2)`` (a constant feature gets scale 1).
     With ``apply=True`` every hospital then standardises its own records with the result.
     See the module docstring for what this reveals.
+
+    The moments are in the features' raw units (means of squares can be large, e.g. tumour
+    area squared is of order 10^7), so an aggregator with a value bound (secure
+    aggregation's ``weight_bound``) needs its own instance with a bound that fits them.
     """
     hospitals = _check_hospitals(hospitals)
     aggregator = _check_aggregator(aggregator)
@@ -531,13 +557,12 @@ def federated_standardisation(
         moments, n = h.local_statistics()
         messages.append(aggregator.encode(moments, n, rng))
     pooled = np.asarray(aggregator.decode(aggregator.combine(messages), rng), dtype=np.float64)
-    d = hospitals[0].n_features
-    mean, second = pooled[:d], pooled[d:]
-    variance = np.maximum(second - mean**2, 0.0)
-    std = np.sqrt(variance)
-    # A feature that is constant everywhere carries no signal; scale 1 avoids dividing by 0.
-    std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-    standardiser = Standardiser(mean, std)
+    if pooled.shape != (2 * hospitals[0].n_features,):
+        raise ValueError(
+            f"the aggregator decoded {pooled.shape} moments; expected 2 * n_features = "
+            f"{2 * hospitals[0].n_features}"
+        )
+    standardiser = Standardiser.from_moments(pooled)
     if apply:
         for h in hospitals:
             h.standardise(standardiser)

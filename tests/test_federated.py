@@ -498,3 +498,17 @@ def test_more_validation_errors():
         WeightedMean().encode(w0, 0, None)
     with pytest.raises(ValueError, match="at least one message"):
         WeightedMean().combine([])
+
+
+def test_standardiser_from_moments_matches_numpy_and_validates():
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=[5.0, -2.0, 0.0], scale=[2.0, 0.5, 1.0], size=(200, 3))
+    X[:, 2] = 7.0  # a constant feature
+    s = Standardiser.from_moments(np.concatenate([X.mean(axis=0), (X**2).mean(axis=0)]))
+    np.testing.assert_allclose(s.mean, X.mean(axis=0))
+    np.testing.assert_allclose(s.scale[:2], X.std(axis=0)[:2], rtol=1e-8)
+    assert s.scale[2] == 1.0
+    with pytest.raises(ValueError, match="2 \\* n_features"):
+        Standardiser.from_moments(np.zeros(3))
+    with pytest.raises(ValueError, match="finite"):
+        Standardiser.from_moments(np.array([0.0, np.nan]))
