@@ -19,8 +19,10 @@ would be fetched from the network.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -29,6 +31,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebooks as nb  # noqa: E402  (scripts/ is not a package)
@@ -344,14 +347,32 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
                 f"{e['teaching_minutes']} min teaching, {e['exercise_minutes']} min exercises", ""]
         if e["objectives"]:
             out += ["Learning objectives:", ""] + [f"- {o}" for o in e["objectives"]] + [""]
-        prompts = DISCUSSION_PROMPTS.get(e["stem"], []) + e["questions"]
+        prompts = DISCUSSION_PROMPTS.get(e["stem"], []) + [rebase_links(q, e["folder"]) for q in e["questions"]]
         if prompts:
             out += ["Discussion prompts:", ""] + [f"- {p}" for p in prompts] + [""]
         if e["notes"]:
             out += ["Instructor notes (hidden from the learner pages):", ""]
             for note in e["notes"]:
-                out += [":::{admonition} Instructor note", ":class: tip", "", _demote(note), ":::", ""]
+                note = rebase_links(_demote(note), e["folder"])
+                out += [":::{admonition} Instructor note", ":class: tip", "", note, ":::", ""]
     return "\n".join(out) + "\n"
+
+
+_MD_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+
+
+def rebase_links(markdown: str, folder: str, to: str = DOCS) -> str:
+    """Rewrite relative links in markdown written in ``folder`` so they work from ``to``."""
+
+    def fix(match):
+        target = match.group(2)
+        if re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*:|#|/)", target):
+            return match.group(0)  # absolute URL, in-page anchor or absolute path
+        path, hash_, anchor = target.partition("#")
+        new = posixpath.relpath(posixpath.normpath(posixpath.join(folder, path)), to)
+        return f"{match.group(1)}{new}{hash_}{anchor}{match.group(3)}"
+
+    return _MD_LINK.sub(fix, markdown)
 
 
 def _demote(markdown: str) -> str:
@@ -446,27 +467,49 @@ def table_of_contents(items: list[dict], docs: list[str]) -> str:
 # --- the build --------------------------------------------------------------------------
 
 
-def _local_mathjax() -> Path | None:
-    """A local MathJax 2 (from the jupyter-server-mathjax package), if installed."""
-    try:
-        import jupyter_server_mathjax
-    except ImportError:
+#: Where MathJax 2 sits inside the jupyter-server-mathjax package, and what the book loads of it.
+MATHJAX_PACKAGE = "jupyter_server_mathjax"
+MATHJAX_PARTS = ("MathJax.js", "config", "extensions", "jax/input/TeX", "jax/output/HTML-CSS",
+                 "jax/element", "fonts/HTML-CSS", "localization/en")
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full"
+
+
+def local_mathjax() -> Path | None:
+    """The folder of a local MathJax 2 (from the jupyter-server-mathjax package), if installed."""
+    spec = importlib.util.find_spec(MATHJAX_PACKAGE)  # locate without importing its server extension
+    if spec is None or not spec.origin:
         return None
-    folder = Path(jupyter_server_mathjax.__file__).parent / "static"
+    folder = Path(spec.origin).parent / "static"
     return folder if (folder / "MathJax.js").is_file() else None
 
 
 def _copy_mathjax(source: Path, target: Path) -> None:
-    """Copy the parts of MathJax 2 that the TeX-AMS_CHTML configuration loads."""
-    keep = ("MathJax.js", "config", "extensions", "jax/input/TeX", "jax/output/CommonHTML", "jax/element",
-            "fonts/HTML-CSS/TeX/woff", "localization/en")
-    for part in keep:
+    """Copy the parts of MathJax 2 that its TeX configuration with HTML-CSS output loads."""
+    for part in MATHJAX_PARTS:
         src = source / part
         if src.is_dir():
             shutil.copytree(src, target / part, dirs_exist_ok=True)
         elif src.is_file():
             (target / part).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target / part)
+
+
+def book_config(text: str, mathjax: bool) -> str:
+    """The book's _config.yml: docs/_config.yml, pointed at the local MathJax when there is one."""
+    config = yaml.safe_load(text) or {}
+    if mathjax:
+        sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+        sphinx["mathjax_path"] = f"mathjax/MathJax.js?config={MATHJAX_CONFIG}"
+        # MathJax 2 reads mathjax2_config; the web font ships with it, so nothing is fetched.
+        sphinx["mathjax2_config"] = {
+            "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
+                        "processEscapes": True},
+            "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web", "imageFont": None},
+            "showMathMenu": False,
+        }
+        sphinx["mathjax3_config"] = None
+        sphinx["myst_update_mathjax"] = False
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
 
 
 def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
@@ -535,16 +578,15 @@ def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
     (src / "_toc.yml").write_text(table_of_contents(items, docs))
 
     config = (docs_dir / "_config.yml").read_text() if (docs_dir / "_config.yml").is_file() else ""
-    mathjax = _local_mathjax()
-    if mathjax:
-        _copy_mathjax(mathjax, src / "_static" / "mathjax")
-        config = config.replace("mathjax_path: kit-no-mathjax.js",
-                                "mathjax_path: mathjax/MathJax.js?config=TeX-AMS_CHTML")
-    (src / "_config.yml").write_text(config)
-    (src / "_static" / "kit-no-mathjax.js").write_text(
-        "// No local MathJax was found at build time (pip install jupyter-server-mathjax);\n"
-        "// formulas are shown as TeX source rather than fetched from a CDN.\n"
-    )
+    # Jupyter Book loads every .js file in _static on every page, so MathJax is copied into
+    # the built html after the build (see build()), not staged here.
+    mathjax = local_mathjax()
+    (src / "_config.yml").write_text(book_config(config, mathjax is not None))
+    if mathjax is None:
+        (src / "_static" / "kit-no-mathjax.js").write_text(
+            "// No local MathJax was found at build time (pip install jupyter-server-mathjax);\n"
+            "// formulas are shown as TeX source rather than fetched from a CDN.\n"
+        )
     (src / "_static" / "kit.css").write_text(
         "/* The kit's book: instructor-only material never reaches these pages. */\n"
         "details.hide summary { font-weight: 600; }\n"
@@ -618,6 +660,9 @@ def build(root: Path = ROOT, execute: bool = True, log=print, build_dir: Path | 
         raise RuntimeError(f"jupyter-book build failed (exit {done.returncode}):\n{output[-4000:]}")
     shutil.move(str(built), str(html))
     strip_thebe(html)
+    mathjax = local_mathjax()
+    if mathjax:
+        _copy_mathjax(mathjax, html / "_static" / "mathjax")
     fetches = network_references(html)
     if fetches:
         raise RuntimeError("the book would fetch from the network:\n" + "\n".join(fetches[:20]))

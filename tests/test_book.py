@@ -119,6 +119,14 @@ def test_discussion_questions_are_collected_from_discussion_sections():
     assert build_book.instructor_notes(notebook) == ["- A note"]
 
 
+def test_links_in_instructor_notes_are_rebased_for_the_guide():
+    note = "See [case 3](03_gdpr.ipynb#facts), [nb 1](../notebooks/01_x.ipynb), [web](https://x.org/a) and [here](#top)."
+    assert build_book.rebase_links(note, "casestudies") == (
+        "See [case 3](../casestudies/03_gdpr.ipynb#facts), [nb 1](../notebooks/01_x.ipynb), "
+        "[web](https://x.org/a) and [here](#top)."
+    )
+
+
 def test_network_references_catches_a_page_that_would_fetch(tmp_path):
     (tmp_path / "ok.html").write_text('<a href="https://doi.org/10.1/x">paper</a><img src="_images/a.png">')
     assert build_book.network_references(tmp_path) == []
@@ -330,9 +338,11 @@ class Browser:
 @pytest.fixture
 def browser(tmp_path):
     executable = _chromium()
-    session = Browser(executable, tmp_path / "chromium-profile")
+    profile = tmp_path / "chromium-profile"  # a fresh profile per test, removed afterwards
+    session = Browser(executable, profile)
     yield session
     session.close()
+    shutil.rmtree(profile, ignore_errors=True)
 
 
 def _assert_page_is_healthy(browser: Browser, served: str, expect_images: bool) -> dict:
@@ -382,7 +392,7 @@ def _first_notebook_with_solutions() -> Path | None:
 
 
 @pytest.mark.slow
-def test_notebook_page_renders_and_hides_solutions_until_toggled(browser, served, tmp_path):
+def test_notebook_page_renders_and_hides_solutions_until_toggled(book, browser, served, tmp_path):
     path = _first_notebook_with_solutions()
     assert path is not None, "no notebook has a code cell tagged 'solution' yet"
     cells = nbformat.read(path, as_version=4).cells
@@ -394,6 +404,17 @@ def test_notebook_page_renders_and_hides_solutions_until_toggled(browser, served
     _assert_page_is_healthy(browser, served, expect_images=has_figures)
 
     # checkVisibility() is false inside a closed <details> (its content is not rendered).
+    if (book / "_static" / "mathjax" / "MathJax.js").is_file() and browser.evaluate(
+            "document.querySelectorAll('span.math, div.math').length") > 0:
+        # With the local MathJax in the build, formulas are typeset, not left as TeX source.
+        typeset = browser.evaluate("""new Promise(done => {
+            const wait = () => window.MathJax && MathJax.Hub ? MathJax.Hub.Queue(() => done(
+                document.querySelectorAll('.MathJax, .MathJax_Display').length)) : setTimeout(wait, 100);
+            wait(); })""")
+        assert typeset > 0, "MathJax did not typeset the page's formulas"
+        browser.screenshot(tmp_path / "notebook_math.png")
+        assert not [u for u in browser.requested() if not u.startswith((served, "data:", "blob:", "about:"))]
+
     visible = """[...document.querySelectorAll('.cell.tag_solution .cell_input')]
                  .map(e => e.checkVisibility({visibilityProperty: true, opacityProperty: true})
                            && e.closest('details').open && e.getBoundingClientRect().height > 0)"""
