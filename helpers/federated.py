@@ -62,7 +62,18 @@ deviation (an aggregate that every hospital learns); with :class:`WeightedMean` 
 also sees each hospital's own per-feature means and second moments (per-site aggregates,
 never records); with secure aggregation it sees only the pooled sums. Where even that is
 too much, :meth:`Standardiser.from_bounds` scales by public domain bounds (e.g. clinically
-plausible ranges published in advance), which reveals nothing about the data.
+plausible ranges published in advance, such as ``data.breast_cancer_bounds()``), which
+reveals nothing about the data.
+
+Simulation-only views
+---------------------
+Two things in this module look at more than a real server could, to teach and to compare;
+both are labelled where they occur: the ``accuracy``/``loss`` history columns use pooled
+training data when no ``test_data`` is given, and :func:`centralised_training` pools the
+records (it is the baseline federated learning avoids). The per-hospital
+``accuracy_<name>`` columns are each hospital scoring the global model on its own records
+and reporting one number, as Flower's federated evaluation does: an aggregate, but one
+that does leave the hospital.
 
 What federated learning does not protect: the weights themselves are a function of the
 records. :func:`gradient_inversion` shows that a single-example gradient of these models
@@ -500,9 +511,20 @@ class WeightedMean(Aggregator):
     name = "weighted mean (plain FedAvg)"
     trusted_parties = "server sees every hospital's weights and patient count"
 
+    def __init__(self, min_samples: int = 1):
+        """``min_samples``: int >= 1; a hospital refuses (ValueError, at the hospital) to send
+        an update computed from fewer patients, since a tiny update can be inverted
+        (:func:`gradient_inversion`). The default 1 sends everything."""
+        self.min_samples = check_integer(min_samples, "min_samples", minimum=1)
+
     def encode(self, weights, n_samples, rng=None):
         weights = np.asarray(weights, dtype=np.float64).reshape(-1)
         n_samples = check_integer(n_samples, "n_samples", minimum=1)
+        if n_samples < self.min_samples:
+            raise ValueError(
+                f"n_samples must be >= min_samples = {self.min_samples} for an update to "
+                f"leave the hospital; got {n_samples}"
+            )
         return (n_samples * weights, n_samples)
 
     def combine(self, messages):

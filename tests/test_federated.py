@@ -135,6 +135,7 @@ class _Recording(WeightedMean):
     """Wraps the plain aggregator and records everything the server-side combine receives."""
 
     def __init__(self):
+        super().__init__()
         self.received = []
 
     def combine(self, messages):
@@ -288,6 +289,16 @@ def test_aggregator_is_abstract():
 
 
 # --- the aggregator interface is pluggable ----------------------------------------------
+
+
+def test_weighted_mean_min_samples_refuses_tiny_updates():
+    X, y = _toy()
+    clinic = Hospital(X[:3], y[:3], "clinic")
+    agg = WeightedMean(min_samples=5)
+    with pytest.raises(ValueError, match="min_samples"):
+        federated_averaging([clinic, Hospital(X[3:], y[3:], "big")], 1, 1, 0.1, aggregator=agg)
+    with pytest.raises(ValueError, match="min_samples"):
+        WeightedMean(min_samples=0)
 
 
 class _Unweighted(WeightedMean):
@@ -512,3 +523,19 @@ def test_standardiser_from_moments_matches_numpy_and_validates():
         Standardiser.from_moments(np.zeros(3))
     with pytest.raises(ValueError, match="finite"):
         Standardiser.from_moments(np.array([0.0, np.nan]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    x=st.lists(st.floats(-50, 50), min_size=1, max_size=8),
+    seed=st.integers(0, 2**32 - 1),
+    label=st.integers(0, 1),
+    model=st.sampled_from(["logistic", "linear"]),
+)
+def test_gradient_inversion_property(x, seed, label, model):
+    x = np.array(x)
+    w = np.random.default_rng(seed).normal(size=x.size + 1)
+    g = gradient(w, x, [float(label)], model)
+    if abs(g[-1]) < 1e-6:  # a (nearly) perfectly fitted patient gives (almost) no gradient
+        return
+    np.testing.assert_allclose(gradient_inversion(g), x, rtol=1e-7, atol=1e-7)
