@@ -144,7 +144,7 @@ def check_01_homogeneous_share(answer, table: pd.DataFrame, quasi_identifiers, s
 
 
 def check_01_differencing(answer, records: pd.DataFrame, target_id, code: str) -> str:
-    """Exercise 01.4: does the target have diagnosis ``code``? (from two counts)"""
+    """Exercise 01.4: whether the target patient has the diagnosis, from two counts."""
     from helpers import attacks  # attacks is used by notebook 01's checks only
 
     exercise = "Exercise 4 (differencing attack)"
