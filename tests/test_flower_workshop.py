@@ -1,6 +1,8 @@
-"""The Flower workshop app on a real loopback deployment: one SuperLink, two SuperNodes.
+"""The Flower workshop app (workshop/flower): in process, and on a real loopback deployment.
 
-Starts ``flower-superlink`` and two ``flower-supernode`` processes on 127.0.0.1 (free ports,
+The fast tests call the app's ServerApp and ClientApp functions in this process, with a
+stand-in Grid that hands each message to the ClientApp of its destination node. The slow test
+starts ``flower-superlink`` and two ``flower-supernode`` processes on 127.0.0.1 (free ports,
 each SuperNode playing its own hospital via --node-config), runs the app in
 workshop/flower with ``flwr run`` and checks that the final global model equals the kit's
 in-process ``federated_averaging`` on the same split. Every process it starts (and their
@@ -27,13 +29,15 @@ sys.path.insert(0, str(APP))
 
 pytest.importorskip("flwr", reason="the workshop needs requirements-flower.txt installed")
 
+from flwr.app import Context, MessageType, RecordDict  # noqa: E402
+from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
+
 from helpers.federated import federated_averaging, federated_standardisation  # noqa: E402
+from hospital_flower import client_app, server_app  # noqa: E402
 from hospital_flower.task import load_hospital, standardiser_from_moments  # noqa: E402
 
-pytestmark = pytest.mark.slow
-
 BIN = Path(sys.executable).parent
-ROUNDS = 3
+ROUNDS = 2
 LOCAL_EPOCHS = 4
 LR = 0.5
 SPLIT_SEED = 2024
@@ -210,6 +214,184 @@ def test_each_partition_is_a_different_hospital():
         load_hospital(0, 2, dataset="mnist")
 
 
+# --- in process: the app's functions with a stand-in Grid -------------------------------
+
+HANDLERS = {
+    MessageType.QUERY: client_app.feature_moments,
+    MessageType.TRAIN: client_app.train,
+    MessageType.EVALUATE: client_app.evaluate,
+}
+
+
+def _run_config(**overrides):
+    config = {
+        "dataset": "breast_cancer",
+        "scheme": "iid",
+        "split-seed": SPLIT_SEED,
+        "num-server-rounds": ROUNDS,
+        "local-epochs": LOCAL_EPOCHS,
+        "lr": LR,
+        "min-hospitals": 2,
+        "wait-seconds": 5,
+        "evaluate-every": 1,
+        "output": "",
+    }
+    config.update(overrides)
+    return config
+
+
+class LocalGrid:
+    """Delivers every message to the ClientApp of its destination node, in this process."""
+
+    def __init__(self, partitions, run_config, num_partitions=None):
+        total = num_partitions or len(partitions)
+        self.contexts = {
+            1000 + i: Context(
+                run_id=1,
+                node_id=1000 + i,
+                node_config={"partition-id": p, "num-partitions": total},
+                state=RecordDict(),
+                run_config=run_config,
+            )
+            for i, p in enumerate(partitions)
+        }
+        self.sent = []
+
+    def get_node_ids(self):
+        return list(self.contexts)
+
+    def send_and_receive(self, messages, *, timeout=None):
+        replies = []
+        for message in messages:
+            self.sent.append(message)
+            context = self.contexts[message.metadata.dst_node_id]
+            replies.append(HANDLERS[message.metadata.message_type](message, context))
+        return replies
+
+
+@pytest.fixture
+def task_identity(monkeypatch):
+    # Flower sets this in its app processes; Messages cannot be built without it.
+    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
+    monkeypatch.setattr(TaskIdentity, "_node_id", 1)
+    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
+
+
+def _server_context(run_config):
+    return Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config=run_config)
+
+
+@pytest.mark.parametrize("scheme", ["iid", "quantity_skew"])
+def test_server_app_in_process_matches_federated_averaging(task_identity, tmp_path, scheme):
+    output = tmp_path / "model.npz"
+    config = _run_config(scheme=scheme, output=str(output), **{"min-hospitals": 3})
+    server_app.main(LocalGrid([0, 1, 2], config), _server_context(config))
+    saved = np.load(output)
+    hospitals = [load_hospital(i, 3, scheme=scheme, split_seed=SPLIT_SEED) for i in range(3)]
+    federated_standardisation(hospitals)
+    reference = federated_averaging(hospitals, ROUNDS, LOCAL_EPOCHS, LR, rng=SPLIT_SEED)
+    np.testing.assert_allclose(saved["weights"], reference.weights, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        saved["accuracy"], reference.history["accuracy"].iloc[1:], rtol=1e-12
+    )
+    assert list(saved["trained_hospitals"]) == [3] * ROUNDS
+    assert str(saved["model"]) == "logistic"
+
+
+def test_an_unweighted_server_would_be_caught(task_identity, tmp_path, monkeypatch):
+    # A deliberately broken aggregation (plain mean, ignoring patient counts) must not pass
+    # the comparison above on hospitals of different sizes.
+    output = tmp_path / "model.npz"
+    config = _run_config(scheme="quantity_skew", output=str(output), **{"min-hospitals": 3})
+    original = client_app.train
+
+    def equal_counts(message, context):
+        reply = original(message, context)
+        reply.content["metrics"]["num-examples"] = 1  # every hospital weighs the same
+        return reply
+
+    monkeypatch.setitem(HANDLERS, MessageType.TRAIN, equal_counts)
+    server_app.main(LocalGrid([0, 1, 2], config), _server_context(config))
+    hospitals = [load_hospital(i, 3, scheme="quantity_skew", split_seed=SPLIT_SEED)
+                 for i in range(3)]
+    assert len({h.n_samples for h in hospitals}) == 3
+    federated_standardisation(hospitals)
+    reference = federated_averaging(hospitals, ROUNDS, LOCAL_EPOCHS, LR, rng=SPLIT_SEED)
+    assert not np.allclose(np.load(output)["weights"], reference.weights, rtol=1e-6)
+
+
+def test_only_aggregates_leave_a_hospital(task_identity):
+    config = _run_config(**{"num-server-rounds": 1})
+    grid = LocalGrid([0, 1], config)
+    server_app.main(grid, _server_context(config))
+    hospital = load_hospital(0, 2, split_seed=SPLIT_SEED)
+    d = hospital.n_features
+    node = grid.get_node_ids()[0]
+    for message in grid.sent:
+        if message.metadata.dst_node_id != node:
+            continue
+        reply = HANDLERS[message.metadata.message_type](message, grid.contexts[node])
+        arrays = [a for rec in reply.content.array_records.values()
+                  for a in rec.to_numpy_ndarrays()]
+        metrics = set(next(iter(reply.content.metric_records.values())))
+        kind = message.metadata.message_type
+        if kind == MessageType.QUERY:
+            assert [a.shape for a in arrays] == [(2 * d,)]  # moments, never rows
+            assert metrics == {"num-examples", "n-features", "partition-id", "num-partitions"}
+        elif kind == MessageType.TRAIN:
+            assert [a.shape for a in arrays] == [(d + 1,)]  # the weights
+            assert metrics == {"num-examples", "local-loss"}
+        else:
+            assert arrays == []
+            assert metrics == {"num-examples", "accuracy", "loss"}
+    assert {m.metadata.message_type for m in grid.sent} == {
+        MessageType.QUERY, MessageType.TRAIN, MessageType.EVALUATE
+    }
+
+
+def test_evaluation_only_every_few_rounds(task_identity, tmp_path):
+    output = tmp_path / "model.npz"
+    config = _run_config(output=str(output), **{"num-server-rounds": 3, "evaluate-every": 2})
+    grid = LocalGrid([0, 1], config)
+    server_app.main(grid, _server_context(config))
+    accuracy = np.load(output)["accuracy"]
+    assert np.isnan(accuracy[0]) and not np.isnan(accuracy[1:]).any()
+    evaluations = [m for m in grid.sent if m.metadata.message_type == MessageType.EVALUATE]
+    assert len(evaluations) == 2 * 2  # rounds 2 and 3, two hospitals each
+    with pytest.raises(ValueError, match="evaluate-every"):
+        server_app.HospitalFedAvg(num_rounds=3, evaluate_every=0)
+
+
+def test_two_laptops_playing_one_hospital_are_refused(task_identity):
+    config = _run_config()
+    with pytest.raises(RuntimeError, match="different hospital"):
+        server_app.main(LocalGrid([1, 1], config), _server_context(config))
+    with pytest.raises(RuntimeError, match="different hospital"):
+        grid = LocalGrid([0, 1], config)
+        grid.contexts[1001].node_config["num-partitions"] = 3
+        server_app.main(grid, _server_context(config))
+
+
+def test_server_gives_up_when_too_few_hospitals_connect(task_identity):
+    config = _run_config(**{"min-hospitals": 3, "wait-seconds": 0})
+    with pytest.raises(RuntimeError, match="only 2 of min-hospitals=3"):
+        server_app.main(LocalGrid([0, 1], config), _server_context(config))
+
+
+def test_supernode_without_node_config_says_what_to_add(task_identity):
+    config = _run_config()
+    grid = LocalGrid([0, 1], config)
+    grid.contexts[1000] = Context(
+        run_id=1, node_id=1000, node_config={}, state=RecordDict(), run_config=config
+    )
+    with pytest.raises(ValueError, match="partition-id"):
+        server_app.main(grid, _server_context(config))
+
+
+# --- on a real loopback deployment --------------------------------------------------------
+
+
+@pytest.mark.slow
 def test_loopback_federation_matches_in_process_fedavg(deployment, tmp_path):
     link_port = _free_port()
     deployment.start(
@@ -245,7 +427,7 @@ def test_loopback_federation_matches_in_process_fedavg(deployment, tmp_path):
     output = tmp_path / "final_model.npz"
     overrides = (
         f"num-server-rounds={ROUNDS} local-epochs={LOCAL_EPOCHS} lr={LR} "
-        f"split-seed={SPLIT_SEED} min-hospitals=2 wait-seconds=60 "
+        f"split-seed={SPLIT_SEED} min-hospitals=2 wait-seconds=60 evaluate-every={ROUNDS} "
         f'output="{output}"'
     )
     try:
@@ -276,6 +458,8 @@ def test_loopback_federation_matches_in_process_fedavg(deployment, tmp_path):
     # The server's count-weighted accuracy of the final model is the pooled accuracy.
     assert saved["accuracy"][-1] == pytest.approx(reference.history["accuracy"].iloc[-1])
     assert saved["accuracy"][-1] > 0.9
+    # Evaluated only after the last round (evaluate-every = ROUNDS keeps the test short).
+    assert np.isnan(saved["accuracy"][:-1]).all()
 
     # The comparison can fail: one round fewer gives a clearly different model.
     hospitals, _ = _reference(2)
