@@ -202,39 +202,71 @@ def _seconds_text(seconds) -> str:
     return "not measured" if seconds is None else f"{seconds:.0f} s"
 
 
-def plan(entries: list[dict], day_minutes: int, lunch_after: int | None = None) -> list[dict]:
-    """A timed schedule: items in order with breaks; items that do not fit become homework.
+def _floor5(minutes: float) -> int:
+    return int(minutes // 5 * 5)
 
-    ``entries`` hold title, page, teaching_minutes and exercise_minutes. Returns rows with
-    start (clock), title, page, minutes and kind ('session', 'break', 'lunch', 'homework').
+
+def plan(core: list[dict], day_minutes: int, optional: list[dict] = (),
+         lunch_after: int | None = None) -> list[dict]:
+    """A timed workshop schedule that fits ``day_minutes`` of sessions (breaks not counted).
+
+    Every ``core`` item is taught in full; when the exercises do not all fit, each item's
+    exercise time is cut in the same proportion (to whole 5 minutes, the rest set as homework).
+    If even the teaching does not fit, the last core items become homework. ``optional`` items
+    (case studies) follow only if they fit whole. Items hold title, link, teaching_minutes and
+    exercise_minutes. Returns rows with start (clock), minutes, planned_exercise and kind
+    ('session', 'break', 'lunch', 'end' or 'homework').
     """
-    rows, clock, since_break, used = [], DAY_START_MINUTES, 0, 0
-    lunch_done = lunch_after is None
-    for entry in entries:
-        minutes = int(entry["teaching_minutes"]) + int(entry["exercise_minutes"])
+    teach = sum(int(e["teaching_minutes"]) for e in core)
+    exercise = sum(int(e["exercise_minutes"]) for e in core)
+    chosen, homework, used = [], [], 0
+    if teach + exercise <= day_minutes:
+        factor = 1.0
+    else:
+        factor = max(0.0, (day_minutes - teach) / exercise) if exercise else 0.0
+    for entry in core:
+        planned = int(entry["exercise_minutes"]) if factor >= 1 else _floor5(int(entry["exercise_minutes"]) * factor)
+        minutes = int(entry["teaching_minutes"]) + planned
         if used + minutes > day_minutes:
-            rows.append({**entry, "start": "", "minutes": minutes, "kind": "homework"})
+            homework.append({**entry, "kind": "homework"})
             continue
-        if not lunch_done and used >= lunch_after:
+        chosen.append({**entry, "planned_exercise": planned, "minutes": minutes})
+        used += minutes
+    for entry in optional:
+        minutes = int(entry["teaching_minutes"]) + int(entry["exercise_minutes"])
+        if used + minutes <= day_minutes:
+            chosen.append({**entry, "planned_exercise": int(entry["exercise_minutes"]), "minutes": minutes})
+            used += minutes
+        else:
+            homework.append({**entry, "kind": "homework"})
+
+    rows, clock, since_break, elapsed = [], DAY_START_MINUTES, 0, 0
+    lunch_done = lunch_after is None
+    for entry in chosen:
+        if not lunch_done and elapsed >= lunch_after:
             rows.append({"start": _clock(clock), "title": "Lunch", "minutes": LUNCH_MINUTES, "kind": "lunch"})
             clock, since_break, lunch_done = clock + LUNCH_MINUTES, 0, True
-        elif since_break >= BREAK_EVERY_MINUTES:
+        elif since_break and since_break + entry["minutes"] > BREAK_EVERY_MINUTES + BREAK_MINUTES:
+            # A break before any session that would run well past 90 minutes without one.
             rows.append({"start": _clock(clock), "title": "Break", "minutes": BREAK_MINUTES, "kind": "break"})
             clock, since_break = clock + BREAK_MINUTES, 0
-        rows.append({**entry, "start": _clock(clock), "minutes": minutes, "kind": "session"})
-        clock, since_break, used = clock + minutes, since_break + minutes, used + minutes
+        rows.append({**entry, "start": _clock(clock), "kind": "session"})
+        clock, since_break, elapsed = clock + entry["minutes"], since_break + entry["minutes"], elapsed + entry["minutes"]
     rows.append({"start": _clock(clock), "title": "End", "minutes": 0, "kind": "end"})
-    return rows
+    return rows + homework
 
 
 def _plan_table(rows: list[dict]) -> str:
-    lines = ["| start | session | teach + exercises (min) | run time |", "|---|---|---|---|"]
-    homework = []
+    lines = ["| start | session | teaching + exercises (min) | run time |", "|---|---|---|---|"]
+    homework, shortened = [], False
     for row in rows:
         if row["kind"] == "session":
+            planned, full = row["planned_exercise"], int(row["exercise_minutes"])
+            exercises = f"{planned}" if planned == full else f"{planned} of {full}*"
+            shortened |= planned != full
             lines.append(
                 f"| {row['start']} | [{row['title']}]({row['link']}) | "
-                f"{row['teaching_minutes']} + {row['exercise_minutes']} | {_seconds_text(row.get('seconds'))} |"
+                f"{row['teaching_minutes']} + {exercises} | {_seconds_text(row.get('seconds'))} |"
             )
         elif row["kind"] in ("break", "lunch"):
             lines.append(f"| {row['start']} | *{row['title']}* | {row['minutes']} | |")
@@ -243,8 +275,11 @@ def _plan_table(rows: list[dict]) -> str:
         else:
             homework.append(f"[{row['title']}]({row['link']})")
     text = "\n".join(lines)
+    if shortened:
+        text += ("\n\n\\* Exercise time shortened so the day fits: start the exercises in the room and "
+                 "finish them as homework (the learner edition's checks tell learners when they are done).")
     if homework:
-        text += "\n\nDoes not fit; set as homework or follow-up: " + ", ".join(homework) + "."
+        text += "\n\nDoes not fit; set as homework or a follow-up session: " + ", ".join(homework) + "."
     return text
 
 
@@ -256,7 +291,7 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
     """The instructor guide (markdown): plans, timings, objectives, prompts, pitfalls, notes."""
     entries = _entries(items, DOCS)
     core = [e for e in entries if e["folder"] == "notebooks" and e["stem"][:2] in HALF_DAY_NOTEBOOKS]
-    core += [e for e in entries if e["folder"] == "casestudies" and e["stem"][:2] in HALF_DAY_CASESTUDIES]
+    half_cases = [e for e in entries if e["folder"] == "casestudies" and e["stem"][:2] in HALF_DAY_CASESTUDIES]
     notebooks_only = [e for e in entries if e["folder"] == "notebooks"]
     cases = [e for e in entries if e["folder"] == "casestudies"]
     total_teach = sum(int(e["teaching_minutes"]) for e in entries)
@@ -283,18 +318,18 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
         "",
         "## Half-day workshop",
         "",
-        f"About {HALF_DAY_MINUTES // 60} h {HALF_DAY_MINUTES % 60} min: the core track "
-        "(welcome and data, re-identification, differential privacy, federated learning) and "
-        "one case study for discussion, with a break every 90 minutes.",
+        f"About {HALF_DAY_MINUTES // 60} h {HALF_DAY_MINUTES % 60} min of sessions: the core track "
+        "(welcome and data, re-identification, differential privacy, federated learning), with a "
+        "break every 90 minutes, and a case study for discussion if time allows.",
         "",
-        _plan_table(plan(core, HALF_DAY_MINUTES)),
+        _plan_table(plan(core, HALF_DAY_MINUTES, optional=half_cases)),
         "",
         "## Full-day workshop",
         "",
         f"About {FULL_DAY_MINUTES // 60} h {FULL_DAY_MINUTES % 60} min of sessions: every notebook in "
-        "order, then the case studies, with breaks and a lunch.",
+        "order, with breaks and a lunch, then the case studies that fit.",
         "",
-        _plan_table(plan(notebooks_only + cases, FULL_DAY_MINUTES, lunch_after=FULL_DAY_MINUTES // 2)),
+        _plan_table(plan(notebooks_only, FULL_DAY_MINUTES, optional=cases, lunch_after=FULL_DAY_MINUTES // 2)),
         "",
         "## Timings per notebook",
         "",
@@ -422,7 +457,7 @@ def draw_course_map(items: list[dict], path: Path) -> None:
     ax.axis("off")
     for y, row, colour in ((0, rows[0], plotting.PALETTE[0]), (-1, rows[1], plotting.PALETTE[1])):
         for x, item in enumerate(row):
-            label = item["stem"][:2] + "\n" + _wrap(item["title"], 16)
+            label = item["stem"][:2] + "\n" + _wrap(short_title(item["title"]), 16)
             ax.text(x, y, label, ha="center", va="center", fontsize=8, color="white",
                     bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": colour})
             if x and y == 0:
@@ -432,6 +467,13 @@ def draw_course_map(items: list[dict], path: Path) -> None:
     ax.text(-0.55, -0.55, "case studies", fontsize=9, color=plotting.PALETTE[1])
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
+
+
+def short_title(title: str) -> str:
+    """A title without its number prefix, up to its first colon or comma (for the figure)."""
+    title = re.sub(r"^(case study\s*)?\d+\s*[·:.\-]?\s*", "", title.strip(), flags=re.I)
+    short = re.split(r"[:,;(]", title)[0].strip()
+    return (short or title)[:1].upper() + (short or title)[1:]
 
 
 def _wrap(text: str, width: int) -> str:

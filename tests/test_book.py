@@ -79,17 +79,39 @@ def _item(stem, folder="notebooks", teach=30, exercise=15, seconds=12.0):
             "questions": [f"question in {stem}"]}
 
 
-def test_plan_keeps_to_the_day_and_sends_the_rest_home():
-    items = [_item(f"0{i}_x", teach=50, exercise=20) for i in range(8)]
+def _sessions(rows):
+    return [r for r in rows if r["kind"] == "session"]
+
+
+def test_plan_fits_everything_when_there_is_time():
+    items = [_item(f"0{i}_x", teach=30, exercise=15) for i in range(3)]
     rows = build_book.plan(items, build_book.HALF_DAY_MINUTES)
-    sessions = [r for r in rows if r["kind"] == "session"]
+    assert [r["planned_exercise"] for r in _sessions(rows)] == [15, 15, 15]
+    assert rows[0]["start"] == "09:00" and rows[1]["start"] == "09:45"
+    assert any(r["kind"] == "break" for r in rows), "a break after 90 minutes"
+    assert not [r for r in rows if r["kind"] == "homework"]
+
+
+def test_plan_shortens_exercises_to_fit_and_keeps_all_teaching():
+    items = [_item(f"0{i}_x", teach=40, exercise=30) for i in range(4)]  # 160 + 120 > 210
+    rows = build_book.plan(items, build_book.HALF_DAY_MINUTES)
+    sessions = _sessions(rows)
+    assert len(sessions) == 4 and all(r["teaching_minutes"] == 40 for r in sessions)
     assert sum(r["minutes"] for r in sessions) <= build_book.HALF_DAY_MINUTES
-    assert len(sessions) == build_book.HALF_DAY_MINUTES // 70
-    assert [r for r in rows if r["kind"] == "homework"], "items that do not fit must be listed"
-    assert any(r["kind"] == "break" for r in rows)
-    assert rows[0]["start"] == "09:00"
-    full = build_book.plan(items, build_book.FULL_DAY_MINUTES, lunch_after=build_book.FULL_DAY_MINUTES // 2)
-    assert sum(r["kind"] == "lunch" for r in full) == 1
+    assert all(0 < r["planned_exercise"] < 30 and r["planned_exercise"] % 5 == 0 for r in sessions)
+    assert "10 of 30*" in build_book._plan_table([{**r, "link": "x"} for r in rows])
+
+
+def test_plan_sends_what_does_not_fit_home():
+    core = [_item(f"0{i}_x", teach=80, exercise=20) for i in range(8)]  # teaching alone: 640 > 390
+    case = _item("01_case", folder="casestudies", teach=60, exercise=30)  # 90 > the 70 left
+    rows = build_book.plan(core, build_book.FULL_DAY_MINUTES, optional=[case],
+                           lunch_after=build_book.FULL_DAY_MINUTES // 2)
+    assert sum(r["minutes"] for r in _sessions(rows)) <= build_book.FULL_DAY_MINUTES
+    assert len(_sessions(rows)) == build_book.FULL_DAY_MINUTES // 80
+    homework = [r["stem"] for r in rows if r["kind"] == "homework"]
+    assert "01_case" in homework and "07_x" in homework
+    assert sum(r["kind"] == "lunch" for r in rows) == 1
 
 
 def test_instructor_guide_is_generated_from_the_metadata():
@@ -125,6 +147,13 @@ def test_links_in_instructor_notes_are_rebased_for_the_guide():
         "See [case 3](../casestudies/03_gdpr.ipynb#facts), [nb 1](../notebooks/01_x.ipynb), "
         "[web](https://x.org/a) and [here](#top)."
     )
+
+
+def test_short_titles_for_the_course_map_figure():
+    assert build_book.short_title("00 · Welcome: the clinical question") == "Welcome"
+    assert build_book.short_title("Case study 02: linkage re-identification, from the governor") == \
+        "Linkage re-identification"
+    assert build_book.short_title("Differential privacy foundations") == "Differential privacy foundations"
 
 
 def test_network_references_catches_a_page_that_would_fetch(tmp_path):
