@@ -97,22 +97,43 @@ DISCUSSION_PROMPTS = {
 #: Problems workshops actually hit, and the fix. The preflight (python -m helpers.preflight)
 #: detects the first group on a learner's machine and prints these fixes.
 PITFALLS = [
-    ("Python older than 3.11", "The preflight reports it; install Python 3.11+ and run "
-     "`make lab PYTHON=python3.12` (or the newer interpreter)."),
-    ("A package missing or at another version than the pin", "The preflight names it; run `make lab` "
-     "again (it reinstalls from requirements.txt) or `pip install -r requirements.txt`."),
-    ("scikit-learn 1.8 or newer with diffprivlib 0.6.6", "diffprivlib fails to import (1.9: \"cannot "
-     "import name 'DOUBLE'\") or its LogisticRegression raises (1.8: \"unexpected keyword argument "
-     "'multi_class'\"); the preflight says so. Fix: `pip install 'scikit-learn==1.7.2'`."),
-    ("phe without gmpy2", "The encryption notebook runs about 8x slower; the preflight warns. Fix: "
-     "`pip install gmpy2` (on macOS `brew install gmp` first if it fails to build)."),
-    ("Running as root (containers, CI)", "JupyterLab refuses to start as root without "
-     "`--allow-root`; `make lab` adds it automatically."),
-    ("Port 8888 already in use", "`make lab LAB_ARGS=\"--port=8899\"`."),
-    ("An exercise check says 'not answered yet'", "Expected in the learner edition: replace the `...` "
-     "in the answer cell, run it, then run the check cell again."),
-    ("Cells run out of order", "Numbers in the prose are checked by `claim(...)` and can fail if cells "
-     "ran out of order: use Kernel > Restart Kernel and Run All Cells."),
+    (
+        "Python older than 3.11",
+        "The preflight reports it; install Python 3.11+ and run "
+        "`make lab PYTHON=python3.12` (or the newer interpreter).",
+    ),
+    (
+        "A package missing or at another version than the pin",
+        "The preflight names it; run `make lab` "
+        "again (it reinstalls from requirements.txt) or `pip install -r requirements.txt`.",
+    ),
+    (
+        "scikit-learn 1.8 or newer with diffprivlib 0.6.6",
+        "diffprivlib fails to import (1.9: \"cannot import name 'DOUBLE'\") or its "
+        "LogisticRegression raises (1.8: \"unexpected keyword argument 'multi_class'\"); "
+        "the preflight says so. Fix: `pip install 'scikit-learn==1.7.2'`.",
+    ),
+    (
+        "phe without gmpy2",
+        "The encryption notebook runs about 8x slower; the preflight warns. Fix: "
+        "`pip install gmpy2` (on macOS `brew install gmp` first if it fails to build).",
+    ),
+    (
+        "Running as root (containers, CI)",
+        "JupyterLab refuses to start as root without "
+        "`--allow-root`; `make lab` adds it automatically.",
+    ),
+    ("Port 8888 already in use", '`make lab LAB_ARGS="--port=8899"`.'),
+    (
+        "An exercise check says 'not answered yet'",
+        "Expected in the learner edition: replace the `...` "
+        "in the answer cell, run it, then run the check cell again.",
+    ),
+    (
+        "Cells run out of order",
+        "Numbers in the prose are checked by `claim(...)` and can fail if cells "
+        "ran out of order: use Kernel > Restart Kernel and Run All Cells.",
+    ),
 ]
 
 
@@ -137,14 +158,19 @@ def prepare_for_book(notebook) -> nbformat.NotebookNode:
                     "code_prompt_show": "Show solution",
                     "code_prompt_hide": "Hide solution",
                 }
-            elif cell.cell_type == "markdown" and not cell.source.lstrip().startswith(":::{admonition}"):
+            elif cell.cell_type == "markdown" and not cell.source.lstrip().startswith(
+                ":::{admonition}"
+            ):
                 # Markdown cells have no hide tags in myst-nb: fold them into a dropdown.
                 cell.source = f":::{{admonition}} Solution\n:class: dropdown\n\n{cell.source}\n:::"
         elif cell.cell_type == "code" and CHECK_CALL.search(cell.source) and cell.get("outputs"):
             # A passing check prints the answer ("Correct: ... 23.4 %"): fold it away too.
             if "hide-output" not in cell_tags:
                 cell_tags.append("hide-output")
-            cell.metadata["mystnb"] = {"code_prompt_show": "Show check result", "code_prompt_hide": "Hide check result"}
+            cell.metadata["mystnb"] = {
+                "code_prompt_show": "Show check result",
+                "code_prompt_hide": "Hide check result",
+            }
         if cell_tags:
             cell.metadata["tags"] = cell_tags
     return notebook
@@ -170,8 +196,11 @@ def _first_heading(notebook) -> str | None:
 
 def instructor_notes(notebook) -> list[str]:
     """The markdown of every cell tagged ``instructor`` (removed from the learner pages)."""
-    return [c.source.strip() for c in notebook.cells
-            if c.cell_type == "markdown" and INSTRUCTOR_TAG in tags(c) and c.source.strip()]
+    return [
+        c.source.strip()
+        for c in notebook.cells
+        if c.cell_type == "markdown" and INSTRUCTOR_TAG in tags(c) and c.source.strip()
+    ]
 
 
 def discussion_questions(notebook) -> list[str]:
@@ -206,8 +235,9 @@ def _floor5(minutes: float) -> int:
     return int(minutes // 5 * 5)
 
 
-def plan(core: list[dict], day_minutes: int, optional: list[dict] = (),
-         lunch_after: int | None = None) -> list[dict]:
+def plan(
+    core: list[dict], day_minutes: int, optional: list[dict] = (), lunch_after: int | None = None
+) -> list[dict]:
     """A timed workshop schedule that fits ``day_minutes`` of sessions (breaks not counted).
 
     Every ``core`` item is taught in full; when the exercises do not all fit, each item's
@@ -225,7 +255,11 @@ def plan(core: list[dict], day_minutes: int, optional: list[dict] = (),
     else:
         factor = max(0.0, (day_minutes - teach) / exercise) if exercise else 0.0
     for entry in core:
-        planned = int(entry["exercise_minutes"]) if factor >= 1 else _floor5(int(entry["exercise_minutes"]) * factor)
+        planned = (
+            int(entry["exercise_minutes"])
+            if factor >= 1
+            else _floor5(int(entry["exercise_minutes"]) * factor)
+        )
         minutes = int(entry["teaching_minutes"]) + planned
         if used + minutes > day_minutes:
             homework.append({**entry, "kind": "homework"})
@@ -235,7 +269,9 @@ def plan(core: list[dict], day_minutes: int, optional: list[dict] = (),
     for entry in optional:
         minutes = int(entry["teaching_minutes"]) + int(entry["exercise_minutes"])
         if used + minutes <= day_minutes:
-            chosen.append({**entry, "planned_exercise": int(entry["exercise_minutes"]), "minutes": minutes})
+            chosen.append(
+                {**entry, "planned_exercise": int(entry["exercise_minutes"]), "minutes": minutes}
+            )
             used += minutes
         else:
             homework.append({**entry, "kind": "homework"})
@@ -244,14 +280,32 @@ def plan(core: list[dict], day_minutes: int, optional: list[dict] = (),
     lunch_done = lunch_after is None
     for entry in chosen:
         if not lunch_done and elapsed >= lunch_after:
-            rows.append({"start": _clock(clock), "title": "Lunch", "minutes": LUNCH_MINUTES, "kind": "lunch"})
+            rows.append(
+                {
+                    "start": _clock(clock),
+                    "title": "Lunch",
+                    "minutes": LUNCH_MINUTES,
+                    "kind": "lunch",
+                }
+            )
             clock, since_break, lunch_done = clock + LUNCH_MINUTES, 0, True
         elif since_break and since_break + entry["minutes"] > BREAK_EVERY_MINUTES + BREAK_MINUTES:
             # A break before any session that would run well past 90 minutes without one.
-            rows.append({"start": _clock(clock), "title": "Break", "minutes": BREAK_MINUTES, "kind": "break"})
+            rows.append(
+                {
+                    "start": _clock(clock),
+                    "title": "Break",
+                    "minutes": BREAK_MINUTES,
+                    "kind": "break",
+                }
+            )
             clock, since_break = clock + BREAK_MINUTES, 0
         rows.append({**entry, "start": _clock(clock), "kind": "session"})
-        clock, since_break, elapsed = clock + entry["minutes"], since_break + entry["minutes"], elapsed + entry["minutes"]
+        clock, since_break, elapsed = (
+            clock + entry["minutes"],
+            since_break + entry["minutes"],
+            elapsed + entry["minutes"],
+        )
     rows.append({"start": _clock(clock), "title": "End", "minutes": 0, "kind": "end"})
     return rows + homework
 
@@ -276,10 +330,15 @@ def _plan_table(rows: list[dict]) -> str:
             homework.append(f"[{row['title']}]({row['link']})")
     text = "\n".join(lines)
     if shortened:
-        text += ("\n\n\\* Exercise time shortened so the day fits: start the exercises in the room and "
-                 "finish them as homework (the learner edition's checks tell learners when they are done).")
+        text += (
+            "\n\n\\* Exercise time shortened so the day fits: start the exercises in the room "
+            "and finish them as homework (the learner edition's checks tell learners when they "
+            "are done)."
+        )
     if homework:
-        text += "\n\nDoes not fit; set as homework or a follow-up session: " + ", ".join(homework) + "."
+        text += (
+            "\n\nDoes not fit; set as homework or a follow-up session: " + ", ".join(homework) + "."
+        )
     return text
 
 
@@ -290,8 +349,12 @@ def _entries(items: list[dict], from_folder: str) -> list[dict]:
 def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) -> str:
     """The instructor guide (markdown): plans, timings, objectives, prompts, pitfalls, notes."""
     entries = _entries(items, DOCS)
-    core = [e for e in entries if e["folder"] == "notebooks" and e["stem"][:2] in HALF_DAY_NOTEBOOKS]
-    half_cases = [e for e in entries if e["folder"] == "casestudies" and e["stem"][:2] in HALF_DAY_CASESTUDIES]
+    core = [
+        e for e in entries if e["folder"] == "notebooks" and e["stem"][:2] in HALF_DAY_NOTEBOOKS
+    ]
+    half_cases = [
+        e for e in entries if e["folder"] == "casestudies" and e["stem"][:2] in HALF_DAY_CASESTUDIES
+    ]
     notebooks_only = [e for e in entries if e["folder"] == "notebooks"]
     cases = [e for e in entries if e["folder"] == "casestudies"]
     total_teach = sum(int(e["teaching_minutes"]) for e in entries)
@@ -301,7 +364,7 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
         "# Instructor guide",
         "",
         "This page is generated by `scripts/build_book.py` from each notebook's own metadata "
-        "(`metadata[\"kit\"]`: title, objectives, teaching and exercise minutes, time budget) and "
+        '(`metadata["kit"]`: title, objectives, teaching and exercise minutes, time budget) and '
         "from the execution times measured while this book was built, so it never disagrees "
         "with the notebooks. Edit the notebooks, not this page.",
         "",
@@ -326,10 +389,14 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
         "",
         "## Full-day workshop",
         "",
-        f"About {FULL_DAY_MINUTES // 60} h {FULL_DAY_MINUTES % 60} min of sessions: every notebook in "
-        "order, with breaks and a lunch, then the case studies that fit.",
+        f"About {FULL_DAY_MINUTES // 60} h {FULL_DAY_MINUTES % 60} min of sessions: every "
+        "notebook in order, with breaks and a lunch, then the case studies that fit.",
         "",
-        _plan_table(plan(notebooks_only, FULL_DAY_MINUTES, optional=cases, lunch_after=FULL_DAY_MINUTES // 2)),
+        _plan_table(
+            plan(
+                notebooks_only, FULL_DAY_MINUTES, optional=cases, lunch_after=FULL_DAY_MINUTES // 2
+            )
+        ),
         "",
         "## Timings per notebook",
         "",
@@ -340,10 +407,15 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
         "|---|---|---|---|---|",
     ]
     for e in entries:
-        over = e.get("seconds") is not None and e["budget_seconds"] and e["seconds"] > e["budget_seconds"]
+        over = (
+            e.get("seconds") is not None
+            and e["budget_seconds"]
+            and e["seconds"] > e["budget_seconds"]
+        )
         out.append(
             f"| [{e['title']}]({e['link']}) | {e['teaching_minutes']} | {e['exercise_minutes']} | "
-            f"{_seconds_text(e.get('seconds'))}{' (over budget)' if over else ''} | {e['budget_seconds']} s |"
+            f"{_seconds_text(e.get('seconds'))}{' (over budget)' if over else ''} | "
+            f"{e['budget_seconds']} s |"
         )
     out += [
         "",
@@ -360,9 +432,9 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
         "",
         "## Before the workshop: common pitfalls",
         "",
-        "Ask every learner to run `python -m helpers.preflight` (or `make preflight`) the day before; "
-        "it checks the Python version, every pinned package, the scikit-learn/diffprivlib pairing "
-        "and gmpy2, and prints the fix for each problem.",
+        "Ask every learner to run `python -m helpers.preflight` (or `make preflight`) the day "
+        "before; it checks the Python version, every pinned package, the "
+        "scikit-learn/diffprivlib pairing and gmpy2, and prints the fix for each problem.",
         "",
         "| problem | fix |",
         "|---|---|",
@@ -378,11 +450,19 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
         "## Per notebook: objectives, discussion prompts, instructor notes",
     ]
     for e in entries:
-        out += ["", f"### {e['title']}", "", f"[Open the page]({e['link']}) · "
-                f"{e['teaching_minutes']} min teaching, {e['exercise_minutes']} min exercises", ""]
+        out += [
+            "",
+            f"### {e['title']}",
+            "",
+            f"[Open the page]({e['link']}) · "
+            f"{e['teaching_minutes']} min teaching, {e['exercise_minutes']} min exercises",
+            "",
+        ]
         if e["objectives"]:
             out += ["Learning objectives:", ""] + [f"- {o}" for o in e["objectives"]] + [""]
-        prompts = DISCUSSION_PROMPTS.get(e["stem"], []) + [rebase_links(q, e["folder"]) for q in e["questions"]]
+        prompts = DISCUSSION_PROMPTS.get(e["stem"], []) + [
+            rebase_links(q, e["folder"]) for q in e["questions"]
+        ]
         if prompts:
             out += ["Discussion prompts:", ""] + [f"- {p}" for p in prompts] + [""]
         if e["notes"]:
@@ -420,18 +500,31 @@ def course_map(items: list[dict], figure: str | None) -> str:
     entries = _entries(items, DOCS)
     out = []
     if figure:
-        out += [f"```{{figure}} {figure}", ":alt: The course map: notebooks in order, case studies below",
-                ":width: 100%", "", "The course in order: technique notebooks (top) and case studies (bottom).",
-                "```", ""]
+        out += [
+            f"```{{figure}} {figure}",
+            ":alt: The course map: notebooks in order, case studies below",
+            ":width: 100%",
+            "",
+            "The course in order: technique notebooks (top) and case studies (bottom).",
+            "```",
+            "",
+        ]
     for folder, caption in (("notebooks", "Notebooks"), ("casestudies", "Case studies")):
         rows = [e for e in entries if e["folder"] == folder]
         if not rows:
             continue
-        out += [f"### {caption}", "", "| | title | you will be able to | minutes |", "|---|---|---|---|"]
+        out += [
+            f"### {caption}",
+            "",
+            "| | title | you will be able to | minutes |",
+            "|---|---|---|---|",
+        ]
         for e in rows:
             objectives = "; ".join(e["objectives"][:2])
             minutes = int(e["teaching_minutes"]) + int(e["exercise_minutes"])
-            out.append(f"| {e['stem'][:2]} | [{e['title']}]({e['link']}) | {objectives} | {minutes} |")
+            out.append(
+                f"| {e['stem'][:2]} | [{e['title']}]({e['link']}) | {objectives} | {minutes} |"
+            )
         out.append("")
     if not entries:
         out.append("*No notebooks yet.*")
@@ -448,7 +541,10 @@ def draw_course_map(items: list[dict], path: Path) -> None:
     from helpers import plotting
 
     plotting.use_kit_style()
-    rows = [[i for i in items if i["folder"] == "notebooks"], [i for i in items if i["folder"] == "casestudies"]]
+    rows = [
+        [i for i in items if i["folder"] == "notebooks"],
+        [i for i in items if i["folder"] == "casestudies"],
+    ]
     width = max(1, max(len(r) for r in rows))
     fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * width), 3.2))
     ax.set_title("Course map")
@@ -458,11 +554,23 @@ def draw_course_map(items: list[dict], path: Path) -> None:
     for y, row, colour in ((0, rows[0], plotting.PALETTE[0]), (-1, rows[1], plotting.PALETTE[1])):
         for x, item in enumerate(row):
             label = item["stem"][:2] + "\n" + _wrap(short_title(item["title"]), 16)
-            ax.text(x, y, label, ha="center", va="center", fontsize=8, color="white",
-                    bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": colour})
+            ax.text(
+                x,
+                y,
+                label,
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white",
+                bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": colour},
+            )
             if x and y == 0:
-                ax.annotate("", xy=(x - 0.42, y), xytext=(x - 0.58, y),
-                            arrowprops={"arrowstyle": "->", "color": "black"})
+                ax.annotate(
+                    "",
+                    xy=(x - 0.42, y),
+                    xytext=(x - 0.58, y),
+                    arrowprops={"arrowstyle": "->", "color": "black"},
+                )
     ax.text(-0.55, 0.45, "notebooks", fontsize=9, color=plotting.PALETTE[0])
     ax.text(-0.55, -0.55, "case studies", fontsize=9, color=plotting.PALETTE[1])
     fig.savefig(path, bbox_inches="tight")
@@ -495,7 +603,7 @@ def table_of_contents(items: list[dict], docs: list[str]) -> str:
         chosen = [i for i in items if i["folder"] == folder]
         if chosen:
             lines += [f"  - caption: {caption}", "    chapters:"]
-            lines += [f"      - file: {i['rel'][:-len('.ipynb')]}" for i in chosen]
+            lines += [f"      - file: {i['rel'][: -len('.ipynb')]}" for i in chosen]
     instructor = [d for d in INSTRUCTOR_PAGES if d in docs]
     if instructor:
         lines += ["  - caption: For instructors", "    chapters:"]
@@ -511,14 +619,24 @@ def table_of_contents(items: list[dict], docs: list[str]) -> str:
 
 #: Where MathJax 2 sits inside the jupyter-server-mathjax package, and what the book loads of it.
 MATHJAX_PACKAGE = "jupyter_server_mathjax"
-MATHJAX_PARTS = ("MathJax.js", "config", "extensions", "jax/input/TeX", "jax/output/HTML-CSS",
-                 "jax/element", "fonts/HTML-CSS", "localization/en")
+MATHJAX_PARTS = (
+    "MathJax.js",
+    "config",
+    "extensions",
+    "jax/input/TeX",
+    "jax/output/HTML-CSS",
+    "jax/element",
+    "fonts/HTML-CSS",
+    "localization/en",
+)
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full"
 
 
 def local_mathjax() -> Path | None:
     """The folder of a local MathJax 2 (from the jupyter-server-mathjax package), if installed."""
-    spec = importlib.util.find_spec(MATHJAX_PACKAGE)  # locate without importing its server extension
+    spec = importlib.util.find_spec(
+        MATHJAX_PACKAGE
+    )  # locate without importing its server extension
     if spec is None or not spec.origin:
         return None
     folder = Path(spec.origin).parent / "static"
@@ -544,9 +662,17 @@ def book_config(text: str, mathjax: bool) -> str:
         sphinx["mathjax_path"] = f"mathjax/MathJax.js?config={MATHJAX_CONFIG}"
         # MathJax 2 reads mathjax2_config; the web font ships with it, so nothing is fetched.
         sphinx["mathjax2_config"] = {
-            "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
-                        "processEscapes": True},
-            "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web", "imageFont": None},
+            "tex2jax": {
+                "inlineMath": [["\\(", "\\)"]],
+                "displayMath": [["\\[", "\\]"]],
+                "processEscapes": True,
+            },
+            "HTML-CSS": {
+                "availableFonts": [],
+                "preferredFont": None,
+                "webFont": "STIX-Web",
+                "imageFont": None,
+            },
             "showMathMenu": False,
         }
         sphinx["mathjax3_config"] = None
@@ -579,16 +705,34 @@ def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
         if seconds is not None:
             timings[rel] = round(seconds, 1)
         kit = kit_metadata(notebook)
-        items.append({
-            **{k: kit[k] for k in ("title", "objectives", "teaching_minutes", "exercise_minutes", "budget_seconds")},
-            "rel": rel, "folder": path.parent.name, "stem": path.stem, "seconds": timings.get(rel),
-            "notes": instructor_notes(notebook), "questions": discussion_questions(notebook),
-        })
+        items.append(
+            {
+                **{
+                    k: kit[k]
+                    for k in (
+                        "title",
+                        "objectives",
+                        "teaching_minutes",
+                        "exercise_minutes",
+                        "budget_seconds",
+                    )
+                },
+                "rel": rel,
+                "folder": path.parent.name,
+                "stem": path.stem,
+                "seconds": timings.get(rel),
+                "notes": instructor_notes(notebook),
+                "questions": discussion_questions(notebook),
+            }
+        )
         target = src / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(prepare_for_book(notebook), target)
         for asset in path.parent.glob("*"):
-            if asset.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg", ".gif") and asset.is_file():
+            if (
+                asset.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg", ".gif")
+                and asset.is_file()
+            ):
                 shutil.copy2(asset, target.parent / asset.name)
 
     docs_dir = root / DOCS
@@ -611,7 +755,11 @@ def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
     draw_course_map(items, src / DOCS / "course_map.png")
     intro = (src / DOCS / "intro.md").read_text()
     generated = course_map(items, "course_map.png")
-    intro = intro.replace(COURSE_MAP_MARKER, generated) if COURSE_MAP_MARKER in intro else intro + "\n" + generated
+    intro = (
+        intro.replace(COURSE_MAP_MARKER, generated)
+        if COURSE_MAP_MARKER in intro
+        else intro + "\n" + generated
+    )
     (src / DOCS / "intro.md").write_text(intro)
     (src / DOCS / "instructor_guide.md").write_text(
         instructor_guide(items, measured=execute, has_flower_guide="workshop_flower" in docs)
@@ -638,7 +786,9 @@ def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
 
 
 #: Attributes through which a page would load something (not plain links a reader clicks).
-_LOADED = re.compile(r"<(?:script|img|iframe|link|source|video|audio)\b[^>]*?\b(?:src|href)=[\"'](https?:)?//", re.I)
+_LOADED = re.compile(
+    r"<(?:script|img|iframe|link|source|video|audio)\b[^>]*?\b(?:src|href)=[\"'](https?:)?//", re.I
+)
 _CSS_URL = re.compile(r"url\(\s*[\"']?(https?:)?//", re.I)
 _IMPORT = re.compile(r"@import\s+[\"']?(?:url\()?\s*[\"']?https?://", re.I)
 _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.I | re.S)
@@ -662,8 +812,8 @@ def network_references(html: Path) -> list[str]:
         if path.suffix == ".html":
             text = path.read_text(errors="replace")
             for match in _LOADED.finditer(text):
-                tag = text[match.start(): text.find(">", match.start()) + 1]
-                if "rel=\"canonical\"" in tag or "rel=\"alternate\"" in tag:
+                tag = text[match.start() : text.find(">", match.start()) + 1]
+                if 'rel="canonical"' in tag or 'rel="alternate"' in tag:
                     continue
                 found.append(f"{path.relative_to(html)}: {tag[:160]}")
             for match in _INLINE_SCRIPT.finditer(text):
@@ -674,11 +824,15 @@ def network_references(html: Path) -> list[str]:
             text = path.read_text(errors="replace")
             for pattern in (_CSS_URL, _IMPORT):
                 for match in pattern.finditer(text):
-                    found.append(f"{path.relative_to(html)}: {text[match.start(): match.start() + 120]}")
+                    found.append(
+                        f"{path.relative_to(html)}: {text[match.start() : match.start() + 120]}"
+                    )
     return found
 
 
-def build(root: Path = ROOT, execute: bool = True, log=print, build_dir: Path | None = None) -> Path:
+def build(
+    root: Path = ROOT, execute: bool = True, log=print, build_dir: Path | None = None
+) -> Path:
     """Stage the sources, run jupyter-book, check for network fetches; return the html folder.
 
     ``build_dir`` defaults to ``root/_build``; the book lands in ``build_dir/html``.
@@ -690,8 +844,18 @@ def build(root: Path = ROOT, execute: bool = True, log=print, build_dir: Path | 
     html = build_dir / "html"
     if html.exists():
         shutil.rmtree(html)
-    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(src),
-               "--path-output", str(src), "--builder", "html", "--keep-going"]
+    command = [
+        sys.executable,
+        "-c",
+        "from jupyter_book.cli.main import main; main()",
+        "build",
+        str(src),
+        "--path-output",
+        str(src),
+        "--builder",
+        "html",
+        "--keep-going",
+    ]
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "NO_COLOR": "1"}
     done = subprocess.run(command, cwd=src, env=env, capture_output=True, text=True)
     output = done.stdout + done.stderr
@@ -710,8 +874,10 @@ def build(root: Path = ROOT, execute: bool = True, log=print, build_dir: Path | 
         raise RuntimeError("the book would fetch from the network:\n" + "\n".join(fetches[:20]))
     for line in warnings:
         log("  " + line.replace(str(src) + "/", ""))
-    log(f"book: {_shown(html, root)}/index.html ({time.perf_counter() - start:.0f} s, "
-        f"{len(warnings)} warning(s))")
+    log(
+        f"book: {_shown(html, root)}/index.html ({time.perf_counter() - start:.0f} s, "
+        f"{len(warnings)} warning(s))"
+    )
     return html
 
 
@@ -721,8 +887,11 @@ def _shown(path: Path, root: Path) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--no-execute", action="store_true",
-                        help=f"reuse committed outputs instead of executing (or {NO_EXECUTE_ENV}=1)")
+    parser.add_argument(
+        "--no-execute",
+        action="store_true",
+        help=f"reuse committed outputs instead of executing (or {NO_EXECUTE_ENV}=1)",
+    )
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     no_execute = args.no_execute or os.environ.get(NO_EXECUTE_ENV, "") not in ("", "0")

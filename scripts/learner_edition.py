@@ -38,7 +38,9 @@ SOLUTION_TAG, INSTRUCTOR_TAG = "solution", "instructor"
 CHECK_CALL = re.compile(r"\b(?:exercises\.)?(check_\w+)\(\s*([A-Za-z_]\w*)")
 #: Files and folders (relative to the kit's root) copied into the edition as they are.
 SUPPORT_FILES = ("helpers", "docs/glossary.md", "requirements.txt", "pyproject.toml", "Makefile")
-STUB_HEADER = "# Your answer: replace each ... below, run this cell, then run the check cell below it."
+STUB_HEADER = (
+    "# Your answer: replace each ... below, run this cell, then run the check cell below it."
+)
 MARKDOWN_STUB = "**Your answer:** *write it here (double-click this cell to edit it).*"
 
 LEARNER_README = """# Learner edition
@@ -62,7 +64,9 @@ def tags(cell) -> list[str]:
 
 def _python(source: str) -> str:
     """The source without IPython magics and shell escapes, so ``ast`` can parse it."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    return "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
 
 
 def assigned_names(source: str) -> list[str]:
@@ -95,7 +99,12 @@ def assigned_names(source: str) -> list[str]:
 
 def check_calls(cells) -> list[tuple[str, str]]:
     """(check function, first argument) of every exercises.check_... call in these cells."""
-    return [(m.group(1), m.group(2)) for c in cells if c.cell_type == "code" for m in CHECK_CALL.finditer(c.source)]
+    return [
+        (m.group(1), m.group(2))
+        for c in cells
+        if c.cell_type == "code"
+        for m in CHECK_CALL.finditer(c.source)
+    ]
 
 
 def check_hint(function_name: str, module: str = "helpers.exercises") -> str:
@@ -108,8 +117,12 @@ def check_hint(function_name: str, module: str = "helpers.exercises") -> str:
     what = ""
     try:
         for node in ast.walk(ast.parse(source)):
-            if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "require_answer"
-                    and len(node.args) >= 3 and isinstance(node.args[2], ast.Constant)):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", "")) == "require_answer"
+                and len(node.args) >= 3
+                and isinstance(node.args[2], ast.Constant)
+            ):
                 what = str(node.args[2].value)
                 break
     except SyntaxError:
@@ -153,7 +166,7 @@ def learner_version(notebook) -> nbformat.NotebookNode:
         if INSTRUCTOR_TAG in cell_tags:
             continue
         if SOLUTION_TAG in cell_tags:
-            cell.source = stub(cell, notebook.cells[index + 1:])
+            cell.source = stub(cell, notebook.cells[index + 1 :])
             cell.metadata["tags"] = [t for t in cell_tags if t != SOLUTION_TAG] + ["answer"]
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
@@ -179,7 +192,9 @@ def write_edition(root: Path = ROOT, out: Path | None = None) -> Path:
     for name in SUPPORT_FILES:
         source = root / name
         if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                source, folder / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
         elif source.is_file():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, folder / name)
@@ -199,8 +214,10 @@ def main(argv: list[str]) -> int:
     root = args.root.resolve()
     archive = write_edition(root)
     count = len(nb.find_notebooks(root))
-    print(f"learner edition: {count} notebooks in {(archive.parent / 'learner').relative_to(root)}/ "
-          f"and {archive.relative_to(root)}")
+    print(
+        f"learner edition: {count} notebooks in {(archive.parent / 'learner').relative_to(root)}/ "
+        f"and {archive.relative_to(root)}"
+    )
     return 0
 
 

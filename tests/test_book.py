@@ -25,21 +25,34 @@ from pathlib import Path
 
 import build_book
 import nbformat
-import notebooks as nb
 import pytest
+
+import notebooks as nb
 
 CHROMIUM = os.environ.get("KIT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
-    "--disable-default-apps", "--mute-audio", "--hide-scrollbars", "--window-size=1280,1000",
-    "--remote-debugging-port=0", "--remote-allow-origins=*",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--window-size=1280,1000",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
 ]
 #: The kit under test (KIT_ROOT points the tests at another checkout, for development).
 ROOT = Path(os.environ.get("KIT_ROOT", nb.ROOT)).resolve()
 NOTEBOOKS = nb.find_notebooks(ROOT)
 GLOSSARY = ROOT / "docs" / "glossary.md"
-ERROR_SELECTORS = ".system-message, .output.traceback, .output.error, .output.stderr, .cell_output .traceback"
+ERROR_SELECTORS = (
+    ".system-message, .output.traceback, .output.error, .output.stderr, .cell_output .traceback"
+)
 
 
 def _page(rel: str) -> str:
@@ -60,8 +73,14 @@ def test_solution_cells_are_hidden_and_instructor_cells_removed_in_the_build_cop
         nbformat.v4.new_markdown_cell("Say this", metadata={"tags": ["instructor"]}),
         nbformat.v4.new_markdown_cell("It is 1", metadata={"tags": ["solution"]}),
         nbformat.v4.new_code_cell("x = 2"),
-        nbformat.v4.new_code_cell("exercises.check_00_x(answer)", outputs=[
-            nbformat.v4.new_output("execute_result", data={"text/plain": "'Correct: 1'"}, execution_count=1)]),
+        nbformat.v4.new_code_cell(
+            "exercises.check_00_x(answer)",
+            outputs=[
+                nbformat.v4.new_output(
+                    "execute_result", data={"text/plain": "'Correct: 1'"}, execution_count=1
+                )
+            ],
+        ),
     ]
     build_book.prepare_for_book(book)
     assert "hide-cell" in _tags(book.cells[0])
@@ -73,10 +92,19 @@ def test_solution_cells_are_hidden_and_instructor_cells_removed_in_the_build_cop
 
 
 def _item(stem, folder="notebooks", teach=30, exercise=15, seconds=12.0):
-    return {"title": f"Title {stem}", "objectives": [f"objective of {stem}"], "teaching_minutes": teach,
-            "exercise_minutes": exercise, "budget_seconds": 60, "rel": f"{folder}/{stem}.ipynb",
-            "folder": folder, "stem": stem, "seconds": seconds, "notes": [f"note for {stem}"],
-            "questions": [f"question in {stem}"]}
+    return {
+        "title": f"Title {stem}",
+        "objectives": [f"objective of {stem}"],
+        "teaching_minutes": teach,
+        "exercise_minutes": exercise,
+        "budget_seconds": 60,
+        "rel": f"{folder}/{stem}.ipynb",
+        "folder": folder,
+        "stem": stem,
+        "seconds": seconds,
+        "notes": [f"note for {stem}"],
+        "questions": [f"question in {stem}"],
+    }
 
 
 def _sessions(rows):
@@ -105,8 +133,12 @@ def test_plan_shortens_exercises_to_fit_and_keeps_all_teaching():
 def test_plan_sends_what_does_not_fit_home():
     core = [_item(f"0{i}_x", teach=80, exercise=20) for i in range(8)]  # teaching alone: 640 > 390
     case = _item("01_case", folder="casestudies", teach=60, exercise=30)  # 90 > the 70 left
-    rows = build_book.plan(core, build_book.FULL_DAY_MINUTES, optional=[case],
-                           lunch_after=build_book.FULL_DAY_MINUTES // 2)
+    rows = build_book.plan(
+        core,
+        build_book.FULL_DAY_MINUTES,
+        optional=[case],
+        lunch_after=build_book.FULL_DAY_MINUTES // 2,
+    )
     assert sum(r["minutes"] for r in _sessions(rows)) <= build_book.FULL_DAY_MINUTES
     assert len(_sessions(rows)) == build_book.FULL_DAY_MINUTES // 80
     homework = [r["stem"] for r in rows if r["kind"] == "homework"]
@@ -115,11 +147,19 @@ def test_plan_sends_what_does_not_fit_home():
 
 
 def test_instructor_guide_is_generated_from_the_metadata():
-    items = [_item("00_welcome_and_data"), _item("01_reidentification", seconds=99.0),
-             _item("02_linkage_reidentification", folder="casestudies", seconds=None)]
+    items = [
+        _item("00_welcome_and_data"),
+        _item("01_reidentification", seconds=99.0),
+        _item("02_linkage_reidentification", folder="casestudies", seconds=None),
+    ]
     guide = build_book.instructor_guide(items, measured=True, has_flower_guide=True)
-    for heading in ("## Half-day workshop", "## Full-day workshop", "## Timings per notebook",
-                    "## Before the workshop: common pitfalls", "## Running the Flower workshop mode"):
+    for heading in (
+        "## Half-day workshop",
+        "## Full-day workshop",
+        "## Timings per notebook",
+        "## Before the workshop: common pitfalls",
+        "## Running the Flower workshop mode",
+    ):
         assert heading in guide
     for item in items:
         assert item["title"] in guide and item["objectives"][0] in guide
@@ -127,7 +167,9 @@ def test_instructor_guide_is_generated_from_the_metadata():
     assert "99 s (over budget)" in guide and "not measured" in guide
     assert "(workshop_flower.md)" in guide and "helpers.preflight" in guide
     assert "scikit-learn==1.7.2" in guide  # the preflight's fix for the diffprivlib pairing
-    assert "workshop_flower.md)" not in build_book.instructor_guide(items, True, has_flower_guide=False)
+    assert "workshop_flower.md)" not in build_book.instructor_guide(
+        items, True, has_flower_guide=False
+    )
 
 
 def test_discussion_questions_are_collected_from_discussion_sections():
@@ -142,7 +184,10 @@ def test_discussion_questions_are_collected_from_discussion_sections():
 
 
 def test_links_in_instructor_notes_are_rebased_for_the_guide():
-    note = "See [case 3](03_gdpr.ipynb#facts), [nb 1](../notebooks/01_x.ipynb), [web](https://x.org/a) and [here](#top)."
+    note = (
+        "See [case 3](03_gdpr.ipynb#facts), [nb 1](../notebooks/01_x.ipynb), "
+        "[web](https://x.org/a) and [here](#top)."
+    )
     assert build_book.rebase_links(note, "casestudies") == (
         "See [case 3](../casestudies/03_gdpr.ipynb#facts), [nb 1](../notebooks/01_x.ipynb), "
         "[web](https://x.org/a) and [here](#top)."
@@ -151,13 +196,20 @@ def test_links_in_instructor_notes_are_rebased_for_the_guide():
 
 def test_short_titles_for_the_course_map_figure():
     assert build_book.short_title("00 · Welcome: the clinical question") == "Welcome"
-    assert build_book.short_title("Case study 02: linkage re-identification, from the governor") == \
-        "Linkage re-identification"
-    assert build_book.short_title("Differential privacy foundations") == "Differential privacy foundations"
+    assert (
+        build_book.short_title("Case study 02: linkage re-identification, from the governor")
+        == "Linkage re-identification"
+    )
+    assert (
+        build_book.short_title("Differential privacy foundations")
+        == "Differential privacy foundations"
+    )
 
 
 def test_network_references_catches_a_page_that_would_fetch(tmp_path):
-    (tmp_path / "ok.html").write_text('<a href="https://doi.org/10.1/x">paper</a><img src="_images/a.png">')
+    (tmp_path / "ok.html").write_text(
+        '<a href="https://doi.org/10.1/x">paper</a><img src="_images/a.png">'
+    )
     assert build_book.network_references(tmp_path) == []
     (tmp_path / "bad.html").write_text('<script src="https://cdn.example.org/x.js"></script>')
     (tmp_path / "bad.css").write_text("body { background: url(https://cdn.example.org/a.png) }")
@@ -168,9 +220,20 @@ def test_network_references_catches_a_page_that_would_fetch(tmp_path):
 
 def test_table_of_contents_is_in_course_order():
     items = [_item("00_a"), _item("01_b"), _item("01_c", folder="casestudies")]
-    toc = build_book.table_of_contents(items, ["intro", "glossary", "instructor_guide", "workshop_flower"])
-    order = [toc.index(s) for s in ("notebooks/00_a", "notebooks/01_b", "casestudies/01_c",
-                                    "docs/instructor_guide", "docs/workshop_flower", "docs/glossary")]
+    toc = build_book.table_of_contents(
+        items, ["intro", "glossary", "instructor_guide", "workshop_flower"]
+    )
+    order = [
+        toc.index(s)
+        for s in (
+            "notebooks/00_a",
+            "notebooks/01_b",
+            "casestudies/01_c",
+            "docs/instructor_guide",
+            "docs/workshop_flower",
+            "docs/glossary",
+        )
+    ]
     assert order == sorted(order) and toc.startswith("format: jb-book\nroot: docs/intro")
 
 
@@ -179,15 +242,36 @@ def _anchor(heading: str) -> str:
     return re.sub(r"\s", "-", re.sub(r"[^\w\- ]", "", heading.strip().lower()))
 
 
-GLOSSARY_ANCHORS = {_anchor(h) for h in re.findall(r"^##\s+(.+)$", GLOSSARY.read_text(), flags=re.M)}
+GLOSSARY_ANCHORS = {
+    _anchor(h) for h in re.findall(r"^##\s+(.+)$", GLOSSARY.read_text(), flags=re.M)
+}
 
 
-@pytest.mark.parametrize("term", [
-    "epsilon", "delta", "sensitivity", "quasi-identifier", "pseudonymisation", "anonymisation",
-    "k-anonymity", "l-diversity", "differential-privacy", "privacy-budget", "composition",
-    "randomized-response", "federated-learning", "secure-aggregation", "homomorphic-encryption",
-    "membership-inference", "linkage-attack", "gradient-inversion", "dp-sgd", "non-iid",
-])
+@pytest.mark.parametrize(
+    "term",
+    [
+        "epsilon",
+        "delta",
+        "sensitivity",
+        "quasi-identifier",
+        "pseudonymisation",
+        "anonymisation",
+        "k-anonymity",
+        "l-diversity",
+        "differential-privacy",
+        "privacy-budget",
+        "composition",
+        "randomized-response",
+        "federated-learning",
+        "secure-aggregation",
+        "homomorphic-encryption",
+        "membership-inference",
+        "linkage-attack",
+        "gradient-inversion",
+        "dp-sgd",
+        "non-iid",
+    ],
+)
 def test_glossary_defines_the_term(term):
     assert term in GLOSSARY_ANCHORS
 
@@ -196,7 +280,11 @@ def test_every_glossary_link_in_the_kit_has_its_term():
     missing = []
     for path in NOTEBOOKS + sorted((ROOT / "docs").glob("*.md")):
         if path.suffix == ".ipynb":
-            text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+            text = "\n".join(
+                c.source
+                for c in nbformat.read(path, as_version=4).cells
+                if c.cell_type == "markdown"
+            )
         else:
             text = path.read_text()
         links = re.findall(r"\]\([^)\s]*glossary\.md#([\w\-]+)\)", text)
@@ -217,8 +305,9 @@ def book(tmp_path_factory) -> Path:
     given = os.environ.get("KIT_BOOK_HTML")
     if given:
         return Path(given).resolve()
-    return build_book.build(ROOT, execute=False, log=lambda _: None,
-                            build_dir=tmp_path_factory.mktemp("book"))
+    return build_book.build(
+        ROOT, execute=False, log=lambda _: None, build_dir=tmp_path_factory.mktemp("book")
+    )
 
 
 @pytest.mark.slow
@@ -230,7 +319,9 @@ def test_book_holds_every_page_in_course_order(book):
         assert (book / _page(path.relative_to(ROOT).as_posix())).is_file(), path.name
     intro = (book / "docs/intro.html").read_text()
     links = [intro.find(f'{_page(p.relative_to(ROOT).as_posix())}"') for p in NOTEBOOKS]
-    assert all(i >= 0 for i in links) and links == sorted(links), "the course map lists every notebook in order"
+    assert all(i >= 0 for i in links) and links == sorted(links), (
+        "the course map lists every notebook in order"
+    )
 
 
 @pytest.mark.slow
@@ -242,7 +333,9 @@ def test_book_fetches_nothing_from_the_network(book):
 def test_instructor_cells_are_not_in_the_learner_pages(book):
     checked = 0
     for path in NOTEBOOKS:
-        notes = [c.source for c in nbformat.read(path, as_version=4).cells if "instructor" in _tags(c)]
+        notes = [
+            c.source for c in nbformat.read(path, as_version=4).cells if "instructor" in _tags(c)
+        ]
         html = (book / _page(path.relative_to(ROOT).as_posix())).read_text()
         for note in notes:
             words = [w for w in re.findall(r"[A-Za-z]{4,}", note)][:6]
@@ -291,7 +384,8 @@ class Browser:
 
         self.process = subprocess.Popen(
             [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + 60
         while not (port_file.is_file() and port_file.read_text().strip()):
@@ -301,7 +395,9 @@ class Browser:
         port = int(port_file.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
             page = next(t for t in json.load(answer) if t["type"] == "page")
-        self.socket = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
+        self.socket = websocket.create_connection(
+            page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True
+        )
         self.next_id, self.events = 0, []
         for domain in ("Page", "Network", "Runtime"):
             self.send(f"{domain}.enable")
@@ -337,7 +433,9 @@ class Browser:
         }))""")
 
     def evaluate(self, expression: str):
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        result = self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -345,12 +443,24 @@ class Browser:
     def screenshot(self, path: Path, max_height: int = 8000) -> None:
         """The whole page (up to max_height pixels), as a PNG."""
         size = self.send("Page.getLayoutMetrics")["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], max_height), "scale": 1}
-        shot = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip)
+        clip = {
+            "x": 0,
+            "y": 0,
+            "width": size["width"],
+            "height": min(size["height"], max_height),
+            "scale": 1,
+        }
+        shot = self.send(
+            "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip
+        )
         path.write_bytes(base64.b64decode(shot["data"]))
 
     def requested(self) -> list[str]:
-        return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
+        return [
+            e["params"]["request"]["url"]
+            for e in self.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
 
     def close(self) -> None:
         try:
@@ -382,7 +492,8 @@ def _assert_page_is_healthy(browser: Browser, served: str, expect_images: bool) 
             heading: (document.querySelector('main h1, article h1, h1') || {{}}).textContent || '',
             images: images.length,
             broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
-            errors: [...document.querySelectorAll('{ERROR_SELECTORS}')].map(e => e.textContent.slice(0, 200)),
+            errors: [...document.querySelectorAll('{ERROR_SELECTORS}')]
+                .map(e => e.textContent.slice(0, 200)),
             traceback: document.body.innerText.includes('Traceback (most recent call last)'),
         }};
     }})()""")
@@ -393,7 +504,9 @@ def _assert_page_is_healthy(browser: Browser, served: str, expect_images: bool) 
         assert report["images"] > 0, "the page should show at least one figure"
     assert not report["errors"], f"error banners on the page: {report['errors']}"
     assert not report["traceback"], "a traceback is shown on the page"
-    outside = [u for u in browser.requested() if not u.startswith((served, "data:", "blob:", "about:"))]
+    outside = [
+        u for u in browser.requested() if not u.startswith((served, "data:", "blob:", "about:"))
+    ]
     assert not outside, f"the page fetched from the network: {outside}"
     return report
 
@@ -426,7 +539,10 @@ def test_notebook_page_renders_and_hides_solutions_until_toggled(book, browser, 
     assert path is not None, "no notebook has a code cell tagged 'solution' yet"
     cells = nbformat.read(path, as_version=4).cells
     has_figures = any(
-        "image/png" in o.get("data", {}) for c in cells if c.cell_type == "code" for o in c.get("outputs", [])
+        "image/png" in o.get("data", {})
+        for c in cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
     )
     browser.open(f"{served}/{_page(path.relative_to(ROOT).as_posix())}")
     browser.screenshot(tmp_path / "notebook_before_toggle.png")
@@ -434,15 +550,19 @@ def test_notebook_page_renders_and_hides_solutions_until_toggled(book, browser, 
 
     # checkVisibility() is false inside a closed <details> (its content is not rendered).
     if (book / "_static" / "mathjax" / "MathJax.js").is_file() and browser.evaluate(
-            "document.querySelectorAll('span.math, div.math').length") > 0:
+        "document.querySelectorAll('span.math, div.math').length"
+    ) > 0:
         # With the local MathJax in the build, formulas are typeset, not left as TeX source.
         typeset = browser.evaluate("""new Promise(done => {
             const wait = () => window.MathJax && MathJax.Hub ? MathJax.Hub.Queue(() => done(
-                document.querySelectorAll('.MathJax, .MathJax_Display').length)) : setTimeout(wait, 100);
+                document.querySelectorAll('.MathJax, .MathJax_Display').length))
+                : setTimeout(wait, 100);
             wait(); })""")
         assert typeset > 0, "MathJax did not typeset the page's formulas"
         browser.screenshot(tmp_path / "notebook_math.png")
-        assert not [u for u in browser.requested() if not u.startswith((served, "data:", "blob:", "about:"))]
+        assert not [
+            u for u in browser.requested() if not u.startswith((served, "data:", "blob:", "about:"))
+        ]
 
     visible = """[...document.querySelectorAll('.cell.tag_solution .cell_input')]
                  .map(e => e.checkVisibility({visibilityProperty: true, opacityProperty: true})
@@ -451,7 +571,10 @@ def test_notebook_page_renders_and_hides_solutions_until_toggled(book, browser, 
     expected = sum(c.cell_type == "code" and "solution" in _tags(c) for c in cells)
     assert len(before) == expected, "every solution cell is on the page, behind a toggle"
     assert not any(before), "solutions are visible before the toggle is clicked"
-    assert browser.evaluate("document.querySelector('.cell.tag_solution summary').innerText").strip() == "Show solution"
+    assert (
+        browser.evaluate("document.querySelector('.cell.tag_solution summary').innerText").strip()
+        == "Show solution"
+    )
 
     browser.evaluate("document.querySelector('.cell.tag_solution summary').scrollIntoView()")
     browser.evaluate("document.querySelector('.cell.tag_solution summary').click()")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import learner_edition as le
 import nbformat
-import notebooks as nb
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+import notebooks as nb
 from helpers.exercises import ExerciseNotSolved
 
 #: The kit under test (KIT_ROOT points the tests at another checkout, for development).
@@ -36,15 +36,23 @@ def _exercise_notebook():
     )
     solution.outputs = [nbformat.v4.new_output("stream", name="stdout", text="Northfield General")]
     check = nbformat.v4.new_code_cell("exercises.check_00_largest_hospital(answer, population)")
-    check.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "'Correct'"}, execution_count=3)]
+    check.outputs = [
+        nbformat.v4.new_output(
+            "execute_result", data={"text/plain": "'Correct'"}, execution_count=3
+        )
+    ]
     notebook.cells = [
-        nbformat.v4.new_code_cell("import pandas as pd\nfrom helpers import data, exercises\n"
-                                  "population = pd.DataFrame({'hospital': data.HOSPITALS[:2] + data.HOSPITALS[1:2]})"),
+        nbformat.v4.new_code_cell(
+            "import pandas as pd\nfrom helpers import data, exercises\n"
+            "population = pd.DataFrame({'hospital': data.HOSPITALS[:2] + data.HOSPITALS[1:2]})"
+        ),
         nbformat.v4.new_markdown_cell("## Exercise\nWhich hospital treats the most patients?"),
         solution,
         check,
         nbformat.v4.new_markdown_cell("Ask the room first.", metadata={"tags": ["instructor"]}),
-        nbformat.v4.new_markdown_cell("Because it is the largest.", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_markdown_cell(
+            "Because it is the largest.", metadata={"tags": ["solution"]}
+        ),
     ]
     return notebook
 
@@ -84,12 +92,15 @@ def test_stub_and_check_raise_exercise_not_solved_until_answered():
 
 
 def test_assigned_names_and_fallback_stubs():
-    assert le.assigned_names("%matplotlib inline\na, (b, c) = 1, (2, 3)\ndef f(x):\n    y = x\nd += 1") == \
-        ["a", "b", "c", "f", "d"]
+    assert le.assigned_names(
+        "%matplotlib inline\na, (b, c) = 1, (2, 3)\ndef f(x):\n    y = x\nd += 1"
+    ) == ["a", "b", "c", "f", "d"]
     assert le.assigned_names("this is not python") == []
     lone = nbformat.v4.new_code_cell("x = 1\ny = x + 1", metadata={"tags": ["solution"]})
-    assert le.stub(lone, []).splitlines()[1:] == ["x = ...  # TODO: see the task above",
-                                                   "y = ...  # TODO: see the task above"]
+    assert le.stub(lone, []).splitlines()[1:] == [
+        "x = ...  # TODO: see the task above",
+        "y = ...  # TODO: see the task above",
+    ]
     plot = nbformat.v4.new_code_cell("plt.plot([1, 2])", metadata={"tags": ["solution"]})
     assert "write your code here" in le.stub(plot, [])
     assert "plt.plot" not in le.stub(plot, [])
@@ -108,8 +119,9 @@ def test_check_hint_reads_the_check_function():
 def edition(tmp_path_factory) -> Path:
     digests = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in NOTEBOOKS}
     archive = le.write_edition(ROOT, tmp_path_factory.mktemp("learner"))
-    assert all(hashlib.sha256(p.read_bytes()).hexdigest() == d for p, d in digests.items()), \
+    assert all(hashlib.sha256(p.read_bytes()).hexdigest() == d for p, d in digests.items()), (
         "writing the learner edition modified a committed notebook"
+    )
     return archive
 
 
@@ -131,8 +143,13 @@ def test_edition_folder_and_zip_hold_what_a_learner_needs(edition):
     folder = edition.parent / "learner"
     with zipfile.ZipFile(edition) as zipped:
         names = set(zipped.namelist())
-    for required in ("README.md", "requirements.txt", "pyproject.toml", "helpers/exercises.py",
-                     "docs/glossary.md"):
+    for required in (
+        "README.md",
+        "requirements.txt",
+        "pyproject.toml",
+        "helpers/exercises.py",
+        "docs/glossary.md",
+    ):
         assert (folder / required).is_file() and f"learner/{required}" in names, required
     for path in NOTEBOOKS:
         assert f"learner/{path.relative_to(ROOT).as_posix()}" in names
@@ -183,9 +200,15 @@ def test_a_learner_check_fails_with_a_helpful_message_not_a_name_error(edition):
     else:
         pytest.fail("no notebook has an exercise (a solution cell followed by a check cell) yet")
     learner.cells = learner.cells[: stop + 1]
-    client = NotebookClient(learner, timeout=nb.CELL_TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        learner,
+        timeout=nb.CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     with pytest.raises(CellExecutionError) as raised:
         client.execute()
-    assert raised.value.ename == "ExerciseNotSolved", f"{path.name}: {raised.value.ename}: {raised.value.evalue}"
+    assert raised.value.ename == "ExerciseNotSolved", (
+        f"{path.name}: {raised.value.ename}: {raised.value.evalue}"
+    )
     assert "not answered yet" in raised.value.evalue
