@@ -23,6 +23,7 @@ from sklearn.model_selection import train_test_split
 
 from helpers._progress import progress as progress_bar
 from helpers._validation import RandomState, check_choice, check_integer, check_real, check_rng
+from helpers import dp, federated
 from helpers.dp import check_delta, check_epsilon
 
 #: RDP orders searched by default: the list TensorFlow Privacy's compute_dp_sgd_privacy uses.
@@ -509,3 +510,144 @@ def membership_inference(model, members, non_members) -> MembershipResult:
     fpr = (loss_out[None, :] <= cuts[:, None]).mean(axis=1)
     best = float(max(0.0, np.max(tpr - fpr)))
     return MembershipResult(auc, advantage, best, threshold, loss_in, loss_out)
+
+
+# ------------------------------------------------------------------ DP federated learning
+
+
+def clip_rows(rows: np.ndarray, clip_norm: float) -> np.ndarray:
+    """Scale every row to L2 norm at most ``clip_norm`` (rows already inside are unchanged)."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows * np.minimum(1.0, clip_norm / np.maximum(norms, 1e-12))
+
+
+class ClippedHospital(federated.Hospital):
+    """A hospital whose local update is one step on its SUM of clipped per-patient gradients.
+
+    DP federated SGD at the record level: each patient's gradient is clipped to L2 norm
+    ``clip_norm`` before it is summed, and the step is divided by ``total_patients``, a
+    public constant (the study's declared size), not by the private count. Adding or
+    removing one patient then moves the sum of all hospitals' changes by at most
+    ``lr * clip_norm / total_patients``: the sensitivity :class:`DPAggregator` calibrates
+    its noise to. Together they run full-batch DP-SGD across hospitals (Abadi et al.,
+    "Deep Learning with Differential Privacy", CCS 2016, https://arxiv.org/abs/1607.00133;
+    McMahan et al., "Learning Differentially Private Recurrent Language Models", ICLR
+    2018, https://arxiv.org/abs/1710.06963).
+    """
+
+    def __init__(self, X, y, clip_norm: float, total_patients: int, name: str = "hospital",
+                 model: str = "logistic"):
+        super().__init__(X, y, name=name, model=model)
+        self.clip_norm = check_real(clip_norm, "clip_norm", low=0.0, low_inclusive=False)
+        self.total_patients = check_integer(total_patients, "total_patients", minimum=self.n_samples)
+
+    def local_update(self, global_weights, epochs: int, lr: float, rng: RandomState = None,
+                     batch_size: int | None = None) -> tuple[np.ndarray, int]:
+        """One step ``w - lr * sum_i clip(g_i) / total_patients``; returns (weights, count)."""
+        if epochs != 1 or batch_size is not None:
+            raise ValueError(
+                "epochs must be 1 and batch_size None for clipped (DP) updates: the noise is "
+                f"calibrated to one full-batch step per round; got epochs={epochs}, "
+                f"batch_size={batch_size}"
+            )
+        lr = check_real(lr, "lr", low=0.0, low_inclusive=False)
+        X, y = self._data()
+        weights = np.asarray(global_weights, dtype=np.float64).reshape(-1)
+        if weights.shape[0] != X.shape[1] + 1:
+            raise ValueError(f"global_weights must have {X.shape[1] + 1} entries; got {weights.shape[0]}")
+        Xb = np.hstack([X, np.ones((len(X), 1))])
+        z = Xb @ weights
+        residual = (special.expit(z) - y) if self.model == "logistic" else 2.0 * (z - y)
+        clipped = clip_rows(residual[:, None] * Xb, self.clip_norm)
+        return weights - lr * clipped.sum(axis=0) / self.total_patients, self.n_samples
+
+
+class DPAggregator(federated.Aggregator):
+    """Differential privacy for FedAvg, wrapped around any aggregator (plain or secure).
+
+    Hospitals must be :class:`ClippedHospital` objects, run with ``local_epochs=1``. Each
+    round a hospital's message is its change to the global weights, ``d_i = w_i - w``;
+    the sum over hospitals has sensitivity ``lr * clip_norm / total_patients``. The noise,
+    Gaussian with ``noise_multiplier`` times that sensitivity, goes in one of two places:
+
+    * ``mode="central"``: the party that decodes (the server, or with secure aggregation
+      the key holder) adds ONE draw to the sum. That party must be trusted to add it.
+    * ``mode="local"``: every hospital adds the full noise to its own ``d_i`` before it
+      leaves, so its message alone is DP and nobody need be trusted; the sum carries
+      ``n_hospitals`` times the noise variance.
+
+    The noise multiplier is the smallest that makes ``rounds`` full-batch rounds
+    (epsilon, delta)-DP under this module's RDP accountant (the same accounting as
+    ``DPSGDLogisticRegression(sampling="full")``). The whole run's (epsilon, delta) is
+    charged to ``accountant`` when the aggregator is built, before any data is touched; a
+    budget that cannot cover it raises ``dp.BudgetExceededError`` and nothing runs. A round
+    beyond ``rounds`` is refused.
+
+    Parameters
+    ----------
+    inner : Aggregator carrying the messages (``federated.WeightedMean`` or
+        ``encryption.SecureAggregator``); it receives each ``d_i`` with a count of 1.
+    epsilon, delta : the guarantee for the whole run (per patient, add/remove).
+    rounds : int >= 1.   clip_norm, lr : as the hospitals use them.
+    total_patients : int >= 1, the hospitals' public normaliser.
+    n_hospitals : int >= 1, hospitals per round (public).
+    initial_weights : the loop's starting weights (the aggregator tracks the global model).
+    accountant : dp.PrivacyAccountant, or None for a fresh one holding exactly this budget.
+    mode : "central" or "local".
+    """
+
+    def __init__(self, inner, epsilon, delta, rounds, clip_norm, lr, total_patients,
+                 n_hospitals, initial_weights, accountant=None, mode: str = "central"):
+        if not isinstance(inner, federated.Aggregator):
+            raise TypeError(f"inner must be an Aggregator; got {type(inner).__name__}")
+        self.inner = inner
+        self.mode = check_choice(mode, "mode", ("central", "local"))
+        self.epsilon = check_epsilon(epsilon)
+        self.delta = check_delta(delta, required=True)
+        self.rounds = check_integer(rounds, "rounds", minimum=1)
+        self.clip_norm = check_real(clip_norm, "clip_norm", low=0.0, low_inclusive=False)
+        self.lr = check_real(lr, "lr", low=0.0, low_inclusive=False)
+        self.total_patients = check_integer(total_patients, "total_patients", minimum=1)
+        self.n_hospitals = check_integer(n_hospitals, "n_hospitals", minimum=1)
+        self.noise_multiplier = noise_multiplier_for(self.epsilon, self.delta, 1.0, self.rounds)
+        self.noise_std = self.noise_multiplier * self.lr * self.clip_norm / self.total_patients
+        self.accountant = accountant if accountant is not None else dp.PrivacyAccountant(self.epsilon, self.delta)
+        self.accountant.spend(
+            self.epsilon, self.delta,
+            label=f"{self.mode} DP FedAvg: {self.rounds} rounds, noise multiplier {self.noise_multiplier:.3g}",
+        )
+        self._global = np.asarray(initial_weights, dtype=np.float64).reshape(-1).copy()
+        self.rounds_done = 0
+        self.name = f"{self.mode} DP over {inner.name}"
+        self.trusted_parties = (
+            f"the decoder adds the noise; {inner.trusted_parties}" if self.mode == "central"
+            else f"nobody for the DP guarantee (each hospital noises its own update); {inner.trusted_parties}"
+        )
+
+    def encode(self, weights, n_samples, rng=None):
+        """AT THE HOSPITAL: its change to the global weights (plus its own noise, local mode)."""
+        change = np.asarray(weights, dtype=np.float64).reshape(-1) - self._global
+        if self.mode == "local":
+            change = change + check_rng(rng).normal(0.0, self.noise_std, size=change.shape)
+        return self.inner.encode(change, 1, rng)
+
+    def combine(self, messages):
+        """AT THE SERVER: whatever the inner aggregator does (sums, or ciphertext sums)."""
+        return self.inner.combine(messages)
+
+    def decode(self, combined, rng=None):
+        """AT THE DECODER: the summed change, plus one draw of noise in central mode."""
+        if self.rounds_done >= self.rounds:
+            raise dp.BudgetExceededError(
+                f"this aggregator's budget covers {self.rounds} rounds; round {self.rounds_done + 1} "
+                "would spend more than the accountant recorded"
+            )
+        total = self.inner.decode(combined, rng) * self.n_hospitals  # inner returns the mean
+        if self.mode == "central":
+            total = total + check_rng(rng).normal(0.0, self.noise_std, size=total.shape)
+        self._global = self._global + total
+        self.rounds_done += 1
+        return self._global.copy()
+
+    def message_bytes(self, message):
+        return self.inner.message_bytes(message)
