@@ -143,6 +143,14 @@ _NHS_OPT_OUT_S251 = (
 
 _PIPEDA = "https://laws-lois.justice.gc.ca/eng/acts/P-8.6/"
 
+_PIPEDA_DEID = (
+    "https://airdberlis.com/insights/publications/publication/"
+    "anonymization-and-de-identification-a-comparison-of-pipeda-and-bill-c-27"
+)
+_PIPEDA_ANON = (
+    "https://www.dentonsdata.com/anonymization-requirements-under-pipeda-clarified-mostly/"
+)
+
 _PHIPA = "https://www.ontario.ca/laws/statute/04p03"
 _PHIPA_AMP = "https://www.ontario.ca/laws/regulation/R23343"
 _IPC_DEID = "https://decisions.ipc.on.ca/ipc-cipvp/phipa/en/item/520967/index.do"
@@ -335,7 +343,14 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "s. 2(1); it is personal information under the Act's general principles",
             _PIPEDA,
         ),
-        "deidentification_standard": _cell(UNVERIFIED, _PIPEDA),
+        "deidentification_standard": _cell(
+            "No statutory standard: PIPEDA does not define de-identified or anonymised "
+            "information. Information is personal if there is a 'serious possibility' of "
+            "identifying someone from it alone or with other available information (the "
+            "courts' and the Privacy Commissioner's test), which the Commissioner applied to "
+            "'made anonymous' in a March 2026 report of findings",
+            f"{_PIPEDA_DEID} ; {_PIPEDA_ANON}",
+        ),
         "research_use_basis": _cell(
             "Use without knowledge or consent for statistical or scholarly study or research "
             "only if the purpose cannot be achieved without the information, confidentiality is "
