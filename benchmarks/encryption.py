@@ -1,6 +1,6 @@
 """Benchmark of helpers.encryption: per-value vs packed Paillier secure aggregation.
 
-    .venv/bin/python benchmarks/encryption.py            # both tables (about 5 minutes)
+    .venv/bin/python benchmarks/encryption.py            # both tables (about 3 minutes of CPU time)
     .venv/bin/python benchmarks/encryption.py --quick    # 31 parameters only, no baseline
 
 Table 1 -- one round of secure aggregation at 2048-bit keys, for 5 and 10 hospitals x 31
