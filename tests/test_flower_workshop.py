@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from helpers.federated import federated_averaging, federated_standardisation  # 
 from hospital_flower import client_app, server_app  # noqa: E402
 from hospital_flower.task import load_hospital, standardiser_from_moments  # noqa: E402
 
-BIN = Path(sys.executable).parent
+BIN = Path(sysconfig.get_path("scripts"))  # this environment's flwr, flower-* commands
 ROUNDS = 2
 LOCAL_EPOCHS = 4
 LR = 0.5
