@@ -460,3 +460,19 @@ def test_notebook_05_checks_accept_right_and_reject_wrong_answers(keys):
     for wrong in (1000, expected + 1, ...):
         with pytest.raises(exercises.ExerciseNotSolved):
             exercises.check_05_ciphertexts_per_hospital(wrong, public_key, 10, 8.0, 24, 1000)
+
+
+def test_federated_standardisation_through_secure_aggregation_matches_plain(keys):
+    from helpers import data
+
+    X, y = data.breast_cancer()
+    parts = data.split_across_hospitals(X.iloc[:, :4], y, 3, rng=1)
+
+    def hospitals():
+        return [fed.Hospital(Xh, yh, name=f"H{i}") for i, (Xh, yh) in enumerate(parts)]
+
+    plain = fed.federated_standardisation(hospitals(), apply=False)
+    aggregator = _aggregator(keys, n_parties=3, weight_bound=5e6, max_samples=300, precision_bits=16)
+    secure = fed.federated_standardisation(hospitals(), aggregator=aggregator, apply=False)
+    np.testing.assert_allclose(secure.mean, plain.mean, rtol=1e-6)
+    np.testing.assert_allclose(secure.scale, plain.scale, rtol=1e-6)
