@@ -379,6 +379,28 @@ def test_server_gives_up_when_too_few_hospitals_connect(task_identity):
         server_app.main(LocalGrid([0, 1], config), _server_context(config))
 
 
+@pytest.mark.parametrize(
+    "key, value, error",
+    [
+        ("num-server-rounds", 0, ValueError),
+        ("min-hospitals", 0, ValueError),
+        ("wait-seconds", -1, ValueError),
+        ("local-epochs", 0, ValueError),
+        ("lr", 0.0, ValueError),
+        ("lr", "fast", TypeError),
+        ("evaluate-every", 0, ValueError),
+        ("scheme", "by_zip", ValueError),
+        ("dataset", "mnist", ValueError),
+    ],
+)
+def test_bad_run_config_is_refused_before_any_message(task_identity, key, value, error):
+    config = _run_config(**{key: value})
+    grid = LocalGrid([0, 1], config)
+    with pytest.raises(error, match=key):
+        server_app.main(grid, _server_context(config))
+    assert grid.sent == []
+
+
 def test_supernode_without_node_config_says_what_to_add(task_identity):
     config = _run_config()
     grid = LocalGrid([0, 1], config)

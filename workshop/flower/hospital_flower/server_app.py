@@ -26,6 +26,8 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
 
+from helpers import data
+from helpers._validation import check_choice, check_integer, check_real
 from helpers.federated import WeightedMean
 from hospital_flower.task import initial_weights, model_for, standardiser_from_moments
 
@@ -126,9 +128,14 @@ def _count_hospitals(records: list[RecordDict], weight_key: str):
 def main(grid: Grid, context: Context) -> None:
     """Standardise, run FedAvg, save the final global model."""
     cfg = context.run_config
-    rounds = int(cfg["num-server-rounds"])
-    min_hospitals = int(cfg["min-hospitals"])
-    wait_seconds = float(cfg["wait-seconds"])
+    # Check the instructor's settings here, before any laptop is asked to do anything.
+    rounds = check_integer(cfg["num-server-rounds"], "num-server-rounds", minimum=1)
+    min_hospitals = check_integer(cfg["min-hospitals"], "min-hospitals", minimum=1)
+    wait_seconds = check_real(cfg["wait-seconds"], "wait-seconds", low=0.0)
+    local_epochs = check_integer(cfg["local-epochs"], "local-epochs", minimum=1)
+    lr = check_real(cfg["lr"], "lr", low=0.0, low_inclusive=False)
+    evaluate_every = check_integer(cfg["evaluate-every"], "evaluate-every", minimum=1)
+    check_choice(cfg["scheme"], "scheme", data.SPLIT_SCHEMES)
     model = model_for(str(cfg["dataset"]))
 
     node_ids = wait_for_hospitals(grid, min_hospitals, wait_seconds)
@@ -140,7 +147,7 @@ def main(grid: Grid, context: Context) -> None:
 
     strategy = HospitalFedAvg(
         num_rounds=rounds,
-        evaluate_every=int(cfg["evaluate-every"]),
+        evaluate_every=evaluate_every,
         # Every connected hospital takes part. The minimum was awaited above; from here on
         # a laptop that drops out does not stall the class (FedAvg would wait forever for
         # its minimum), and one that joins late takes part from the next round.
@@ -158,7 +165,7 @@ def main(grid: Grid, context: Context) -> None:
         num_rounds=rounds,
         timeout=wait_seconds,
         train_config=ConfigRecord(
-            {"lr": float(cfg["lr"]), "local-epochs": int(cfg["local-epochs"]), **scaler}
+            {"lr": lr, "local-epochs": local_epochs, **scaler}
         ),
         evaluate_config=ConfigRecord(scaler),
     )
