@@ -11,6 +11,7 @@ strict once all six are in.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from pathlib import Path
 
@@ -41,6 +42,17 @@ HEADING = re.compile(r"^(#{1,6})\s+(.*)$", re.MULTILINE)
 #: A number a reader would check against an output: a percentage or a decimal fraction.
 STATED_NUMBER = re.compile(r"\b\d+(?:\.\d+)?\s?%|\b0\.\d{2,}\b")
 BUDGET_SECONDS = 60
+#: The kit's fixed notebook names (links may point at one not written yet, never elsewhere).
+KIT_NOTEBOOKS = {
+    f"notebooks/{n}.ipynb"
+    for n in (
+        "00_welcome_and_data", "01_reidentification", "02_dp_foundations",
+        "03_dp_machine_learning", "04_federated_learning", "05_homomorphic_encryption",
+        "06_secure_federated_pipeline", "07_tradeoffs",
+    )
+} | {f"casestudies/{n}.ipynb" for n in CASE_STUDIES}
+NOTEBOOK_LINK = re.compile(r"\]\(([^)\s]+\.ipynb)(?:#[^)]*)?\)")
+PLACEHOLDER = re.compile(r"\{[A-Z][A-Z0-9_]*\}")
 
 
 def _load(stem: str):
@@ -187,6 +199,15 @@ def test_numbers_in_prose_are_backed_by_claims(stem):
     assert not problems, f"prose states numbers with no claim() in the code before it: {problems}"
 
 
+@pytest.mark.parametrize("stem", CASE_STUDIES, ids=IDS)
+def test_links_and_placeholders(stem):
+    text = "\n".join(_markdown(_load(stem)))
+    assert not PLACEHOLDER.findall(text), f"unfilled placeholders: {PLACEHOLDER.findall(text)}"
+    for link in NOTEBOOK_LINK.findall(text):
+        resolved = posixpath.normpath(posixpath.join("casestudies", link))
+        assert resolved in KIT_NOTEBOOKS, f"link to {link} is not one of the kit's notebooks"
+
+
 # ------------------------------------------------------------- the checks can fail
 
 
@@ -209,6 +230,7 @@ def _minimal_case_study():
         md("## References\n\n* https://a.org\n* https://b.org\n* https://c.org"),
     ]
     nb.cells[11].metadata["tags"] = ["instructor"]
+    nb.cells[12].source += "\n\n[next](02_linkage_reidentification.ipynb)"
     return nb
 
 
@@ -219,6 +241,8 @@ def test_checks_pass_a_minimal_case_study():
     assert unbacked_numbers(nb) == []
     assert len(URL.findall(_section_text(nb, SECTIONS["references"]))) == 3
     assert _section_text(nb, SECTIONS["discussion questions"]).count("?") == 3
+    assert [posixpath.normpath(posixpath.join("casestudies", link)) in KIT_NOTEBOOKS
+            for link in NOTEBOOK_LINK.findall(nb.cells[12].source)] == [True]
 
 
 def test_checks_catch_a_broken_case_study():
@@ -229,3 +253,11 @@ def test_checks_catch_a_broken_case_study():
     assert not has_summary_box(nb)
     assert missing_sections(nb) == ["reconstruction"]
     assert unbacked_numbers(nb) == ["Half the records, 50 %, were unique."]
+    nb.cells[12].source += " {REF} [bad](../notebooks/99_missing.ipynb)"
+    text = nb.cells[12].source
+    assert PLACEHOLDER.findall(text) == ["{REF}"]
+    known = [
+        posixpath.normpath(posixpath.join("casestudies", link)) in KIT_NOTEBOOKS
+        for link in NOTEBOOK_LINK.findall(text)
+    ]
+    assert known == [True, False]
