@@ -110,6 +110,25 @@ class HospitalFedAvg(FedAvg):
         self.num_rounds = num_rounds
         self.evaluate_every = evaluate_every
 
+    def aggregate_train(self, server_round, replies):
+        """Log what the server receives from each hospital, then average as FedAvg does."""
+        replies = list(replies)
+        for reply in replies:
+            if reply.has_error():
+                continue
+            weights = reply.content["arrays"].to_numpy_ndarrays()[0]
+            shown = ", ".join(f"{w:.3f}" for w in weights[:4])
+            log(
+                INFO,
+                "\tround %d from node %s: %d patients, weights [%s, ...] (%d numbers)",
+                server_round,
+                reply.metadata.src_node_id,
+                int(reply.content["metrics"]["num-examples"]),
+                shown,
+                weights.size,
+            )
+        return super().aggregate_train(server_round, replies)
+
     def configure_evaluate(self, server_round, arrays, config, grid):
         """Evaluation messages on every ``evaluate_every``-th round and the last one."""
         if server_round % self.evaluate_every and server_round != self.num_rounds:
