@@ -129,6 +129,24 @@ class HospitalFedAvg(FedAvg):
             )
         return super().aggregate_train(server_round, replies)
 
+    def aggregate_evaluate(self, server_round, replies):
+        """Log each hospital's accuracy of the global model, then average as FedAvg does."""
+        replies = list(replies)
+        for reply in replies:
+            if reply.has_error():
+                continue
+            metrics = reply.content["metrics"]
+            log(
+                INFO,
+                "\tround %d node %s: accuracy %.3f, loss %.4f on its %d patients",
+                server_round,
+                reply.metadata.src_node_id,
+                float(metrics["accuracy"]),
+                float(metrics["loss"]),
+                int(metrics["num-examples"]),
+            )
+        return super().aggregate_evaluate(server_round, replies)
+
     def configure_evaluate(self, server_round, arrays, config, grid):
         """Evaluation messages on every ``evaluate_every``-th round and the last one."""
         if server_round % self.evaluate_every and server_round != self.num_rounds:
