@@ -216,7 +216,8 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    epsilon : float > 0.   delta : float in (0, 1) or None (then 1 / n^1.1, below 1/n).
+    epsilon : float > 0.   delta : float in (0, 1) or None (then min(1e-5, 0.1 / n), well
+        below 1/n: a delta near 1/n would allow leaking one whole record).
     clip_norm : float > 0, per-example gradient L2 bound. Choose it without looking at the
         private data (from public data or a rule of thumb), as notebook 03 explains.
     epochs : float > 0.   batch_size : int >= 1, the expected batch size (capped at n), or
@@ -258,7 +259,7 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
         X, y = _check_xy(X, y)
         n, d = X.shape
         epsilon = check_epsilon(self.epsilon)
-        delta = 1.0 / n**1.1 if self.delta is None else check_delta(self.delta, required=True)
+        delta = min(1e-5, 0.1 / n) if self.delta is None else check_delta(self.delta, required=True)
         clip = check_real(self.clip_norm, "clip_norm", low=0.0, low_inclusive=False)
         epochs = check_real(self.epochs, "epochs", low=0.0, low_inclusive=False)
         lr = check_real(self.learning_rate, "learning_rate", low=0.0, low_inclusive=False)

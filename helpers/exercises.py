@@ -236,6 +236,66 @@ def check_02_gaussian_sigma(answer, sensitivity, epsilon, delta) -> str:
 
 # --- notebook 03: differentially private machine learning -----------------------------
 
+
+def check_03_dpsgd_epsilon(answer, n, batch_size, noise_multiplier, epochs, delta) -> str:
+    """Exercise 03.1: the epsilon that DP-SGD spends, from its RDP accountant."""
+    from helpers import dp_learning
+
+    exercise = "Exercise 1 (the epsilon of a DP-SGD run)"
+    require_answer(answer, exercise, "an epsilon (a float)")
+    expected = dp_learning.dpsgd_epsilon(n, batch_size, noise_multiplier, epochs, delta)
+    if _close(answer, expected, 1e-3 * expected):
+        return correct(exercise, f"epsilon = {expected:.3f}")
+    mironov = dp_learning.dpsgd_epsilon(n, batch_size, noise_multiplier, epochs, delta,
+                                        conversion="mironov")
+    if _close(answer, mironov, 1e-3 * mironov):
+        raise ExerciseNotSolved(
+            f"{exercise}: that uses Mironov's original RDP conversion, which is valid but looser; "
+            "use the default (improved) conversion."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Call dp_learning.dpsgd_epsilon(n, batch_size, "
+        "noise_multiplier, epochs, delta)."
+    )
+
+
+def check_03_data_norm(answer, n_features) -> str:
+    """Exercise 03.2: diffprivlib's data_norm for features declared to lie in [0, 1]."""
+    exercise = "Exercise 2 (data_norm from declared bounds)"
+    require_answer(answer, exercise, "a number (the largest possible L2 norm of one row)")
+    expected = math.sqrt(n_features)
+    if _close(answer, expected, 1e-6):
+        return correct(exercise, f"sqrt({n_features}) = {expected:.3f}, known before seeing any patient")
+    if _close(answer, n_features, 1e-9):
+        raise ExerciseNotSolved(f"{exercise}: {n_features} is the L1 norm bound; data_norm is an L2 norm.")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. A row with every one of the {n_features} features at its "
+        "upper bound 1 has the largest L2 norm."
+    )
+
+
+def check_03_membership_auc(answer, model, members, non_members) -> str:
+    """Exercise 03.3: the AUC of the loss-threshold membership-inference attack."""
+    from helpers import dp_learning
+
+    exercise = "Exercise 3 (membership inference AUC)"
+    require_answer(answer, exercise, "an AUC between 0 and 1")
+    expected = dp_learning.membership_inference(model, members, non_members).auc
+    if _close(answer, expected, 1e-9):
+        if abs(expected - 0.5) < 0.05:
+            verdict = "close to chance: little leaks"
+        elif expected > 0.5:
+            verdict = "above chance: it leaks"
+        else:
+            verdict = "below chance: sampling noise with so few patients, not a leak"
+        return correct(exercise, f"AUC = {expected:.3f} ({verdict})")
+    if _close(answer, 1 - expected, 1e-9):
+        raise ExerciseNotSolved(f"{exercise}: members are the training patients; swap the two sets.")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Use dp_learning.membership_inference(model, members, "
+        "non_members).auc."
+    )
+
 # --- notebook 04: federated learning --------------------------------------------------
 
 
