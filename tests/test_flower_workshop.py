@@ -463,6 +463,8 @@ def test_loopback_federation_matches_in_process_fedavg(deployment, tmp_path):
             text=True,
             timeout=RUN_TIMEOUT,
         )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"flwr run did not finish in {RUN_TIMEOUT} s\n" + deployment.tail())
     finally:
         deployment.remember_children()
     assert run.returncode == 0, run.stdout + run.stderr + deployment.tail()
