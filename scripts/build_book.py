@@ -893,10 +893,17 @@ def main(argv: list[str]) -> int:
         help=f"reuse committed outputs instead of executing (or {NO_EXECUTE_ENV}=1)",
     )
     parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--build-dir",
+        type=Path,
+        default=None,
+        help="where to build (default: _build; html in html/)",
+    )
     args = parser.parse_args(argv)
     no_execute = args.no_execute or os.environ.get(NO_EXECUTE_ENV, "") not in ("", "0")
     try:
-        build(args.root.resolve(), execute=not no_execute)
+        build_dir = args.build_dir.resolve() if args.build_dir else None
+        build(args.root.resolve(), execute=not no_execute, build_dir=build_dir)
     except RuntimeError as error:
         print(f"make book: {error}", file=sys.stderr)
         return 1

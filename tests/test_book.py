@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -327,6 +328,26 @@ def test_book_holds_every_page_in_course_order(book):
 @pytest.mark.slow
 def test_book_fetches_nothing_from_the_network(book):
     assert build_book.network_references(book) == []
+
+
+def _can_cut_the_network() -> bool:
+    """True where `unshare -n` works (root on Linux): a namespace with no network at all."""
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+def test_book_builds_with_no_network_at_all(tmp_path):
+    if not _can_cut_the_network():
+        pytest.skip("needs `unshare -n` (root on Linux) to cut the network")
+    script = ROOT / "scripts" / "build_book.py"
+    command = ["unshare", "-n", sys.executable, str(script), "--no-execute", "--root", str(ROOT)]
+    done = subprocess.run(
+        [*command, "--build-dir", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (tmp_path / "html" / "docs" / "intro.html").is_file()
 
 
 @pytest.mark.slow
