@@ -268,3 +268,106 @@ def test_greedy_generaliser_validation():
         deid.generalize_to_k(TABLE, {"sex": "*"}, 2)
     with pytest.raises(ValueError, match="empty"):
         deid.generalize_to_k(TABLE.iloc[:0], h, 1)
+
+
+# ------------------------------------------------------------------ date shifting
+
+DATES = pd.Series(
+    pd.to_datetime(["2016-08-01", "2016-09-28 13:45", None, "2017-12-14"], format="ISO8601"),
+    index=[10, 11, 12, 13],
+    name="service_date",
+)
+
+
+def _offsets_look_uniform(offsets, max_days):
+    """Chi-square test of whole-day offsets against the uniform law on [-max_days, max_days]."""
+    from scipy import stats
+
+    values = np.arange(-max_days, max_days + 1)
+    observed = pd.Series(offsets).value_counts().reindex(values, fill_value=0)
+    if observed.sum() != len(offsets):  # an offset outside the range
+        return False
+    return stats.chisquare(observed.to_numpy()).pvalue > 1e-3
+
+
+def _offsets(shifted, dates):
+    return ((shifted - dates) / pd.Timedelta(days=1)).to_numpy()
+
+
+def test_shift_dates_offsets_are_uniform_whole_days_per_record():
+    dates = pd.Series(pd.Timestamp("2016-08-01"), index=range(60_000))
+    offsets = _offsets(deid.shift_dates(dates, 14, rng=3), dates)
+    assert np.array_equal(offsets, np.round(offsets))
+    assert offsets.min() == -14 and offsets.max() == 14
+    assert _offsets_look_uniform(offsets.astype(int), 14)
+    # Moments of the discrete uniform on [-14, 14]: mean 0, variance ((2*14+1)**2 - 1) / 12 = 70.
+    assert abs(offsets.mean()) < 0.15
+    assert abs(offsets.var() - 70) < 1.5
+    # One offset per record, drawn independently: neighbouring records are uncorrelated.
+    assert abs(np.corrcoef(offsets[:-1], offsets[1:])[0, 1]) < 0.02
+
+
+def test_shift_dates_a_broken_variant_is_caught():
+    rng = np.random.default_rng(3)
+    exclusive = rng.integers(-14, 14, size=60_000)  # forgets the + 1: never shifts by +14
+    assert not _offsets_look_uniform(exclusive, 14)
+    one_for_all = np.full(60_000, rng.integers(-14, 15))  # one offset for every record
+    assert not _offsets_look_uniform(one_for_all, 14)
+
+
+def test_shift_dates_keeps_the_container_index_nat_time_and_timezone():
+    shifted = deid.shift_dates(DATES, 30, rng=0)
+    assert isinstance(shifted, pd.Series)
+    assert list(shifted.index) == list(DATES.index) and shifted.name == "service_date"
+    assert shifted.isna().tolist() == DATES.isna().tolist()
+    assert (shifted.dt.time == DATES.dt.time)[DATES.notna()].all()
+    expected = np.random.default_rng(0).integers(-30, 31, size=len(DATES))
+    known = DATES.notna().to_numpy()
+    assert np.array_equal(_offsets(shifted, DATES)[known], expected[known])
+
+    index = deid.shift_dates(pd.DatetimeIndex(DATES), 30, rng=0)
+    assert isinstance(index, pd.DatetimeIndex)
+    assert index.equals(pd.DatetimeIndex(shifted))
+    array = deid.shift_dates(DATES.to_numpy(), 30, rng=0)
+    assert isinstance(array, np.ndarray)
+    assert pd.DatetimeIndex(array).equals(pd.DatetimeIndex(shifted))
+    aware = deid.shift_dates(DATES.dt.tz_localize("Australia/Melbourne"), 30, rng=0)
+    assert str(aware.dt.tz) == "Australia/Melbourne"
+
+
+def test_shift_dates_zero_days_changes_nothing_and_seeds_reproduce():
+    assert deid.shift_dates(DATES, 0, rng=1).equals(DATES)
+    assert deid.shift_dates(DATES, 7, rng=5).equals(deid.shift_dates(DATES, 7, rng=5))
+    assert not deid.shift_dates(DATES, 365, rng=5).equals(deid.shift_dates(DATES, 365, rng=6))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    days=st.lists(st.integers(-30_000, 30_000), min_size=1, max_size=40),
+    max_days=st.integers(0, 400),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_shift_dates_never_moves_a_date_further_than_max_days(days, max_days, seed):
+    dates = pd.Series(pd.Timestamp("2000-01-01") + pd.to_timedelta(days, unit="D"))
+    offsets = _offsets(deid.shift_dates(dates, max_days, rng=seed), dates)
+    assert np.all(np.abs(offsets) <= max_days)
+    assert np.array_equal(offsets, np.round(offsets))
+
+
+def test_shift_dates_validation():
+    with pytest.raises(ValueError, match="max_days must be >= 0"):
+        deid.shift_dates(DATES, -1)
+    with pytest.raises(TypeError, match="max_days must be an integer"):
+        deid.shift_dates(DATES, 1.5)
+    with pytest.raises(TypeError, match="max_days must be an integer"):
+        deid.shift_dates(DATES, True)
+    with pytest.raises(TypeError, match="dates must be a pandas Series"):
+        deid.shift_dates(["2016-08-01"], 3)
+    with pytest.raises(TypeError, match="dates must hold datetime64"):
+        deid.shift_dates(pd.Series([1, 2, 3]), 3)
+    with pytest.raises(TypeError, match="dates must hold datetime64"):
+        deid.shift_dates(pd.Series(["2016-08-01"]), 3)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        deid.shift_dates(np.array([["2016-08-01"]], dtype="datetime64[D]"), 3)
+    with pytest.raises(TypeError, match="rng"):
+        deid.shift_dates(DATES, 3, rng="seed")
