@@ -94,6 +94,8 @@ _ECFR_164_512 = (
     "section-164.512"
 )
 _ECFR_102_3 = "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-A/part-102/section-102.3"
+# HHS annual civil monetary penalties inflation adjustment, 91 FR 3665 (28 January 2026).
+_FR_2026_CMP = "https://www.govinfo.gov/content/pkg/FR-2026-01-28/html/2026-01688.htm"
 _HHS_DEID = (
     "https://www.hhs.gov/hipaa/for-professionals/privacy/special-topics/de-identification/"
     "index.html"
@@ -121,6 +123,9 @@ _CCPA_1798_199_55 = (
     "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=1798.199.55.&"
     "lawCode=CIV"
 )
+# The California Privacy Protection Agency's CPI adjustment of the CCPA fines, effective
+# 1 January 2025 (Civ. Code 1798.199.95(d)), as reported by Orrick.
+_CCPA_CPI_2025 = "https://production.jdsupra.com/legalnews/california-privacy-protection-agency-7046701"
 _CMIA_56_36 = (
     "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=56.36.&"
     "lawCode=CIV"
@@ -154,6 +159,11 @@ _PIPEDA_ANON = (
 _PHIPA = "https://www.ontario.ca/laws/statute/04p03"
 _PHIPA_AMP = "https://www.ontario.ca/laws/regulation/R23343"
 _IPC_DEID = "https://decisions.ipc.on.ca/ipc-cipvp/phipa/en/item/520967/index.do"
+# Offence fines as raised by Bill 188 (Economic and Fiscal Update Act, 2020), summarised.
+_PHIPA_OFFENCES = (
+    "https://www.ehlaw.ca/bill-188-brings-significant-changes-to-ontarios-personal-health-"
+    "information-protection-act/"
+)
 
 _LGPD = "https://www.planalto.gov.br/ccivil_03/_ato2015-2018/2018/lei/l13709.htm"
 
@@ -168,6 +178,8 @@ _PIPL_ART66 = (
 )
 
 _DPDP = "https://www.meity.gov.in/static/uploads/2024/06/2bf1f0e9f04e6fb4f8fef35e82c42aa5.pdf"
+# A copy of the Act's definitions section (s. 2).
+_DPDP_S2 = "https://lawontips.com/bare-acts/dpdp-2023/dpdp-sec-2"
 
 
 # --------------------------------------------------------------------------- the table
@@ -210,11 +222,13 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             _HHS_CLOUD,
         ),
         "maximum_penalty": _cell(
-            "Civil: calendar-year cap of $2,134,831 for violations of an identical provision "
-            "(2024 inflation adjustment; HHS applies lower caps to lower culpability tiers by "
-            "enforcement discretion). Criminal: up to $250,000 and 10 years' imprisonment for "
-            "knowing wrongful disclosure with intent to sell or cause harm (42 U.S.C. 1320d-6)",
-            _ECFR_102_3,
+            "Civil: calendar-year cap of $2,190,294 for violations of an identical provision "
+            "(HHS inflation adjustment of 28 January 2026, 45 CFR 102.3; HHS applies lower caps "
+            "to lower culpability tiers by enforcement discretion). Criminal: up to $250,000 and "
+            "10 years' imprisonment for knowingly obtaining or disclosing individually "
+            "identifiable health information with intent to sell, transfer or use it for "
+            "commercial advantage, personal gain or malicious harm (42 U.S.C. 1320d-6)",
+            f"{_ECFR_102_3} ; {_FR_2026_CMP} ; {_USC_1320D_6}",
         ),
         "source_url": _cell(_HHS_DEID, _HHS_DEID),
     },
@@ -249,10 +263,12 @@ _ROWS: tuple[dict[str, Cell], ...] = (
         "cross_border_transfer": _cell(UNVERIFIED, _CCPA),
         "maximum_penalty": _cell(
             "CCPA: administrative fine up to $2,500 per violation or $7,500 per intentional "
-            "violation or violation involving minors (1798.199.55). CMIA: up to $25,000 per "
-            "knowing and willful violation by a person other than a licensed health care "
-            "professional (56.36(c)(2)(A))",
-            f"{_CCPA_1798_199_55} ; {_CMIA_56_36}",
+            "violation or violation involving minors' personal information (1798.199.55(a)(2)), "
+            "adjusted for inflation to $2,663 and $7,988 from 1 January 2025. CMIA: up to "
+            "$25,000 per knowing and willful violation by a person other than a licensed health "
+            "care professional (56.36(c)(2)(A)), and up to $250,000 per violation where medical "
+            "information is obtained or used for financial gain (56.36(c)(3)(A))",
+            f"{_CCPA_1798_199_55} ; {_CCPA_CPI_2025} ; {_CMIA_56_36}",
         ),
         "source_url": _cell(_CCPA, _CCPA),
     },
@@ -399,8 +415,9 @@ _ROWS: tuple[dict[str, Cell], ...] = (
         "maximum_penalty": _cell(
             "Administrative penalty up to CAD 50,000 (natural person) or CAD 500,000 (others), "
             "which the Commissioner may increase by the economic benefit gained (O. Reg. 329/04 "
-            "s. 35, added by O. Reg. 343/23); maximum offence fines: unverified",
-            _PHIPA_AMP,
+            "s. 35, added by O. Reg. 343/23). Offences: fine up to CAD 200,000 (natural person, "
+            "who may also be imprisoned) or CAD 1,000,000 (others), as raised in 2020",
+            f"{_PHIPA_AMP} ; {_PHIPA_OFFENCES}",
         ),
         "source_url": _cell(_PHIPA, _PHIPA),
     },
@@ -457,10 +474,11 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             _PIPL_ART28,
         ),
         "deidentification_standard": _cell(
-            "Anonymised information is excluded from personal information (Art. 4); "
-            "anonymisation means the information cannot identify a specific natural person and "
-            "cannot be restored, whereas de-identified information remains personal information "
-            "(Art. 73)",
+            "Anonymised information is excluded from personal information (Art. 4). Art. 73 "
+            "defines anonymisation (the information cannot identify a specific natural person "
+            "and cannot be restored) apart from de-identification (it cannot identify a person "
+            "without additional information); only anonymised information is excluded, so "
+            "de-identified information remains personal information",
             _PIPL_ART4,
         ),
         "research_use_basis": _cell(
@@ -492,7 +510,12 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "health data included",
             _DPDP,
         ),
-        "deidentification_standard": _cell(UNVERIFIED, _DPDP),
+        "deidentification_standard": _cell(
+            "No statutory de-identification or anonymisation standard: the Act covers "
+            "'personal data', any data about an individual who is identifiable by or in "
+            "relation to such data (s. 2(t))",
+            f"{_DPDP} ; {_DPDP_S2}",
+        ),
         "research_use_basis": _cell(
             "The Act does not apply to processing necessary for research, archiving or "
             "statistical purposes if the data are not used to take any decision specific to a "

@@ -147,3 +147,34 @@ def test_the_checks_catch_a_broken_table(monkeypatch):
         test_no_cell_is_empty_each_is_a_value_or_unverified()
     with pytest.raises(AssertionError):
         test_every_cell_has_its_own_source()
+
+
+def test_penalties_match_the_statutes_as_fact_checked():
+    """Pin the penalty facts checked against their sources (issue 7 fact-check)."""
+    penalty = dict(
+        zip(reg.jurisdictions()["jurisdiction"], reg.jurisdictions()["maximum_penalty"], strict=True)
+    )
+    eu = penalty["European Union"]
+    assert "EUR 20 million" in eu and "4%" in eu and "whichever is higher" in eu
+    assert "GBP 17.5 million" in penalty["United Kingdom"]
+    hipaa = penalty["United States (federal)"]
+    # 42 U.S.C. 1320d-6(b)(3): intent to sell, transfer or use for commercial advantage,
+    # personal gain or malicious harm; the 2026 inflation adjustment of the civil cap.
+    assert "malicious harm" in hipaa and "$250,000" in hipaa and "10 years" in hipaa
+    assert "$2,190,294" in hipaa
+    assert "BRL 50 million" in penalty["Brazil"] and "2%" in penalty["Brazil"]
+    assert "RMB 50 million" in penalty["China"] and "5%" in penalty["China"]
+    assert "INR 250 crore" in penalty["India"]
+
+
+def test_limited_data_sets_remain_phi_and_pseudonymised_data_remain_personal():
+    deid = dict(
+        zip(
+            reg.jurisdictions()["jurisdiction"],
+            reg.jurisdictions()["deidentification_standard"],
+            strict=True,
+        )
+    )
+    assert "remains PHI" in deid["United States (federal)"]
+    assert "Pseudonymised data (Art. 4(5)) remain personal data" in deid["European Union"]
+    assert "Recital 26" in deid["European Union"]
