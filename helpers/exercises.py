@@ -451,4 +451,80 @@ def check_05_ciphertexts_per_hospital(
 
 # --- notebook 06: the secure federated pipeline ---------------------------------------
 
+
+def check_06_local_noise_std(answer, aggregator) -> str:
+    """Exercise 06.1: standard deviation of the summed noise under local DP."""
+    exercise = "Exercise 1 (local noise)"
+    require_answer(answer, exercise, "a standard deviation (a positive number)")
+    expected = math.sqrt(aggregator.n_hospitals) * aggregator.noise_std
+    if _close(answer, expected, 1e-9 + 1e-6 * expected):
+        central = aggregator.noise_std
+        return correct(exercise, f"{expected:.4g}: sqrt({aggregator.n_hospitals}) = "
+                                 f"{expected / central:.2f} times the central noise")
+    if _close(answer, aggregator.noise_std, 1e-12):
+        raise ExerciseNotSolved(f"{exercise}: that is ONE hospital's noise; the sum holds "
+                                f"{aggregator.n_hospitals} independent draws.")
+    if _close(answer, aggregator.n_hospitals * aggregator.noise_std, 1e-12):
+        raise ExerciseNotSolved(f"{exercise}: independent variances add, not standard deviations; "
+                                "take the square root of the summed variance.")
+    raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Add the {aggregator.n_hospitals} variances "
+                            "noise_std**2 and take the square root.")
+
+
+def check_06_other_hospital_update(answer, other_hospital, start_weights, epochs: int,
+                                   lr: float) -> str:
+    """Exercise 06.2: a hospital recovers the other hospital's weights from a two-party sum."""
+    import numpy as np
+
+    exercise = "Exercise 2 (the curious hospital)"
+    require_answer(answer, exercise, "a weight vector (numpy array)")
+    expected, _ = other_hospital.local_update(np.asarray(start_weights, dtype=float), epochs, lr)
+    try:
+        answer = np.asarray(answer, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ExerciseNotSolved(f"{exercise}: give the weights as a numpy array.") from None
+    if answer.shape != expected.shape:
+        raise ExerciseNotSolved(f"{exercise}: expected {expected.size} weights (coefficients and "
+                                f"intercept); got {answer.size}.")
+    gap = float(np.max(np.abs(answer - expected)))
+    if gap <= 1e-4:  # packing quantises to 2**-20 per value
+        return correct(exercise, f"B's weights to within {gap:.1e}: with two parties, the "
+                                 "sum is no secret from either of them")
+    raise ExerciseNotSolved(f"{exercise}: off by up to {gap:.3g}. The global model is "
+                            "(n_A w_A + n_B w_B) / (n_A + n_B); solve it for w_B.")
+
+
+def check_06_membership_ceiling(answer, epsilon, delta) -> str:
+    """Exercise 06.3: the largest membership advantage against an (epsilon, delta)-DP model."""
+    from helpers import dp
+
+    exercise = "Exercise 3 (a ceiling on membership inference)"
+    require_answer(answer, exercise, "an advantage between 0 and 1")
+    epsilon, delta = dp.check_epsilon(epsilon), dp.check_delta(delta)
+    expected = (math.exp(epsilon) - 1 + 2 * delta) / (math.exp(epsilon) + 1)
+    if _close(answer, expected, 1e-6):
+        return correct(exercise, f"{expected:.3f}; a ceiling on every attack, which no "
+                                 "measurement of one attack can give")
+    if _close(answer, math.exp(epsilon) - 1, 1e-6):
+        raise ExerciseNotSolved(f"{exercise}: that is Yeom et al.'s looser bound e^eps - 1; use "
+                                "(e^eps - 1 + 2 delta) / (e^eps + 1).")
+    raise ExerciseNotSolved(f"{exercise}: got {answer!r}; use (e^eps - 1 + 2 delta) / (e^eps + 1).")
+
+
+def check_06_noise_multiplier(answer, epsilon, delta, rounds) -> str:
+    """Exercise 06.4: the noise multiplier for more full-batch rounds at the same budget."""
+    from helpers import dp_learning
+
+    exercise = "Exercise 4 (more rounds, same budget)"
+    require_answer(answer, exercise, "a noise multiplier (a positive number)")
+    expected = dp_learning.noise_multiplier_for(epsilon, delta, 1.0, rounds)
+    if _close(answer, expected, 1e-6 * expected):
+        half = dp_learning.noise_multiplier_for(epsilon, delta, 1.0, max(1, rounds // 2))
+        return correct(exercise, f"{expected:.2f}, {expected / half:.2f} times the multiplier for "
+                                 f"{max(1, rounds // 2)} rounds: about sqrt(2), not 2, because "
+                                 "Gaussian rounds compose in RDP")
+    raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Call dp_learning.noise_multiplier_for"
+                            f"({epsilon}, {delta}, 1.0, {rounds}).")
+
+
 # --- notebook 07: trade-offs ----------------------------------------------------------
