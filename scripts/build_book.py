@@ -53,6 +53,7 @@ DAY_START_MINUTES = 9 * 60
 HALF_DAY_MINUTES = 3 * 60 + 30
 FULL_DAY_MINUTES = 6 * 60 + 30
 BREAK_EVERY_MINUTES, BREAK_MINUTES, LUNCH_MINUTES = 90, 15, 45
+MIN_MINUTES_BEFORE_BREAK = 60
 #: The half-day track: the core notebooks (by number) and one case study.
 HALF_DAY_NOTEBOOKS = ("00", "01", "02", "04")
 HALF_DAY_CASESTUDIES = ("02",)
@@ -289,8 +290,11 @@ def plan(
                 }
             )
             clock, since_break, lunch_done = clock + LUNCH_MINUTES, 0, True
-        elif since_break and since_break + entry["minutes"] > BREAK_EVERY_MINUTES + BREAK_MINUTES:
-            # A break before any session that would run well past 90 minutes without one.
+        elif (
+            since_break >= MIN_MINUTES_BEFORE_BREAK
+            and since_break + entry["minutes"] > BREAK_EVERY_MINUTES + BREAK_MINUTES
+        ):
+            # A break before a session that would run well past 90 minutes without one.
             rows.append(
                 {
                     "start": _clock(clock),

@@ -463,11 +463,13 @@ class Browser:
 
     def screenshot(self, path: Path, max_height: int = 8000) -> None:
         """The whole page (up to max_height pixels), as a PNG."""
-        size = self.send("Page.getLayoutMetrics")["cssContentSize"]
+        metrics = self.send("Page.getLayoutMetrics")
+        size, viewport = metrics["cssContentSize"], metrics["cssLayoutViewport"]
+        self.evaluate("window.scrollTo(0, 0)")
         clip = {
             "x": 0,
             "y": 0,
-            "width": size["width"],
+            "width": min(size["width"], viewport["clientWidth"]),
             "height": min(size["height"], max_height),
             "scale": 1,
         }
