@@ -69,9 +69,9 @@ def initial_weights(n_features: int) -> np.ndarray:
 def standardiser_from_moments(pooled: np.ndarray, n_features: int) -> Standardiser:
     """Pooled mean and standard deviation from the pooled (mean, mean of squares) vector.
 
-    The same formula as ``helpers.federated.federated_standardisation`` (which needs the
-    Hospital objects in one process); here the server has only the aggregated moments.
-    A feature constant everywhere gets scale 1.
+    ``Standardiser.from_moments`` (what ``federated_standardisation`` decodes), after
+    checking the vector's length against the model's ``n_features``; here the server has
+    only the aggregated moments.
     """
     pooled = np.asarray(pooled, dtype=np.float64).reshape(-1)
     n_features = check_integer(n_features, "n_features", minimum=1)
@@ -79,7 +79,4 @@ def standardiser_from_moments(pooled: np.ndarray, n_features: int) -> Standardis
         raise ValueError(
             f"pooled must hold 2 * n_features = {2 * n_features} values; got {pooled.size}"
         )
-    mean, second = pooled[:n_features], pooled[n_features:]
-    std = np.sqrt(np.maximum(second - mean**2, 0.0))
-    std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
-    return Standardiser(mean, std)
+    return Standardiser.from_moments(pooled)
