@@ -74,7 +74,7 @@ def _check_value(value, name: str = "value"):
 
 def _check_data(values, name: str = "values") -> np.ndarray:
     """A one-dimensional array of finite reals (a Series, list or array)."""
-    array, scalar = _check_value(values, name)
+    array, _ = _check_value(values, name)
     array = np.atleast_1d(array)
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional; got shape {array.shape}")
@@ -210,6 +210,18 @@ def gaussian_noise(shape, sigma, rng: RandomState = None) -> np.ndarray:
     sigma = check_real(sigma, "sigma", low=0.0)
     rng = check_rng(rng)
     return rng.normal(0.0, sigma, size=shape)
+
+
+def clip_l2(vector, max_norm) -> np.ndarray:
+    """Scale ``vector`` down (never up) so its L2 norm is at most ``max_norm``.
+
+    Clipping bounds one contributor's influence, which is what makes the L2 sensitivity of
+    a sum of clipped vectors equal to ``max_norm`` (DP-SGD, DP federated averaging).
+    """
+    vector, _ = _check_value(vector, "vector")
+    max_norm = check_real(max_norm, "max_norm", low=0.0, low_inclusive=False)
+    norm = float(np.linalg.norm(vector))
+    return np.asarray(vector) * min(1.0, max_norm / norm) if norm > 0 else np.asarray(vector) * 1.0
 
 
 def gaussian_mechanism(value, sensitivity, epsilon, delta, rng: RandomState = None):

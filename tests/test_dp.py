@@ -80,6 +80,23 @@ def test_gaussian_mechanism_noise_is_normal_with_the_analytic_sigma():
 def test_gaussian_noise_vector():
     noise = dp.gaussian_noise((4, N), 1.5, rng=3)
     assert noise.shape == (4, N) and np.std(noise) == pytest.approx(1.5, rel=0.02)
+    with pytest.raises(ValueError, match="sigma"):
+        dp.gaussian_noise(3, -1.0)
+
+
+def test_clip_l2_bounds_the_norm_and_keeps_short_vectors():
+    long = np.array([3.0, 4.0])
+    np.testing.assert_allclose(dp.clip_l2(long, 1.0), [0.6, 0.8])
+    np.testing.assert_array_equal(dp.clip_l2(np.array([0.3, 0.4]), 1.0), [0.3, 0.4])
+    np.testing.assert_array_equal(dp.clip_l2(np.zeros(3), 1.0), np.zeros(3))
+    with pytest.raises(ValueError, match="max_norm"):
+        dp.clip_l2(long, 0.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(vector=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=20), bound=st.floats(1e-3, 1e3))
+def test_clip_l2_never_exceeds_the_bound(vector, bound):
+    assert np.linalg.norm(dp.clip_l2(np.array(vector), bound)) <= bound * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("epsilon, sensitivity", [(1.0, 1), (0.5, 2)])
@@ -237,6 +254,9 @@ AUDITED = {
                     np.array([3.0, 2.0, 1.0]), np.array([2.0, 3.0, 1.0]), 1.0, 0.0),
     "dp_count": (lambda d, rng: dp.dp_count(d, 1.0, rng), list(range(20)), list(range(21)), 1.0, 0.0),
     "dp_sum": (lambda d, rng: dp.dp_sum(d, 0, 10, 1.0, rng), [5.0] * 20, [5.0] * 20 + [10.0], 1.0, 0.0),
+    "dp_mean": (lambda d, rng: dp.dp_mean(d, 0, 10, 1.0, rng), [5.0] * 5, [5.0] * 5 + [10.0], 1.0, 0.0),
+    "dp_histogram bin": (lambda d, rng: dp.dp_histogram(d, 1.0, categories=["a", "b"], rng=rng).iloc[0],
+                         ["a"] * 5 + ["b"] * 5, ["a"] * 6 + ["b"] * 5, 1.0, 0.0),
 }
 
 
@@ -315,6 +335,8 @@ def test_bad_delta_always_raises(bad):
     ):
         with pytest.raises(ValueError, match="delta"):
             call(bad)
+    with pytest.raises(ValueError, match="delta"):
+        dp.gaussian_epsilon(1.0, 1.0, bad)
     with pytest.raises(ValueError, match="delta must be in \\(0, 1\\)"):
         dp.gaussian_mechanism(1.0, 1.0, 1.0, 0.0)  # the Gaussian mechanism needs delta > 0
 
