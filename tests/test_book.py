@@ -628,3 +628,17 @@ def test_notebook_page_renders_and_hides_solutions_until_toggled(book, browser, 
     assert after[0], "the first solution shows after its toggle is clicked"
     assert not any(after[1:]), "other solutions stay hidden"
     assert (tmp_path / "notebook_after_toggle.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_every_page_renders_with_its_figures(browser, served, tmp_path):
+    """Each notebook, case study and reference page: rendered, figures loaded, no errors."""
+    pages = [_page(p.relative_to(ROOT).as_posix()) for p in NOTEBOOKS]
+    pages += ["docs/glossary.html", "docs/instructor_guide.html"]
+    for page in pages:
+        browser.open(f"{served}/{page}")
+        try:
+            _assert_page_is_healthy(browser, served, expect_images=False)
+        except AssertionError:
+            browser.screenshot(tmp_path / (page.replace("/", "_") + ".png"))
+            raise
