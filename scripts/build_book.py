@@ -350,6 +350,21 @@ def _entries(items: list[dict], from_folder: str) -> list[dict]:
     return [{**item, "link": f"../{item['rel']}" if from_folder else item["rel"]} for item in items]
 
 
+def _timing_note(measured: bool, runs: list[float], count: int) -> str:
+    if measured and runs:
+        return (
+            f"Executing all of them took {sum(runs):.0f} s on the build machine "
+            "(one run on one machine; a learner's laptop may be slower)."
+        )
+    if runs:
+        return (
+            "This build reused the committed outputs; the run times below are from the last "
+            f"build that executed the notebooks ({len(runs)} of {count} measured, one run on one "
+            "machine)."
+        )
+    return "Execution times were not measured in this build (it reused committed outputs)."
+
+
 def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) -> str:
     """The instructor guide (markdown): plans, timings, objectives, prompts, pitfalls, notes."""
     entries = _entries(items, DOCS)
@@ -375,12 +390,7 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
         ":::{note}",
         f"The kit currently has {len(notebooks_only)} notebooks and {len(cases)} case studies: "
         f"{total_teach} minutes of teaching and {total_ex} minutes of exercises in all. "
-        + (
-            f"Executing all of them took {sum(runs):.0f} s on the build machine "
-            "(one run on one machine; a learner's laptop may be slower)."
-            if measured and runs
-            else "Execution times were not measured in this build (it reused committed outputs)."
-        ),
+        + _timing_note(measured, runs, len(entries)),
         ":::",
         "",
         "## Half-day workshop",
