@@ -212,16 +212,19 @@ def gaussian_noise(shape, sigma, rng: RandomState = None) -> np.ndarray:
     return rng.normal(0.0, sigma, size=shape)
 
 
-def clip_l2(vector, max_norm) -> np.ndarray:
+def clip_l2(vector, max_norm, axis: int | None = None) -> np.ndarray:
     """Scale ``vector`` down (never up) so its L2 norm is at most ``max_norm``.
 
     Clipping bounds one contributor's influence, which is what makes the L2 sensitivity of
     a sum of clipped vectors equal to ``max_norm`` (DP-SGD, DP federated averaging).
+    With ``axis`` (e.g. 1 for a patients x features array of per-patient gradients) each
+    slice along that axis is clipped separately.
     """
     vector, _ = _check_value(vector, "vector")
     max_norm = check_real(max_norm, "max_norm", low=0.0, low_inclusive=False)
-    norm = float(np.linalg.norm(vector))
-    return np.asarray(vector) * min(1.0, max_norm / norm) if norm > 0 else np.asarray(vector) * 1.0
+    vector = np.asarray(vector, dtype=np.float64)
+    norms = np.linalg.norm(vector, axis=axis, keepdims=axis is not None)
+    return vector * np.minimum(1.0, max_norm / np.maximum(norms, 1e-300))
 
 
 def gaussian_mechanism(value, sensitivity, epsilon, delta, rng: RandomState = None):

@@ -280,8 +280,7 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
             rows = np.flatnonzero(rng.random(n) < q) if q < 1 else np.arange(n)
             xb = Xb[rows]
             grads = (special.expit(xb @ w) - y[rows])[:, None] * xb  # per-example gradients
-            norms = np.linalg.norm(grads, axis=1)
-            grads *= np.minimum(1.0, clip / np.maximum(norms, 1e-12))[:, None]
+            grads = dp.clip_l2(grads, clip, axis=1)
             noisy = (grads.sum(axis=0) + rng.normal(0.0, z * clip, size=d + 1)) / expected_batch
             w -= lr * (noisy + l2 * np.append(w[:-1], 0.0))
             if t >= steps // 2:
@@ -516,12 +515,6 @@ def membership_inference(model, members, non_members) -> MembershipResult:
 # ------------------------------------------------------------------ DP federated learning
 
 
-def clip_rows(rows: np.ndarray, clip_norm: float) -> np.ndarray:
-    """Scale every row to L2 norm at most ``clip_norm`` (rows already inside are unchanged)."""
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows * np.minimum(1.0, clip_norm / np.maximum(norms, 1e-12))
-
-
 class ClippedHospital(federated.Hospital):
     """A hospital whose local update is one step on its SUM of clipped per-patient gradients.
 
@@ -559,7 +552,7 @@ class ClippedHospital(federated.Hospital):
         Xb = np.hstack([X, np.ones((len(X), 1))])
         z = Xb @ weights
         residual = (special.expit(z) - y) if self.model == "logistic" else 2.0 * (z - y)
-        clipped = clip_rows(residual[:, None] * Xb, self.clip_norm)
+        clipped = dp.clip_l2(residual[:, None] * Xb, self.clip_norm, axis=1)
         return weights - lr * clipped.sum(axis=0) / self.total_patients, self.n_samples
 
 
@@ -629,7 +622,7 @@ class DPAggregator(federated.Aggregator):
         """AT THE HOSPITAL: its change to the global weights (plus its own noise, local mode)."""
         change = np.asarray(weights, dtype=np.float64).reshape(-1) - self._global
         if self.mode == "local":
-            change = change + check_rng(rng).normal(0.0, self.noise_std, size=change.shape)
+            change = change + dp.gaussian_noise(change.shape, self.noise_std, rng)
         return self.inner.encode(change, 1, rng)
 
     def combine(self, messages):
@@ -645,7 +638,7 @@ class DPAggregator(federated.Aggregator):
             )
         total = self.inner.decode(combined, rng) * self.n_hospitals  # inner returns the mean
         if self.mode == "central":
-            total = total + check_rng(rng).normal(0.0, self.noise_std, size=total.shape)
+            total = total + dp.gaussian_noise(total.shape, self.noise_std, rng)
         self._global = self._global + total
         self.rounds_done += 1
         return self._global.copy()
