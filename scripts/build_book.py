@@ -45,7 +45,7 @@ COURSE_MAP_MARKER = "<!-- course-map -->"
 #: Tag -> tag added in the book's copy of the notebook.
 SOLUTION_TAG, INSTRUCTOR_TAG = "solution", "instructor"
 #: An exercise check cell calls helpers.exercises.check_<...>(...).
-CHECK_CALL = re.compile(r"\bcheck_\w+\(")
+CHECK_CALL = re.compile(r"(?:\bexercises\.|(?<![\w.]))check_\w+\(")
 #: The instructor-facing pages; learner-facing pages are everything else.
 INSTRUCTOR_PAGES = ("instructor_guide", "workshop_flower")
 #: Where the kit's workshop plans start and how long a half and a full day last (minutes).

@@ -34,8 +34,9 @@ import notebooks as nb  # noqa: E402  (scripts/ is not a package)
 
 ROOT = nb.ROOT
 SOLUTION_TAG, INSTRUCTOR_TAG = "solution", "instructor"
-#: A check cell: it calls helpers.exercises.check_<...>(first argument, ...).
-CHECK_CALL = re.compile(r"\b(?:exercises\.)?(check_\w+)\(\s*([A-Za-z_]\w*)")
+#: A check cell: it calls exercises.check_<...>(first argument, ...) (or a bare check_<...>
+#: imported from helpers.exercises); other modules' check_ functions (dp.check_epsilon) are not.
+CHECK_CALL = re.compile(r"(?:\bexercises\.|(?<![\w.]))(check_\w+)\(\s*([A-Za-z_]\w*)")
 #: Files and folders (relative to the kit's root) copied into the edition as they are.
 SUPPORT_FILES = ("helpers", "docs/glossary.md", "requirements.txt", "pyproject.toml", "Makefile")
 STUB_HEADER = (

@@ -90,6 +90,13 @@ def test_solution_cells_are_hidden_and_instructor_cells_removed_in_the_build_cop
     assert book.cells[2].source.startswith(":::{admonition} Solution\n:class: dropdown")
     assert _tags(book.cells[3]) == []
     assert "hide-output" in _tags(book.cells[4]), "a passing check shows the answer: folded away"
+    other = nbformat.v4.new_code_cell(
+        "dp.check_epsilon(1.0)",
+        outputs=[nbformat.v4.new_output("stream", name="stdout", text="ok")],
+    )
+    book.cells = [other]
+    build_book.prepare_for_book(book)
+    assert _tags(other) == [], "only exercise checks are folded"
 
 
 def _item(stem, folder="notebooks", teach=30, exercise=15, seconds=12.0):

@@ -106,6 +106,16 @@ def test_assigned_names_and_fallback_stubs():
     assert "plt.plot" not in le.stub(plot, [])
 
 
+def test_only_exercise_checks_count_as_check_cells():
+    cell = nbformat.v4.new_code_cell
+    assert le.is_check_cell(cell("exercises.check_00_label_skew(answer_3, parts)"))
+    assert le.is_check_cell(cell("check_00_label_skew(answer_3, parts)"))
+    assert not le.is_check_cell(cell("dp.check_epsilon(1.0)\nx = dp.laplace(1.0)"))
+    assert le.check_calls([cell("exercises.check_00_x(answer_1, data)")]) == [
+        ("check_00_x", "answer_1")
+    ]
+
+
 def test_check_hint_reads_the_check_function():
     hint = le.check_hint("check_00_uniqueness_with_birth_year")
     assert hint.startswith("a share between 0 and 1 (Exercise 00.1")
