@@ -528,3 +528,55 @@ def check_06_noise_multiplier(answer, epsilon, delta, rounds) -> str:
 
 
 # --- notebook 07: trade-offs ----------------------------------------------------------
+
+
+def check_07_smallest_epsilon(answer, table: pd.DataFrame, family: str, min_accuracy: float) -> str:
+    """Exercise 07.1: the smallest epsilon at which a DP family reaches a mean accuracy."""
+    exercise = "Exercise 1 (the smallest budget)"
+    require_answer(answer, exercise, "an epsilon (a number)")
+    rows = table[[str(name).startswith(f"{family} (eps=") for name in table.index]]
+    if rows.empty:
+        raise ValueError(f"table has no rows of the family {family!r}")
+    reached = rows.loc[rows["accuracy_mean"] >= min_accuracy, "epsilon"]
+    if reached.empty:
+        raise ValueError(f"no {family!r} row reaches {min_accuracy}; pick a lower target")
+    expected = float(reached.min())
+    if _close(answer, expected, 1e-9):
+        return correct(exercise, f"epsilon = {expected:g} is the smallest budget with a mean "
+                                 f"accuracy of at least {min_accuracy:g}")
+    if any(_close(answer, e, 1e-9) for e in reached):
+        raise ExerciseNotSolved(f"{exercise}: epsilon = {answer:g} reaches the target, but a smaller "
+                                "one does too.")
+    raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Keep the {family!r} rows whose "
+                            f"accuracy_mean is at least {min_accuracy:g} and take the smallest epsilon.")
+
+
+def check_07_accuracy_gap(answer, table: pd.DataFrame, better: str, worse: str) -> str:
+    """Exercise 07.2: mean-accuracy difference between two configurations of the table."""
+    exercise = "Exercise 2 (the price of trusting nobody)"
+    require_answer(answer, exercise, "a difference of accuracies (a share, e.g. 0.01)")
+    expected = float(table.loc[better, "accuracy_mean"] - table.loc[worse, "accuracy_mean"])
+    spread = float(max(table.loc[better, "accuracy_std"], table.loc[worse, "accuracy_std"]))
+    if _close(answer, expected, 1e-9):
+        verdict = "smaller" if abs(expected) < spread else "larger"
+        return correct(exercise, f"{expected:+.3f}, {verdict} than the spread over seeds "
+                                 f"({spread:.3f})")
+    if _close(answer, -expected, 1e-9):
+        raise ExerciseNotSolved(f"{exercise}: the sign is flipped; take {better!r} minus {worse!r}.")
+    if _close(answer, 100 * expected, 1e-7):
+        raise ExerciseNotSolved(f"{exercise}: give a share (0.01 for one point), not points.")
+    raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Subtract the two rows' accuracy_mean.")
+
+
+def check_07_ratio(answer, table: pd.DataFrame, column: str, numerator: str, denominator: str) -> str:
+    """Exercise 07.3: how many times one configuration's cost column exceeds another's."""
+    exercise = "Exercise 3 (the cost of encryption)"
+    require_answer(answer, exercise, "a ratio (a positive number)")
+    expected = float(table.loc[numerator, column] / table.loc[denominator, column])
+    if _close(answer, expected, 1e-9 * max(1.0, expected)):
+        return correct(exercise, f"{expected:.1f} times, on this machine in this run: quote orders "
+                                 "of magnitude, and measure at your own model's size")
+    if _close(answer, 1 / expected, 1e-9):
+        raise ExerciseNotSolved(f"{exercise}: the ratio is upside down; divide {numerator!r} by "
+                                f"{denominator!r}.")
+    raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Divide the two rows' {column!r} values.")
