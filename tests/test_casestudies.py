@@ -5,8 +5,7 @@ tests/test_notebooks.py): a summary box, the template's sections, discussion que
 instructor notes, references with URLs, the "not legal advice" statement, a jurisdictions
 table from helpers.regulations, and prose numbers backed by claim() calls.
 
-A case study that does not exist yet is skipped with a reason; the lead makes the skip
-strict once all six are in.
+Every one of the six must exist: a missing case study fails.
 """
 
 from __future__ import annotations
@@ -57,8 +56,7 @@ PLACEHOLDER = re.compile(r"\{[A-Z][A-Z0-9_]*\}")
 
 def _load(stem: str):
     path = ROOT / "casestudies" / f"{stem}.ipynb"
-    if not path.exists():
-        pytest.skip(f"casestudies/{stem}.ipynb is not there yet (being written in parallel)")
+    assert path.exists(), f"casestudies/{stem}.ipynb is missing"
     return nbformat.read(path, as_version=4)
 
 
