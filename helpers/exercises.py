@@ -467,8 +467,10 @@ def check_06_local_noise_std(answer, aggregator) -> str:
     if _close(answer, aggregator.n_hospitals * aggregator.noise_std, 1e-12):
         raise ExerciseNotSolved(f"{exercise}: independent variances add, not standard deviations; "
                                 "take the square root of the summed variance.")
-    raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Add the {aggregator.n_hospitals} variances "
-                            "noise_std**2 and take the square root.")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Add the {aggregator.n_hospitals} variances "
+        "noise_std**2 and take the square root."
+    )
 
 
 def check_06_other_hospital_update(answer, other_hospital, start_weights, epochs: int,
@@ -545,10 +547,13 @@ def check_07_smallest_epsilon(answer, table: pd.DataFrame, family: str, min_accu
         return correct(exercise, f"epsilon = {expected:g} is the smallest budget with a mean "
                                  f"accuracy of at least {min_accuracy:g}")
     if any(_close(answer, e, 1e-9) for e in reached):
-        raise ExerciseNotSolved(f"{exercise}: epsilon = {answer:g} reaches the target, but a smaller "
-                                "one does too.")
-    raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Keep the {family!r} rows whose "
-                            f"accuracy_mean is at least {min_accuracy:g} and take the smallest epsilon.")
+        raise ExerciseNotSolved(
+            f"{exercise}: epsilon = {answer:g} reaches the target, but a smaller one does too."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Keep the {family!r} rows whose accuracy_mean is at "
+        f"least {min_accuracy:g} and take the smallest epsilon."
+    )
 
 
 def check_07_accuracy_gap(answer, table: pd.DataFrame, better: str, worse: str) -> str:
@@ -562,13 +567,17 @@ def check_07_accuracy_gap(answer, table: pd.DataFrame, better: str, worse: str) 
         return correct(exercise, f"{expected:+.3f}, {verdict} than the spread over seeds "
                                  f"({spread:.3f})")
     if _close(answer, -expected, 1e-9):
-        raise ExerciseNotSolved(f"{exercise}: the sign is flipped; take {better!r} minus {worse!r}.")
+        raise ExerciseNotSolved(
+            f"{exercise}: the sign is flipped; take {better!r} minus {worse!r}."
+        )
     if _close(answer, 100 * expected, 1e-7):
         raise ExerciseNotSolved(f"{exercise}: give a share (0.01 for one point), not points.")
     raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Subtract the two rows' accuracy_mean.")
 
 
-def check_07_ratio(answer, table: pd.DataFrame, column: str, numerator: str, denominator: str) -> str:
+def check_07_ratio(
+    answer, table: pd.DataFrame, column: str, numerator: str, denominator: str
+) -> str:
     """Exercise 07.3: how many times one configuration's cost column exceeds another's."""
     exercise = "Exercise 3 (the cost of encryption)"
     require_answer(answer, exercise, "a ratio (a positive number)")
