@@ -749,6 +749,12 @@ def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
             ):
                 shutil.copy2(asset, target.parent / asset.name)
 
+    # Notebooks link to the helpers' source ([dp.py](../helpers/dp.py)); with the files
+    # beside the notebooks, MyST turns those links into downloads instead of dead links.
+    for source in sorted((root / "helpers").glob("*.py")):
+        (src / "helpers").mkdir(exist_ok=True)
+        shutil.copy2(source, src / "helpers" / source.name)
+
     docs_dir = root / DOCS
     docs = []
     for page in sorted(docs_dir.glob("*.md")) if docs_dir.is_dir() else []:
