@@ -30,6 +30,8 @@ def claim(what: str, value, stated, tolerance: float = 0.0) -> str:
     """
     if not isinstance(tolerance, numbers.Real) or not tolerance >= 0:
         raise ValueError(f"tolerance must be a real number >= 0; got {tolerance!r}")
+    # numpy scalars print as plain numbers (0.965, not np.float64(0.965))
+    value = value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value
     if isinstance(value, numbers.Real) and isinstance(stated, numbers.Real):
         ok = math.isfinite(float(value)) and abs(float(value) - float(stated)) <= tolerance
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -181,7 +182,8 @@ def tradeoff_runs(
     """Run every configuration on every seed's task; one row per (configuration, seed).
 
     For a seed, every configuration gets the same task (same test set, same hospitals)
-    and a generator seeded from that seed, so rows are reproducible and comparable.
+    and a generator seeded from the seed and the configuration's name, so a row is
+    reproducible and does not change when other configurations are added or reordered.
     Raises ValueError when a run's accountant recorded a guarantee other than the one its
     configuration claims (the privacy column must be what was actually spent).
     """
@@ -198,11 +200,12 @@ def tradeoff_runs(
         raise ValueError("seeds must hold at least one seed; got none")
 
     rows = []
-    jobs = [(seed, index, c) for seed in seeds for index, c in enumerate(configurations)]
+    jobs = [(seed, c) for seed in seeds for c in configurations]
     tasks = {}
-    for seed, index, config in _progress(jobs, progress, desc="configurations x seeds", total=len(jobs)):
+    for seed, config in _progress(jobs, progress, desc="configurations x seeds", total=len(jobs)):
         task = tasks.setdefault(seed, make_task(seed))
-        rng = np.random.default_rng([seed, index])  # the same stream for a row whatever else runs
+        # seeded by (seed, name): a row's numbers do not depend on which other rows run
+        rng = np.random.default_rng([seed, zlib.crc32(config.name.encode())])
         start = time.perf_counter()
         outcome = config.train(task, rng)
         seconds = time.perf_counter() - start

@@ -239,3 +239,10 @@ def test_table_validation():
         evaluation.standard_configurations(epsilons=(0.0,))
     with pytest.raises(ValueError, match="include must be one of"):
         evaluation.standard_configurations(include=["everything"])
+
+
+def test_a_row_does_not_depend_on_which_other_rows_run(configurations):
+    local_dp = [c for c in configurations if c.family == "FedAvg + local DP"]
+    alone = evaluation.tradeoff_runs(local_dp[-1:], seeds=[0])
+    together = evaluation.tradeoff_runs(local_dp, seeds=[0])
+    assert alone["accuracy"].iloc[0] == together["accuracy"].iloc[-1]
