@@ -28,7 +28,7 @@ $(VENV)/.installed-runtime: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@touch $@
 
-$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed-runtime
+$(VENV)/.installed-test: requirements-test.txt requirements-flower.txt requirements-book.txt $(VENV)/.installed-runtime
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt
 	@touch $@
 
