@@ -493,7 +493,11 @@ def membership_inference(model, members, non_members) -> MembershipResult:
     Reference: S. Yeom, I. Giacomelli, M. Fredrikson and S. Jha, "Privacy Risk in Machine
     Learning: Analyzing the Connection to Overfitting", IEEE CSF 2018,
     https://arxiv.org/abs/1709.01604. An epsilon-DP training algorithm bounds the
-    advantage by e^epsilon - 1 (their Theorem 1).
+    advantage by e^epsilon - 1 (their Theorem 1), which is vacuous above epsilon = ln 2; the
+    hypothesis-testing view of (epsilon, delta)-DP gives the tighter
+    (e^epsilon - 1 + 2 delta) / (e^epsilon + 1) for any attack (P. Kairouz, S. Oh and
+    P. Viswanath, "The Composition Theorem for Differential Privacy", ICML 2015,
+    https://arxiv.org/abs/1311.0776).
     """
     (X_in, y_in), (X_out, y_out) = members, non_members
     loss_in = per_example_loss(model, X_in, y_in)
