@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -47,32 +46,53 @@ def non_private(epsilon, rng):
 
 
 def diffprivlib_lr(epsilon, rng):
-    return make_pipeline(MinMaxScaler(), dp_learning.diffprivlib_logistic_regression(
-        epsilon, data_norm=math.sqrt(30), rng=rng))
+    return make_pipeline(
+        MinMaxScaler(),
+        dp_learning.diffprivlib_logistic_regression(epsilon, data_norm=math.sqrt(30), rng=rng),
+    )
 
 
 def kit_dpsgd(epsilon, rng):
-    return make_pipeline(MinMaxScaler(), FunctionTransformer(_centre),
-                         dp_learning.DPSGDLogisticRegression(epsilon, delta=1e-5, rng=rng))
+    return make_pipeline(
+        MinMaxScaler(),
+        FunctionTransformer(_centre),
+        dp_learning.DPSGDLogisticRegression(epsilon, delta=1e-5, rng=rng),
+    )
 
 
 def run(repeats: int, seed: int) -> pd.DataFrame:
     X, y = data.breast_cancer()
     sweeps = [
-        dp_learning.privacy_utility_sweep(non_private, [None], repeats, X, y, rng=seed,
-                                          model_name="non-private LR"),
-        dp_learning.privacy_utility_sweep(diffprivlib_lr, EPSILONS, repeats, X, y, rng=seed,
-                                          progress=True, model_name="diffprivlib LR"),
-        dp_learning.privacy_utility_sweep(kit_dpsgd, EPSILONS, repeats, X, y, rng=seed,
-                                          progress=True, model_name="kit DP-SGD"),
+        dp_learning.privacy_utility_sweep(
+            non_private, [None], repeats, X, y, rng=seed, model_name="non-private LR"
+        ),
+        dp_learning.privacy_utility_sweep(
+            diffprivlib_lr,
+            EPSILONS,
+            repeats,
+            X,
+            y,
+            rng=seed,
+            progress=True,
+            model_name="diffprivlib LR",
+        ),
+        dp_learning.privacy_utility_sweep(
+            kit_dpsgd, EPSILONS, repeats, X, y, rng=seed, progress=True, model_name="kit DP-SGD"
+        ),
     ]
     return pd.concat(sweeps, ignore_index=True)
 
 
 def table(sweep: pd.DataFrame) -> pd.DataFrame:
-    sweep = sweep.assign(epsilon=sweep["epsilon"].astype(object).where(sweep["epsilon"].notna(), "none"))
+    sweep = sweep.assign(
+        epsilon=sweep["epsilon"].astype(object).where(sweep["epsilon"].notna(), "none")
+    )
     grouped = sweep.groupby(["epsilon", "model"], sort=False)
-    out = grouped["accuracy"].agg(["mean", "std", "min"]).join(grouped["fit_seconds"].mean().rename("fit_ms") * 1000)
+    out = (
+        grouped["accuracy"]
+        .agg(["mean", "std", "min"])
+        .join(grouped["fit_seconds"].mean().rename("fit_ms") * 1000)
+    )
     out = out.reset_index()
     out["accuracy"] = out["mean"].map("{:.3f}".format) + " +- " + out["std"].map("{:.3f}".format)
     out["worst"] = out["min"].map("{:.3f}".format)
@@ -90,7 +110,9 @@ def table(sweep: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict(sweep: pd.DataFrame) -> list[str]:
-    means = sweep.dropna(subset=["epsilon"]).groupby(["epsilon", "model"])["accuracy"].mean().unstack()
+    means = (
+        sweep.dropna(subset=["epsilon"]).groupby(["epsilon", "model"])["accuracy"].mean().unstack()
+    )
     lines = []
     for eps, row in means.iterrows():
         diff = row["kit DP-SGD"] - row["diffprivlib LR"]
@@ -107,8 +129,10 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     sweep = run(args.repeats, args.seed)
     print()
-    print(f"Breast cancer (569 patients), {args.repeats} splits per epsilon; accuracy mean +- std "
-          "over splits; timings from one run on one machine.")
+    print(
+        f"Breast cancer (569 patients), {args.repeats} splits per epsilon; accuracy mean +- std "
+        "over splits; timings from one run on one machine."
+    )
     print(table(sweep).to_string(index=False))
     print()
     print("\n".join(verdict(sweep)))

@@ -35,8 +35,12 @@ def main(repeats: int) -> None:
     release = population.drop(columns=["patient_id", "mrn", "name", "street_address", "phone"])
     cases = [
         ("names removed", release, roll, ["zip5", "birth_date", "sex"]),
-        ("Safe Harbor", deid.safe_harbor(population), deid.safe_harbor(roll),
-         ["zip3", "birth_year", "sex"]),
+        (
+            "Safe Harbor",
+            deid.safe_harbor(population),
+            deid.safe_harbor(roll),
+            ["zip3", "birth_year", "sex"],
+        ),
         ("sex only (huge classes)", release, roll, ["sex"]),
     ]
     rows = []

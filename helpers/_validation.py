@@ -32,9 +32,7 @@ def check_rng(rng: RandomState) -> np.random.Generator:
     )
 
 
-def check_integer(
-    value, name: str, minimum: int | None = None, maximum: int | None = None
-) -> int:
+def check_integer(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     """Check that ``value`` is an integer in [minimum, maximum] and return it as int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
@@ -83,9 +81,7 @@ def check_columns(df: pd.DataFrame, columns: Iterable[str], name: str = "df") ->
     columns = [columns] if isinstance(columns, str) else list(columns)
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(
-            f"{name} has no column(s) {missing}; its columns are {list(df.columns)}"
-        )
+        raise ValueError(f"{name} has no column(s) {missing}; its columns are {list(df.columns)}")
     if df.empty:
         raise ValueError(f"{name} is empty; it needs at least one row")
     return columns

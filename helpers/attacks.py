@@ -383,8 +383,14 @@ def membership_power(member_scores, non_member_scores, false_positive_rate: floa
     """
     members = _check_scores(member_scores, "member_scores")
     non_members = _check_scores(non_member_scores, "non_member_scores")
-    rate = check_real(false_positive_rate, "false_positive_rate", low=0.0, high=1.0,
-                      low_inclusive=False, high_inclusive=False)
+    rate = check_real(
+        false_positive_rate,
+        "false_positive_rate",
+        low=0.0,
+        high=1.0,
+        low_inclusive=False,
+        high_inclusive=False,
+    )
     threshold = np.quantile(non_members, 1.0 - rate)
     return float(np.mean(members > threshold))
 

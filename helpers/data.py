@@ -163,9 +163,22 @@ def _with_card(card: DataCard):
     """Append a data card to a loader's docstring, so the card is written once."""
 
     def decorate(func):
-        func.__doc__ = (func.__doc__ or "") + "\n    Data card\n    ---------\n" + "".join(
-            f"    {field}: {getattr(card, field)}\n"
-            for field in ("name", "source", "citation", "licence", "size", "row", "target", "note")
+        func.__doc__ = (
+            (func.__doc__ or "")
+            + "\n    Data card\n    ---------\n"
+            + "".join(
+                f"    {field}: {getattr(card, field)}\n"
+                for field in (
+                    "name",
+                    "source",
+                    "citation",
+                    "licence",
+                    "size",
+                    "row",
+                    "target",
+                    "note",
+                )
+            )
         )
         return func
 
@@ -467,7 +480,9 @@ def synthetic_population(n_patients: int = 100_000, rng: RandomState = None) -> 
 
     systolic = rng.normal(np.where(adult, 105 + 0.4 * age, 100), 12) + 15 * (codes == "I10")
     bmi = rng.lognormal(np.log(np.where(adult, 26.0, 18.0)), 0.18) + 3 * (codes == "E11")
-    hba1c = np.where(codes == "E11", rng.normal(7.6, 1.2, n_patients), rng.normal(5.4, 0.4, n_patients))
+    hba1c = np.where(
+        codes == "E11", rng.normal(7.6, 1.2, n_patients), rng.normal(5.4, 0.4, n_patients)
+    )
     cholesterol = rng.normal(4.4 + 0.015 * age, 0.8)
 
     zip3 = people["zip5"].str[:3]
@@ -541,7 +556,8 @@ def voter_roll(
     registration_year, shuffled; plus the truth Series if ``return_truth``.
     """
     check_columns(
-        population, ["patient_id", "name", "street_address", "city", "zip5", "birth_date", "sex", "age"],
+        population,
+        ["patient_id", "name", "street_address", "city", "zip5", "birth_date", "sex", "age"],
         "population",
     )
     fraction = check_real(fraction, "fraction", low=0.0, high=1.0, low_inclusive=False)
@@ -671,7 +687,6 @@ def _cut(n: int, shares: np.ndarray) -> np.ndarray:
     return np.searchsorted(bounds, np.arange(n), side="right")
 
 
-
 # ------------------------------------------------------------- synthetic genotypes
 
 
@@ -713,14 +728,15 @@ def synthetic_genotypes(
     """
     n_people = check_integer(n_people, "n_people", minimum=1)
     n_snps = check_integer(n_snps, "n_snps", minimum=1)
-    low = check_real(min_allele_frequency, "min_allele_frequency", low=0.0, high=0.5,
-                     low_inclusive=False)
-    high = check_real(max_allele_frequency, "max_allele_frequency", low=0.0, high=0.5,
-                      low_inclusive=False)
+    low = check_real(
+        min_allele_frequency, "min_allele_frequency", low=0.0, high=0.5, low_inclusive=False
+    )
+    high = check_real(
+        max_allele_frequency, "max_allele_frequency", low=0.0, high=0.5, low_inclusive=False
+    )
     if not low < high:
         raise ValueError(
-            "min_allele_frequency must be < max_allele_frequency; "
-            f"got {low} and {high}"
+            f"min_allele_frequency must be < max_allele_frequency; got {low} and {high}"
         )
     if not isinstance(return_frequencies, bool):
         raise TypeError(f"return_frequencies must be True or False; got {return_frequencies!r}")

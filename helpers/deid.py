@@ -425,9 +425,11 @@ def equivalence_classes(
     if sensitive is not None:
         check_columns(df, [sensitive], "df")
         counts = df.groupby(columns + [sensitive], dropna=False, sort=False).size()
-        top = counts.sort_values(ascending=False, kind="stable").groupby(
-            level=list(range(len(columns))), dropna=False, sort=False
-        ).head(1)
+        top = (
+            counts.sort_values(ascending=False, kind="stable")
+            .groupby(level=list(range(len(columns))), dropna=False, sort=False)
+            .head(1)
+        )
         top = top.reset_index(level=sensitive).rename(
             columns={sensitive: "top_value", 0: "top_count"}
         )

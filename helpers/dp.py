@@ -37,7 +37,9 @@ def check_epsilon(epsilon) -> float:
 
 def check_delta(delta, required: bool = False) -> float:
     """Delta must be in [0, 1); in (0, 1) when ``required`` (e.g. the Gaussian mechanism)."""
-    return check_real(delta, "delta", low=0.0, high=1.0, low_inclusive=not required, high_inclusive=False)
+    return check_real(
+        delta, "delta", low=0.0, high=1.0, low_inclusive=not required, high_inclusive=False
+    )
 
 
 def check_sensitivity(sensitivity) -> float:
@@ -491,9 +493,12 @@ def advanced_composition(epsilon, delta, k, delta_prime) -> tuple[float, float]:
     epsilon = check_epsilon(epsilon)
     delta = check_delta(delta)
     k = check_integer(k, "k", minimum=1)
-    delta_prime = check_real(delta_prime, "delta_prime", low=0.0, high=1.0,
-                             low_inclusive=False, high_inclusive=False)
-    eps_total = math.sqrt(2 * k * math.log(1 / delta_prime)) * epsilon + k * epsilon * math.expm1(epsilon)
+    delta_prime = check_real(
+        delta_prime, "delta_prime", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
+    )
+    eps_total = math.sqrt(2 * k * math.log(1 / delta_prime)) * epsilon + k * epsilon * math.expm1(
+        epsilon
+    )
     return float(eps_total), float(min(k * delta + delta_prime, 1.0))
 
 
@@ -534,16 +539,24 @@ class PrivacyAccountant:
     _spends: list = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self):
-        self.epsilon_budget = check_real(self.epsilon_budget, "epsilon_budget", low=0.0,
-                                         low_inclusive=False)
-        self.delta_budget = check_real(self.delta_budget, "delta_budget", low=0.0, high=1.0,
-                                       high_inclusive=False)
+        self.epsilon_budget = check_real(
+            self.epsilon_budget, "epsilon_budget", low=0.0, low_inclusive=False
+        )
+        self.delta_budget = check_real(
+            self.delta_budget, "delta_budget", low=0.0, high=1.0, high_inclusive=False
+        )
         check_choice(self.composition, "composition", ("basic", "advanced"))
         if self.composition == "advanced":
             if self.delta_prime is None:
                 raise ValueError("composition='advanced' needs delta_prime in (0, 1)")
-            self.delta_prime = check_real(self.delta_prime, "delta_prime", low=0.0, high=1.0,
-                                          low_inclusive=False, high_inclusive=False)
+            self.delta_prime = check_real(
+                self.delta_prime,
+                "delta_prime",
+                low=0.0,
+                high=1.0,
+                low_inclusive=False,
+                high_inclusive=False,
+            )
             if self.delta_prime > self.delta_budget:
                 raise ValueError(
                     f"delta_prime must be <= delta_budget ({self.delta_budget}); got {self.delta_prime}"
@@ -574,14 +587,17 @@ class PrivacyAccountant:
     def remaining(self) -> Budget:
         """Budget left (never negative)."""
         spent = self.spent
-        return Budget(max(self.epsilon_budget - spent.epsilon, 0.0),
-                      max(self.delta_budget - spent.delta, 0.0))
+        return Budget(
+            max(self.epsilon_budget - spent.epsilon, 0.0), max(self.delta_budget - spent.delta, 0.0)
+        )
 
     def can_spend(self, epsilon, delta=0.0) -> bool:
         """Whether ``spend(epsilon, delta)`` would succeed."""
         total = self._total(self._spends + [("", check_epsilon(epsilon), check_delta(delta))])
-        return (total.epsilon <= self.epsilon_budget * (1 + self._TOLERANCE)
-                and total.delta <= self.delta_budget * (1 + self._TOLERANCE) + 1e-300)
+        return (
+            total.epsilon <= self.epsilon_budget * (1 + self._TOLERANCE)
+            and total.delta <= self.delta_budget * (1 + self._TOLERANCE) + 1e-300
+        )
 
     def spend(self, epsilon, delta=0.0, label: str = "") -> Budget:
         """Record a release costing (epsilon, delta); return what remains.
@@ -608,9 +624,18 @@ class PrivacyAccountant:
         rows = []
         for i, (label, eps, delta) in enumerate(self._spends):
             total = self._total(self._spends[: i + 1])
-            rows.append({"label": label, "epsilon": eps, "delta": delta,
-                         "total_epsilon": total.epsilon, "total_delta": total.delta})
-        return pd.DataFrame(rows, columns=["label", "epsilon", "delta", "total_epsilon", "total_delta"])
+            rows.append(
+                {
+                    "label": label,
+                    "epsilon": eps,
+                    "delta": delta,
+                    "total_epsilon": total.epsilon,
+                    "total_delta": total.delta,
+                }
+            )
+        return pd.DataFrame(
+            rows, columns=["label", "epsilon", "delta", "total_epsilon", "total_delta"]
+        )
 
 
 # --------------------------------------------------------------------------- the audit
@@ -637,8 +662,12 @@ def _clopper_pearson(successes, trials, alpha, side):
     """One-sided Clopper-Pearson bound at level 1 - alpha (exact binomial)."""
     successes = np.asarray(successes, dtype=float)
     if side == "lower":
-        return np.where(successes > 0, stats.beta.ppf(alpha, successes, trials - successes + 1), 0.0)
-    return np.where(successes < trials, stats.beta.ppf(1 - alpha, successes + 1, trials - successes), 1.0)
+        return np.where(
+            successes > 0, stats.beta.ppf(alpha, successes, trials - successes + 1), 0.0
+        )
+    return np.where(
+        successes < trials, stats.beta.ppf(1 - alpha, successes + 1, trials - successes), 1.0
+    )
 
 
 def empirical_epsilon(
@@ -680,8 +709,9 @@ def empirical_epsilon(
         raise TypeError("mechanism must be a callable (data, rng) -> number")
     n_samples = check_integer(n_samples, "n_samples", minimum=100)
     delta = check_delta(delta)
-    confidence = check_real(confidence, "confidence", low=0.0, high=1.0, low_inclusive=False,
-                            high_inclusive=False)
+    confidence = check_real(
+        confidence, "confidence", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
+    )
     n_thresholds = check_integer(n_thresholds, "n_thresholds", minimum=1)
     rng = check_rng(rng)
 
@@ -690,7 +720,9 @@ def empirical_epsilon(
         for i in range(n_samples):
             out = mechanism(data, rng)
             if np.ndim(out) != 0:
-                raise ValueError("mechanism must return one number; audit a statistic of vector outputs")
+                raise ValueError(
+                    "mechanism must return one number; audit a statistic of vector outputs"
+                )
             outputs[i] = float(out)
         return outputs
 
@@ -718,8 +750,12 @@ def empirical_epsilon(
             p_low = _clopper_pearson(hits_p, n, alpha, "lower")
             q_high = _clopper_pearson(hits_q, n, alpha, "upper")
             with np.errstate(divide="ignore", invalid="ignore"):
-                lb = np.where(p_low - delta > 0, np.log(np.maximum(p_low - delta, 1e-300) / q_high), -np.inf)
-                point = np.log(np.maximum(hits_p / n - delta, 1e-300) / np.maximum(hits_q / n, 1e-300))
+                lb = np.where(
+                    p_low - delta > 0, np.log(np.maximum(p_low - delta, 1e-300) / q_high), -np.inf
+                )
+                point = np.log(
+                    np.maximum(hits_p / n - delta, 1e-300) / np.maximum(hits_q / n, 1e-300)
+                )
             results.append((side, lb, point, p_low, q_high))
         return results
 
@@ -735,7 +771,7 @@ def empirical_epsilon(
                 best = (lb[i], side, thresholds[i], first_test, second_test, order)
     _, side, t, first_test, second_test, order = best
     n_test = n_samples - half
-    (_, lb, point, p_low, q_high), = [
+    ((_, lb, point, p_low, q_high),) = [
         r for r in bound(first_test, second_test, np.array([t]), n_test) if r[0] == side
     ]
     lower = float(max(lb[0], 0.0)) if np.isfinite(lb[0]) else 0.0

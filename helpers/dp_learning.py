@@ -21,13 +21,15 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from helpers import dp, federated
 from helpers._progress import progress as progress_bar
 from helpers._validation import RandomState, check_choice, check_integer, check_real, check_rng
-from helpers import dp, federated
 from helpers.dp import check_delta, check_epsilon
 
 #: RDP orders searched by default: the list TensorFlow Privacy's compute_dp_sgd_privacy uses.
-DEFAULT_ORDERS = tuple([1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 3.5, 4.0, 4.5] + list(range(5, 64)) + [128, 256, 512])
+DEFAULT_ORDERS = tuple(
+    [1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 3.5, 4.0, 4.5] + list(range(5, 64)) + [128, 256, 512]
+)
 
 # ------------------------------------------------------------------ the RDP accountant
 
@@ -53,7 +55,9 @@ def _log_a_int(q: float, sigma: float, alpha: int) -> float:
     """log A_alpha for integer alpha: a finite binomial sum (Mironov, Talwar & Zhang 2019, Sec. 3.3)."""
     log_a = -np.inf
     for i in range(alpha + 1):
-        log_coef = (math.log(special.binom(alpha, i)) + i * math.log(q) + (alpha - i) * math.log1p(-q))
+        log_coef = (
+            math.log(special.binom(alpha, i)) + i * math.log(q) + (alpha - i) * math.log1p(-q)
+        )
         log_a = _log_add(log_a, log_coef + (i * i - i) / (2 * sigma**2))
     return log_a
 
@@ -155,8 +159,15 @@ def rdp_to_dp(orders, rdp, delta, conversion: str = "improved") -> tuple[float, 
     return float(max(eps[best], 0.0)), float(orders[best])
 
 
-def dpsgd_epsilon(n, batch_size, noise_multiplier, epochs, delta, orders=DEFAULT_ORDERS,
-                  conversion: str = "improved") -> float:
+def dpsgd_epsilon(
+    n,
+    batch_size,
+    noise_multiplier,
+    epochs,
+    delta,
+    orders=DEFAULT_ORDERS,
+    conversion: str = "improved",
+) -> float:
     """Epsilon of DP-SGD with Poisson sampling at rate batch_size / n for ceil(epochs n / batch_size) steps.
 
     The same computation as TensorFlow Privacy's ``compute_dp_sgd_privacy``
@@ -243,8 +254,18 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
     https://arxiv.org/abs/1908.10530.
     """
 
-    def __init__(self, epsilon=1.0, delta=None, clip_norm=1.0, epochs=50, batch_size=32,
-                 learning_rate=0.5, l2=0.0, sampling="poisson", rng=None):
+    def __init__(
+        self,
+        epsilon=1.0,
+        delta=None,
+        clip_norm=1.0,
+        epochs=50,
+        batch_size=32,
+        learning_rate=0.5,
+        l2=0.0,
+        sampling="poisson",
+        rng=None,
+    ):
         self.epsilon = epsilon
         self.delta = delta
         self.clip_norm = clip_norm
@@ -320,12 +341,23 @@ def _check_xy(X, y):
     return X, y.astype(float)
 
 
-def dp_logistic_regression(X, y, epsilon, delta=None, clip_norm=1.0, epochs=50, batch_size=32,
-                           learning_rate=0.5, l2=0.0, sampling="poisson",
-                           rng: RandomState = None) -> DPSGDLogisticRegression:
+def dp_logistic_regression(
+    X,
+    y,
+    epsilon,
+    delta=None,
+    clip_norm=1.0,
+    epochs=50,
+    batch_size=32,
+    learning_rate=0.5,
+    l2=0.0,
+    sampling="poisson",
+    rng: RandomState = None,
+) -> DPSGDLogisticRegression:
     """Fit a DP-SGD logistic regression (see ``DPSGDLogisticRegression``) and return it."""
-    return DPSGDLogisticRegression(epsilon, delta, clip_norm, epochs, batch_size, learning_rate,
-                                   l2, sampling, rng).fit(X, y)
+    return DPSGDLogisticRegression(
+        epsilon, delta, clip_norm, epochs, batch_size, learning_rate, l2, sampling, rng
+    ).fit(X, y)
 
 
 # ------------------------------------------------------------------ diffprivlib wrappers
@@ -371,10 +403,17 @@ def diffprivlib_logistic_regression(epsilon, data_norm, rng: RandomState = None,
     """
     epsilon = check_epsilon(epsilon)
     if data_norm is None:
-        raise ValueError("data_norm must be declared from domain knowledge, not computed from the data")
+        raise ValueError(
+            "data_norm must be declared from domain knowledge, not computed from the data"
+        )
     data_norm = check_real(data_norm, "data_norm", low=0.0, low_inclusive=False)
-    return _DiffprivlibLogisticRegression(epsilon=epsilon, data_norm=data_norm, random_state=_seed_from(rng),
-                              accountant=BudgetAccountant(), **kwargs)
+    return _DiffprivlibLogisticRegression(
+        epsilon=epsilon,
+        data_norm=data_norm,
+        random_state=_seed_from(rng),
+        accountant=BudgetAccountant(),
+        **kwargs,
+    )
 
 
 def diffprivlib_gaussian_nb(epsilon, lower, upper, rng: RandomState = None, **kwargs):
@@ -388,20 +427,37 @@ def diffprivlib_gaussian_nb(epsilon, lower, upper, rng: RandomState = None, **kw
     epsilon = check_epsilon(epsilon)
     lower = np.atleast_1d(np.asarray(lower, dtype=float))
     upper = np.atleast_1d(np.asarray(upper, dtype=float))
-    if lower.shape != upper.shape or not np.all(np.isfinite(lower)) or not np.all(np.isfinite(upper)):
+    if (
+        lower.shape != upper.shape
+        or not np.all(np.isfinite(lower))
+        or not np.all(np.isfinite(upper))
+    ):
         raise ValueError("lower and upper must be finite and of the same shape")
     if not np.all(lower < upper):
         raise ValueError("bounds must satisfy lower < upper for every feature")
-    return _DiffprivlibGaussianNB(epsilon=epsilon, bounds=(lower, upper), random_state=_seed_from(rng),
-                      accountant=BudgetAccountant(), **kwargs)
+    return _DiffprivlibGaussianNB(
+        epsilon=epsilon,
+        bounds=(lower, upper),
+        random_state=_seed_from(rng),
+        accountant=BudgetAccountant(),
+        **kwargs,
+    )
 
 
 # ------------------------------------------------------------------ privacy-utility sweeps
 
 
-def privacy_utility_sweep(model_factory, epsilons, n_repeats, X, y, test_size=0.25,
-                          rng: RandomState = None, progress: bool = False,
-                          model_name: str = "model") -> pd.DataFrame:
+def privacy_utility_sweep(
+    model_factory,
+    epsilons,
+    n_repeats,
+    X,
+    y,
+    test_size=0.25,
+    rng: RandomState = None,
+    progress: bool = False,
+    model_name: str = "model",
+) -> pd.DataFrame:
     """Fit and score a private model at each epsilon, many times: a tidy DataFrame.
 
     Parameters
@@ -422,8 +478,9 @@ def privacy_utility_sweep(model_factory, epsilons, n_repeats, X, y, test_size=0.
         raise TypeError("model_factory must be a callable (epsilon, rng) -> estimator")
     epsilons = [None if e is None else check_epsilon(e) for e in epsilons]
     n_repeats = check_integer(n_repeats, "n_repeats", minimum=1)
-    test_size = check_real(test_size, "test_size", low=0.0, high=1.0, low_inclusive=False,
-                           high_inclusive=False)
+    test_size = check_real(
+        test_size, "test_size", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
+    )
     rng = check_rng(rng)
     split_seeds = rng.integers(2**31 - 1, size=n_repeats)
     model_seeds = rng.integers(2**31 - 1, size=(len(epsilons), n_repeats))
@@ -431,7 +488,8 @@ def privacy_utility_sweep(model_factory, epsilons, n_repeats, X, y, test_size=0.
     jobs = [(i, r) for r in range(n_repeats) for i in range(len(epsilons))]
     for i, r in progress_bar(jobs, enabled=progress, desc=f"{model_name} sweep", total=len(jobs)):
         X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=test_size, stratify=y, random_state=int(split_seeds[r]))
+            X, y, test_size=test_size, stratify=y, random_state=int(split_seeds[r])
+        )
         model = model_factory(epsilons[i], np.random.default_rng(int(model_seeds[i, r])))
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -439,15 +497,26 @@ def privacy_utility_sweep(model_factory, epsilons, n_repeats, X, y, test_size=0.
             warnings.filterwarnings("ignore", message=".*failed to converge.*")
             model.fit(X_train, y_train)
         seconds = time.perf_counter() - start
-        rows.append({"model": model_name, "epsilon": epsilons[i], "repeat": r,
-                     "accuracy": float(model.score(X_test, y_test)), "fit_seconds": seconds})
+        rows.append(
+            {
+                "model": model_name,
+                "epsilon": epsilons[i],
+                "repeat": r,
+                "accuracy": float(model.score(X_test, y_test)),
+                "fit_seconds": seconds,
+            }
+        )
     return pd.DataFrame(rows, columns=["model", "epsilon", "repeat", "accuracy", "fit_seconds"])
 
 
 def summarise_sweep(sweep: pd.DataFrame) -> pd.DataFrame:
     """Mean, std, min and max accuracy per model and epsilon (non-private rows labelled 'none')."""
-    table = sweep.assign(epsilon=sweep["epsilon"].astype(object).where(sweep["epsilon"].notna(), "none"))
-    return table.groupby(["model", "epsilon"], sort=False)["accuracy"].agg(["mean", "std", "min", "max", "count"])
+    table = sweep.assign(
+        epsilon=sweep["epsilon"].astype(object).where(sweep["epsilon"].notna(), "none")
+    )
+    return table.groupby(["model", "epsilon"], sort=False)["accuracy"].agg(
+        ["mean", "std", "min", "max", "count"]
+    )
 
 
 # ------------------------------------------------------------------ membership inference
@@ -533,14 +602,29 @@ class ClippedHospital(federated.Hospital):
     2018, https://arxiv.org/abs/1710.06963).
     """
 
-    def __init__(self, X, y, clip_norm: float, total_patients: int, name: str = "hospital",
-                 model: str = "logistic"):
+    def __init__(
+        self,
+        X,
+        y,
+        clip_norm: float,
+        total_patients: int,
+        name: str = "hospital",
+        model: str = "logistic",
+    ):
         super().__init__(X, y, name=name, model=model)
         self.clip_norm = check_real(clip_norm, "clip_norm", low=0.0, low_inclusive=False)
-        self.total_patients = check_integer(total_patients, "total_patients", minimum=self.n_samples)
+        self.total_patients = check_integer(
+            total_patients, "total_patients", minimum=self.n_samples
+        )
 
-    def local_update(self, global_weights, epochs: int, lr: float, rng: RandomState = None,
-                     batch_size: int | None = None) -> tuple[np.ndarray, int]:
+    def local_update(
+        self,
+        global_weights,
+        epochs: int,
+        lr: float,
+        rng: RandomState = None,
+        batch_size: int | None = None,
+    ) -> tuple[np.ndarray, int]:
         """One step ``w - lr * sum_i clip(g_i) / total_patients``; returns (weights, count)."""
         if epochs != 1 or batch_size is not None:
             raise ValueError(
@@ -552,7 +636,9 @@ class ClippedHospital(federated.Hospital):
         X, y = self._data()
         weights = np.asarray(global_weights, dtype=np.float64).reshape(-1)
         if weights.shape[0] != X.shape[1] + 1:
-            raise ValueError(f"global_weights must have {X.shape[1] + 1} entries; got {weights.shape[0]}")
+            raise ValueError(
+                f"global_weights must have {X.shape[1] + 1} entries; got {weights.shape[0]}"
+            )
         Xb = np.hstack([X, np.ones((len(X), 1))])
         z = Xb @ weights
         residual = (special.expit(z) - y) if self.model == "logistic" else 2.0 * (z - y)
@@ -594,8 +680,20 @@ class DPAggregator(federated.Aggregator):
     mode : "central" or "local".
     """
 
-    def __init__(self, inner, epsilon, delta, rounds, clip_norm, lr, total_patients,
-                 n_hospitals, initial_weights, accountant=None, mode: str = "central"):
+    def __init__(
+        self,
+        inner,
+        epsilon,
+        delta,
+        rounds,
+        clip_norm,
+        lr,
+        total_patients,
+        n_hospitals,
+        initial_weights,
+        accountant=None,
+        mode: str = "central",
+    ):
         if not isinstance(inner, federated.Aggregator):
             raise TypeError(f"inner must be an Aggregator; got {type(inner).__name__}")
         self.inner = inner
@@ -609,16 +707,20 @@ class DPAggregator(federated.Aggregator):
         self.n_hospitals = check_integer(n_hospitals, "n_hospitals", minimum=1)
         self.noise_multiplier = noise_multiplier_for(self.epsilon, self.delta, 1.0, self.rounds)
         self.noise_std = self.noise_multiplier * self.lr * self.clip_norm / self.total_patients
-        self.accountant = accountant if accountant is not None else dp.PrivacyAccountant(self.epsilon, self.delta)
+        self.accountant = (
+            accountant if accountant is not None else dp.PrivacyAccountant(self.epsilon, self.delta)
+        )
         self.accountant.spend(
-            self.epsilon, self.delta,
+            self.epsilon,
+            self.delta,
             label=f"{self.mode} DP FedAvg: {self.rounds} rounds, noise multiplier {self.noise_multiplier:.3g}",
         )
         self._global = np.asarray(initial_weights, dtype=np.float64).reshape(-1).copy()
         self.rounds_done = 0
         self.name = f"{self.mode} DP over {inner.name}"
         self.trusted_parties = (
-            f"the decoder adds the noise; {inner.trusted_parties}" if self.mode == "central"
+            f"the decoder adds the noise; {inner.trusted_parties}"
+            if self.mode == "central"
             else f"nobody for the DP guarantee (each hospital noises its own update); {inner.trusted_parties}"
         )
 

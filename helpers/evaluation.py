@@ -16,7 +16,7 @@ import math
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,6 @@ from helpers import data as kit_data
 from helpers import federated
 from helpers._progress import progress as _progress
 from helpers._validation import RandomState, check_choice, check_integer, check_real, check_rng
-
 
 # --------------------------------------------------------------------------- the task
 
@@ -61,7 +60,11 @@ class Task:
 
 
 def breast_cancer_task(
-    seed: int, n_hospitals: int = 5, scheme: str = "iid", test_size: float = 0.25, alpha: float = 0.5
+    seed: int,
+    n_hospitals: int = 5,
+    scheme: str = "iid",
+    test_size: float = 0.25,
+    alpha: float = 0.5,
 ) -> Task:
     """The breast-cancer task for one seed: a held-out test set, the rest split across hospitals.
 
@@ -70,10 +73,14 @@ def breast_cancer_task(
     training data leaks through preprocessing.
     """
     rng = check_rng(seed)
-    test_size = check_real(test_size, "test_size", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    test_size = check_real(
+        test_size, "test_size", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
+    )
     X, y = kit_data.breast_cancer()
     bounds = kit_data.breast_cancer_bounds()
-    scaler = federated.Standardiser.from_bounds(bounds["lower"].to_numpy(), bounds["upper"].to_numpy())
+    scaler = federated.Standardiser.from_bounds(
+        bounds["lower"].to_numpy(), bounds["upper"].to_numpy()
+    )
     X_scaled = np.clip(scaler.transform(X.to_numpy()), -1.0, 1.0)
     order = rng.permutation(len(y))
     n_test = int(round(test_size * len(y)))
@@ -147,8 +154,9 @@ class FittedWeights:
         return np.column_stack([1.0 - p, p])
 
 
-def membership_advantage(weights, members, non_members, model: str = "logistic",
-                         rng: RandomState = None) -> float:
+def membership_advantage(
+    weights, members, non_members, model: str = "logistic", rng: RandomState = None
+) -> float:
     """Advantage of the loss-threshold membership attack on a trained weight vector.
 
     Runs ``dp_learning.membership_inference`` (Yeom et al., CSF 2018: guess "member" when a
@@ -213,26 +221,36 @@ def tradeoff_runs(
         members = task.pooled()
         if isinstance(outcome.weights, dict):  # local-only: one model per hospital
             hospital_models = list(outcome.weights.values())
-            test_accuracy = float(np.mean([accuracy(w, task.X_test, task.y_test) for w in hospital_models]))
-            advantage = float(np.mean([
-                membership_advantage(w, part, (task.X_test, task.y_test), rng=seed)
-                for w, part in zip(hospital_models, task.hospital_data, strict=True)
-            ]))
+            test_accuracy = float(
+                np.mean([accuracy(w, task.X_test, task.y_test) for w in hospital_models])
+            )
+            advantage = float(
+                np.mean(
+                    [
+                        membership_advantage(w, part, (task.X_test, task.y_test), rng=seed)
+                        for w, part in zip(hospital_models, task.hospital_data, strict=True)
+                    ]
+                )
+            )
         else:
             test_accuracy = accuracy(outcome.weights, task.X_test, task.y_test)
-            advantage = membership_advantage(outcome.weights, members, (task.X_test, task.y_test), rng=seed)
-        rows.append({
-            "configuration": config.name,
-            "seed": seed,
-            "privacy": config.privacy,
-            "epsilon": outcome.epsilon,
-            "delta": outcome.delta,
-            "trusted": config.trusted,
-            "accuracy": test_accuracy,
-            "mia_advantage": advantage,
-            "seconds": seconds,
-            "bytes": int(outcome.bytes_communicated),
-        })
+            advantage = membership_advantage(
+                outcome.weights, members, (task.X_test, task.y_test), rng=seed
+            )
+        rows.append(
+            {
+                "configuration": config.name,
+                "seed": seed,
+                "privacy": config.privacy,
+                "epsilon": outcome.epsilon,
+                "delta": outcome.delta,
+                "trusted": config.trusted,
+                "accuracy": test_accuracy,
+                "mia_advantage": advantage,
+                "seconds": seconds,
+                "bytes": int(outcome.bytes_communicated),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -256,18 +274,20 @@ def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (in first-seen order): mean and spread over seeds."""
     order = list(dict.fromkeys(runs["configuration"]))
     grouped = runs.groupby("configuration", sort=False)
-    table = pd.DataFrame({
-        "privacy": grouped["privacy"].first(),
-        "epsilon": grouped["epsilon"].first(),
-        "delta": grouped["delta"].first(),
-        "trusted": grouped["trusted"].first(),
-        "accuracy_mean": grouped["accuracy"].mean(),
-        "accuracy_std": grouped["accuracy"].std(ddof=1).fillna(0.0),
-        "mia_advantage": grouped["mia_advantage"].mean(),
-        "seconds": grouped["seconds"].mean(),
-        "bytes": grouped["bytes"].mean(),
-        "seeds": grouped["seed"].count(),
-    })
+    table = pd.DataFrame(
+        {
+            "privacy": grouped["privacy"].first(),
+            "epsilon": grouped["epsilon"].first(),
+            "delta": grouped["delta"].first(),
+            "trusted": grouped["trusted"].first(),
+            "accuracy_mean": grouped["accuracy"].mean(),
+            "accuracy_std": grouped["accuracy"].std(ddof=1).fillna(0.0),
+            "mia_advantage": grouped["mia_advantage"].mean(),
+            "seconds": grouped["seconds"].mean(),
+            "bytes": grouped["bytes"].mean(),
+            "seeds": grouped["seed"].count(),
+        }
+    )
     return table.loc[order]
 
 
@@ -291,11 +311,11 @@ def tradeoff_table(
 
 #: Training settings shared by the standard configurations (fixed in advance, not tuned on
 #: the test patients: tuning on private data would itself leak).
-ROUNDS = 30            # federated rounds (and DP releases)
-LOCAL_EPOCHS = 5       # local epochs per round for non-private FedAvg
-LEARNING_RATE = 1.0    # non-private gradient descent
-DP_LEARNING_RATE = 2.0 # DP-FedSGD: one clipped full-batch step per round
-CLIP_NORM = 1.0        # per-patient gradient clipping (features lie in [-1, 1])
+ROUNDS = 30  # federated rounds (and DP releases)
+LOCAL_EPOCHS = 5  # local epochs per round for non-private FedAvg
+LEARNING_RATE = 1.0  # non-private gradient descent
+DP_LEARNING_RATE = 2.0  # DP-FedSGD: one clipped full-batch step per round
+CLIP_NORM = 1.0  # per-patient gradient clipping (features lie in [-1, 1])
 CENTRAL_EPOCHS = ROUNDS * LOCAL_EPOCHS  # same number of gradient steps as FedAvg
 WEIGHT_BOUND = 1_000.0  # largest |weight| secure aggregation accepts (overflow otherwise)
 
@@ -330,10 +350,17 @@ def standard_configurations(
     epsilons = [dp.check_epsilon(e) for e in epsilons]
     delta = dp.check_delta(delta, required=True)
     families = [
-        "centralised", "centralised DP", "local only", "FedAvg", "FedAvg + SecAgg",
-        "FedAvg + SecAgg + central DP", "FedAvg + local DP",
+        "centralised",
+        "centralised DP",
+        "local only",
+        "FedAvg",
+        "FedAvg + SecAgg",
+        "FedAvg + SecAgg + central DP",
+        "FedAvg + local DP",
     ]
-    include = families if include is None else [check_choice(f, "include", families) for f in include]
+    include = (
+        families if include is None else [check_choice(f, "include", families) for f in include]
+    )
     needs_keys = any("SecAgg" in f for f in include)
     if needs_keys and key_pair is None:
         key_pair = encryption.generate_keypair(2048)
@@ -343,7 +370,9 @@ def standard_configurations(
 
     def clipped_hospitals(task):
         return [
-            dp_learning.ClippedHospital(X, y, CLIP_NORM, task.n_train, name=f"H{i + 1}", model=task.model)
+            dp_learning.ClippedHospital(
+                X, y, CLIP_NORM, task.n_train, name=f"H{i + 1}", model=task.model
+            )
             for i, (X, y) in enumerate(task.hospital_data)
         ]
 
@@ -351,22 +380,41 @@ def standard_configurations(
         public_key, private_key = key_pair
         holder = encryption.KeyHolder(private_key, min_summands=min(2, len(task.hospital_data)))
         return encryption.SecureAggregator(
-            public_key, holder, n_parties=len(task.hospital_data), weight_bound=weight_bound,
+            public_key,
+            holder,
+            n_parties=len(task.hospital_data),
+            weight_bound=weight_bound,
             max_samples=task.n_train,
         )
 
     def dp_fedavg(task, rng, epsilon, inner, mode):
         accountant = dp.PrivacyAccountant(epsilon, delta)
         aggregator = dp_learning.DPAggregator(
-            inner, epsilon, delta, ROUNDS, CLIP_NORM, DP_LEARNING_RATE, task.n_train,
-            len(task.hospital_data), np.zeros(task.n_features + 1), accountant=accountant, mode=mode,
+            inner,
+            epsilon,
+            delta,
+            ROUNDS,
+            CLIP_NORM,
+            DP_LEARNING_RATE,
+            task.n_train,
+            len(task.hospital_data),
+            np.zeros(task.n_features + 1),
+            accountant=accountant,
+            mode=mode,
         )
         result = federated.federated_averaging(
-            clipped_hospitals(task), ROUNDS, 1, DP_LEARNING_RATE, rng=rng, aggregator=aggregator,
+            clipped_hospitals(task),
+            ROUNDS,
+            1,
+            DP_LEARNING_RATE,
+            rng=rng,
+            aggregator=aggregator,
             test_data=(task.X_test, task.y_test),
         )
         spent = accountant.spent
-        return Outcome(result.weights, _bytes_of(result.history), spent.epsilon, spent.delta, accountant.ledger)
+        return Outcome(
+            result.weights, _bytes_of(result.history), spent.epsilon, spent.delta, accountant.ledger
+        )
 
     def dp_step_bound(epsilon, mode, n_hospitals):
         # the largest |change| a hospital may send: its clipped step plus, in local mode,
@@ -376,14 +424,22 @@ def standard_configurations(
 
     configs = []
     if "centralised" in include:
+
         def centralised(task, rng):
             X, y = task.pooled()
-            w = federated.centralised_training(X, y, CENTRAL_EPOCHS, LEARNING_RATE, model=task.model)
+            w = federated.centralised_training(
+                X, y, CENTRAL_EPOCHS, LEARNING_RATE, model=task.model
+            )
             return Outcome(w, bytes_communicated=X.size * 8 + y.size * 8)  # every record moves
-        configs.append(Configuration("centralised", centralised, "one curator holds every record",
-                                     family="centralised"))
+
+        configs.append(
+            Configuration(
+                "centralised", centralised, "one curator holds every record", family="centralised"
+            )
+        )
     if "centralised DP" in include:
         for epsilon in epsilons:
+
             def central_dp(task, rng, epsilon=epsilon):
                 # the kit's DP-SGD (notebook 03) with its defaults, run by a trusted curator
                 X, y = task.pooled()
@@ -394,47 +450,100 @@ def standard_configurations(
                 ).fit(X, y)
                 weights = np.append(model.coef_[0], model.intercept_[0])
                 spent = accountant.spent
-                return Outcome(weights, X.size * 8 + y.size * 8, spent.epsilon, spent.delta, accountant.ledger)
-            configs.append(Configuration(
-                f"centralised DP (eps={epsilon:g})", central_dp,
-                "one curator holds every record and adds the noise", epsilon, delta, "centralised DP"))
+                return Outcome(
+                    weights, X.size * 8 + y.size * 8, spent.epsilon, spent.delta, accountant.ledger
+                )
+
+            configs.append(
+                Configuration(
+                    f"centralised DP (eps={epsilon:g})",
+                    central_dp,
+                    "one curator holds every record and adds the noise",
+                    epsilon,
+                    delta,
+                    "centralised DP",
+                )
+            )
     if "local only" in include:
+
         def local_only(task, rng):
-            result = federated.local_only_training(hospitals(task), CENTRAL_EPOCHS, LEARNING_RATE, rng=rng)
+            result = federated.local_only_training(
+                hospitals(task), CENTRAL_EPOCHS, LEARNING_RATE, rng=rng
+            )
             return Outcome(result.weights, 0)
-        configs.append(Configuration("local only", local_only, "each hospital only itself",
-                                     family="local only"))
+
+        configs.append(
+            Configuration(
+                "local only", local_only, "each hospital only itself", family="local only"
+            )
+        )
     if "FedAvg" in include:
+
         def fedavg(task, rng):
-            result = federated.federated_averaging(hospitals(task), ROUNDS, LOCAL_EPOCHS, LEARNING_RATE, rng=rng)
+            result = federated.federated_averaging(
+                hospitals(task), ROUNDS, LOCAL_EPOCHS, LEARNING_RATE, rng=rng
+            )
             return Outcome(result.weights, _bytes_of(result.history))
-        configs.append(Configuration("FedAvg", fedavg, "the server sees every hospital's update",
-                                     family="FedAvg"))
+
+        configs.append(
+            Configuration(
+                "FedAvg", fedavg, "the server sees every hospital's update", family="FedAvg"
+            )
+        )
     if "FedAvg + SecAgg" in include:
+
         def fedavg_secagg(task, rng):
             result = federated.federated_averaging(
-                hospitals(task), ROUNDS, LOCAL_EPOCHS, LEARNING_RATE, rng=rng,
+                hospitals(task),
+                ROUNDS,
+                LOCAL_EPOCHS,
+                LEARNING_RATE,
+                rng=rng,
                 aggregator=secure_aggregator(task, WEIGHT_BOUND),
             )
             return Outcome(result.weights, _bytes_of(result.history))
-        configs.append(Configuration(
-            "FedAvg + SecAgg", fedavg_secagg,
-            "server and key holder not to collude; both see the aggregate model", family="FedAvg + SecAgg"))
+
+        configs.append(
+            Configuration(
+                "FedAvg + SecAgg",
+                fedavg_secagg,
+                "server and key holder not to collude; both see the aggregate model",
+                family="FedAvg + SecAgg",
+            )
+        )
     if "FedAvg + SecAgg + central DP" in include:
         for epsilon in epsilons:
+
             def secagg_dp(task, rng, epsilon=epsilon):
-                inner = secure_aggregator(task, dp_step_bound(epsilon, "central", len(task.hospital_data)))
+                inner = secure_aggregator(
+                    task, dp_step_bound(epsilon, "central", len(task.hospital_data))
+                )
                 return dp_fedavg(task, rng, epsilon, inner, "central")
-            configs.append(Configuration(
-                f"FedAvg + SecAgg + central DP (eps={epsilon:g})", secagg_dp,
-                "the key holder to add the noise; server and key holder not to collude",
-                epsilon, delta, "FedAvg + SecAgg + central DP"))
+
+            configs.append(
+                Configuration(
+                    f"FedAvg + SecAgg + central DP (eps={epsilon:g})",
+                    secagg_dp,
+                    "the key holder to add the noise; server and key holder not to collude",
+                    epsilon,
+                    delta,
+                    "FedAvg + SecAgg + central DP",
+                )
+            )
     if "FedAvg + local DP" in include:
         for epsilon in epsilons:
+
             def local_dp(task, rng, epsilon=epsilon):
                 return dp_fedavg(task, rng, epsilon, federated.WeightedMean(), "local")
-            configs.append(Configuration(
-                f"FedAvg + local DP (eps={epsilon:g})", local_dp,
-                "nobody for the guarantee: each hospital noises its own update", epsilon, delta,
-                "FedAvg + local DP"))
+
+            configs.append(
+                Configuration(
+                    f"FedAvg + local DP (eps={epsilon:g})",
+                    local_dp,
+                    "nobody for the guarantee: each hospital noises its own update",
+                    epsilon,
+                    delta,
+                    "FedAvg + local DP",
+                )
+            )
     return configs

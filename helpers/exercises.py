@@ -186,7 +186,9 @@ def check_02_sum_sensitivity(answer, lower, upper) -> str:
     require_answer(answer, exercise, "a number (the most one patient can change the sum)")
     expected = max(abs(lower), abs(upper))
     if _close(answer, expected, 1e-9):
-        return correct(exercise, f"adding or removing one patient moves the sum by at most {expected:g}")
+        return correct(
+            exercise, f"adding or removing one patient moves the sum by at most {expected:g}"
+        )
     if _close(answer, upper - lower, 1e-9):
         raise ExerciseNotSolved(
             f"{exercise}: upper - lower is the sensitivity when one patient's value is REPLACED; "
@@ -195,22 +197,27 @@ def check_02_sum_sensitivity(answer, lower, upper) -> str:
     raise ExerciseNotSolved(f"{exercise}: got {answer!r}; how large can one clipped value be?")
 
 
-def check_02_queries_in_budget(answer, epsilon_per_query, epsilon_budget, delta_budget,
-                               delta_prime) -> str:
+def check_02_queries_in_budget(
+    answer, epsilon_per_query, epsilon_budget, delta_budget, delta_prime
+) -> str:
     """Exercise 02.3: how many equal queries fit a budget under advanced composition."""
     from helpers import dp
 
     exercise = "Exercise 3 (queries within a budget)"
     require_answer(answer, exercise, "a whole number of queries")
-    accountant = dp.PrivacyAccountant(epsilon_budget, delta_budget, composition="advanced",
-                                      delta_prime=delta_prime)
+    accountant = dp.PrivacyAccountant(
+        epsilon_budget, delta_budget, composition="advanced", delta_prime=delta_prime
+    )
     expected = 0
     while accountant.can_spend(epsilon_per_query):
         accountant.spend(epsilon_per_query)
         expected += 1
     if answer == expected:
-        return correct(exercise, f"{expected} queries, against "
-                       f"{int(epsilon_budget / epsilon_per_query + 1e-9)} under basic composition")
+        return correct(
+            exercise,
+            f"{expected} queries, against "
+            f"{int(epsilon_budget / epsilon_per_query + 1e-9)} under basic composition",
+        )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. Make a PrivacyAccountant with composition='advanced' and "
         "spend epsilon_per_query while accountant.can_spend(...) is True; count the spends."
@@ -234,6 +241,7 @@ def check_02_gaussian_sigma(answer, sensitivity, epsilon, delta) -> str:
         )
     raise ExerciseNotSolved(f"{exercise}: got {answer!r}; use dp.gaussian_sigma.")
 
+
 # --- notebook 03: differentially private machine learning -----------------------------
 
 
@@ -246,8 +254,9 @@ def check_03_dpsgd_epsilon(answer, n, batch_size, noise_multiplier, epochs, delt
     expected = dp_learning.dpsgd_epsilon(n, batch_size, noise_multiplier, epochs, delta)
     if _close(answer, expected, 1e-3 * expected):
         return correct(exercise, f"epsilon = {expected:.3f}")
-    mironov = dp_learning.dpsgd_epsilon(n, batch_size, noise_multiplier, epochs, delta,
-                                        conversion="mironov")
+    mironov = dp_learning.dpsgd_epsilon(
+        n, batch_size, noise_multiplier, epochs, delta, conversion="mironov"
+    )
     if _close(answer, mironov, 1e-3 * mironov):
         raise ExerciseNotSolved(
             f"{exercise}: that uses Mironov's original RDP conversion, which is valid but looser; "
@@ -265,9 +274,13 @@ def check_03_data_norm(answer, n_features) -> str:
     require_answer(answer, exercise, "a number (the largest possible L2 norm of one row)")
     expected = math.sqrt(n_features)
     if _close(answer, expected, 1e-6):
-        return correct(exercise, f"sqrt({n_features}) = {expected:.3f}, known before seeing any patient")
+        return correct(
+            exercise, f"sqrt({n_features}) = {expected:.3f}, known before seeing any patient"
+        )
     if _close(answer, n_features, 1e-9):
-        raise ExerciseNotSolved(f"{exercise}: {n_features} is the L1 norm bound; data_norm is an L2 norm.")
+        raise ExerciseNotSolved(
+            f"{exercise}: {n_features} is the L1 norm bound; data_norm is an L2 norm."
+        )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. A row with every one of the {n_features} features at its "
         "upper bound 1 has the largest L2 norm."
@@ -290,11 +303,14 @@ def check_03_membership_auc(answer, model, members, non_members) -> str:
             verdict = "below chance: sampling noise with so few patients, not a leak"
         return correct(exercise, f"AUC = {expected:.3f} ({verdict})")
     if _close(answer, 1 - expected, 1e-9):
-        raise ExerciseNotSolved(f"{exercise}: members are the training patients; swap the two sets.")
+        raise ExerciseNotSolved(
+            f"{exercise}: members are the training patients; swap the two sets."
+        )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. Use dp_learning.membership_inference(model, members, "
         "non_members).auc."
     )
+
 
 # --- notebook 04: federated learning --------------------------------------------------
 
@@ -374,6 +390,7 @@ def check_04_rounds_to_target(answer, history: pd.DataFrame, target: float) -> s
         f"{exercise}: got {answer!r}. Filter history rows with accuracy >= {target} and take "
         "the smallest round."
     )
+
 
 # --- notebook 05: homomorphic encryption ----------------------------------------------
 
@@ -459,22 +476,30 @@ def check_06_local_noise_std(answer, aggregator) -> str:
     expected = math.sqrt(aggregator.n_hospitals) * aggregator.noise_std
     if _close(answer, expected, 1e-9 + 1e-6 * expected):
         central = aggregator.noise_std
-        return correct(exercise, f"{expected:.4g}: sqrt({aggregator.n_hospitals}) = "
-                                 f"{expected / central:.2f} times the central noise")
+        return correct(
+            exercise,
+            f"{expected:.4g}: sqrt({aggregator.n_hospitals}) = "
+            f"{expected / central:.2f} times the central noise",
+        )
     if _close(answer, aggregator.noise_std, 1e-12):
-        raise ExerciseNotSolved(f"{exercise}: that is ONE hospital's noise; the sum holds "
-                                f"{aggregator.n_hospitals} independent draws.")
+        raise ExerciseNotSolved(
+            f"{exercise}: that is ONE hospital's noise; the sum holds "
+            f"{aggregator.n_hospitals} independent draws."
+        )
     if _close(answer, aggregator.n_hospitals * aggregator.noise_std, 1e-12):
-        raise ExerciseNotSolved(f"{exercise}: independent variances add, not standard deviations; "
-                                "take the square root of the summed variance.")
+        raise ExerciseNotSolved(
+            f"{exercise}: independent variances add, not standard deviations; "
+            "take the square root of the summed variance."
+        )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. Add the {aggregator.n_hospitals} variances "
         "noise_std**2 and take the square root."
     )
 
 
-def check_06_other_hospital_update(answer, other_hospital, start_weights, epochs: int,
-                                   lr: float) -> str:
+def check_06_other_hospital_update(
+    answer, other_hospital, start_weights, epochs: int, lr: float
+) -> str:
     """Exercise 06.2: a hospital recovers the other hospital's weights from a two-party sum."""
     import numpy as np
 
@@ -486,14 +511,21 @@ def check_06_other_hospital_update(answer, other_hospital, start_weights, epochs
     except (TypeError, ValueError):
         raise ExerciseNotSolved(f"{exercise}: give the weights as a numpy array.") from None
     if answer.shape != expected.shape:
-        raise ExerciseNotSolved(f"{exercise}: expected {expected.size} weights (coefficients and "
-                                f"intercept); got {answer.size}.")
+        raise ExerciseNotSolved(
+            f"{exercise}: expected {expected.size} weights (coefficients and "
+            f"intercept); got {answer.size}."
+        )
     gap = float(np.max(np.abs(answer - expected)))
     if gap <= 1e-4:  # packing quantises to 2**-20 per value
-        return correct(exercise, f"B's weights to within {gap:.1e}: with two parties, the "
-                                 "sum is no secret from either of them")
-    raise ExerciseNotSolved(f"{exercise}: off by up to {gap:.3g}. The global model is "
-                            "(n_A w_A + n_B w_B) / (n_A + n_B); solve it for w_B.")
+        return correct(
+            exercise,
+            f"B's weights to within {gap:.1e}: with two parties, the "
+            "sum is no secret from either of them",
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: off by up to {gap:.3g}. The global model is "
+        "(n_A w_A + n_B w_B) / (n_A + n_B); solve it for w_B."
+    )
 
 
 def check_06_membership_ceiling(answer, epsilon, delta) -> str:
@@ -505,11 +537,16 @@ def check_06_membership_ceiling(answer, epsilon, delta) -> str:
     epsilon, delta = dp.check_epsilon(epsilon), dp.check_delta(delta)
     expected = (math.exp(epsilon) - 1 + 2 * delta) / (math.exp(epsilon) + 1)
     if _close(answer, expected, 1e-6):
-        return correct(exercise, f"{expected:.3f}; a ceiling on every attack, which no "
-                                 "measurement of one attack can give")
+        return correct(
+            exercise,
+            f"{expected:.3f}; a ceiling on every attack, which no "
+            "measurement of one attack can give",
+        )
     if _close(answer, math.exp(epsilon) - 1, 1e-6):
-        raise ExerciseNotSolved(f"{exercise}: that is Yeom et al.'s looser bound e^eps - 1; use "
-                                "(e^eps - 1 + 2 delta) / (e^eps + 1).")
+        raise ExerciseNotSolved(
+            f"{exercise}: that is Yeom et al.'s looser bound e^eps - 1; use "
+            "(e^eps - 1 + 2 delta) / (e^eps + 1)."
+        )
     raise ExerciseNotSolved(f"{exercise}: got {answer!r}; use (e^eps - 1 + 2 delta) / (e^eps + 1).")
 
 
@@ -522,11 +559,16 @@ def check_06_noise_multiplier(answer, epsilon, delta, rounds) -> str:
     expected = dp_learning.noise_multiplier_for(epsilon, delta, 1.0, rounds)
     if _close(answer, expected, 1e-6 * expected):
         half = dp_learning.noise_multiplier_for(epsilon, delta, 1.0, max(1, rounds // 2))
-        return correct(exercise, f"{expected:.2f}, {expected / half:.2f} times the multiplier for "
-                                 f"{max(1, rounds // 2)} rounds: about sqrt(2), not 2, because "
-                                 "Gaussian rounds compose in RDP")
-    raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Call dp_learning.noise_multiplier_for"
-                            f"({epsilon}, {delta}, 1.0, {rounds}).")
+        return correct(
+            exercise,
+            f"{expected:.2f}, {expected / half:.2f} times the multiplier for "
+            f"{max(1, rounds // 2)} rounds: about sqrt(2), not 2, because "
+            "Gaussian rounds compose in RDP",
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Call dp_learning.noise_multiplier_for"
+        f"({epsilon}, {delta}, 1.0, {rounds})."
+    )
 
 
 # --- notebook 07: trade-offs ----------------------------------------------------------
@@ -544,8 +586,11 @@ def check_07_smallest_epsilon(answer, table: pd.DataFrame, family: str, min_accu
         raise ValueError(f"no {family!r} row reaches {min_accuracy}; pick a lower target")
     expected = float(reached.min())
     if _close(answer, expected, 1e-9):
-        return correct(exercise, f"epsilon = {expected:g} is the smallest budget with a mean "
-                                 f"accuracy of at least {min_accuracy:g}")
+        return correct(
+            exercise,
+            f"epsilon = {expected:g} is the smallest budget with a mean "
+            f"accuracy of at least {min_accuracy:g}",
+        )
     if any(_close(answer, e, 1e-9) for e in reached):
         raise ExerciseNotSolved(
             f"{exercise}: epsilon = {answer:g} reaches the target, but a smaller one does too."
@@ -564,8 +609,9 @@ def check_07_accuracy_gap(answer, table: pd.DataFrame, better: str, worse: str) 
     spread = float(max(table.loc[better, "accuracy_std"], table.loc[worse, "accuracy_std"]))
     if _close(answer, expected, 1e-9):
         verdict = "smaller" if abs(expected) < spread else "larger"
-        return correct(exercise, f"{expected:+.3f}, {verdict} than the spread over seeds "
-                                 f"({spread:.3f})")
+        return correct(
+            exercise, f"{expected:+.3f}, {verdict} than the spread over seeds ({spread:.3f})"
+        )
     if _close(answer, -expected, 1e-9):
         raise ExerciseNotSolved(
             f"{exercise}: the sign is flipped; take {better!r} minus {worse!r}."
@@ -583,9 +629,13 @@ def check_07_ratio(
     require_answer(answer, exercise, "a ratio (a positive number)")
     expected = float(table.loc[numerator, column] / table.loc[denominator, column])
     if _close(answer, expected, 1e-9 * max(1.0, expected)):
-        return correct(exercise, f"{expected:.1f} times, on this machine in this run: quote orders "
-                                 "of magnitude, and measure at your own model's size")
+        return correct(
+            exercise,
+            f"{expected:.1f} times, on this machine in this run: quote orders "
+            "of magnitude, and measure at your own model's size",
+        )
     if _close(answer, 1 / expected, 1e-9):
-        raise ExerciseNotSolved(f"{exercise}: the ratio is upside down; divide {numerator!r} by "
-                                f"{denominator!r}.")
+        raise ExerciseNotSolved(
+            f"{exercise}: the ratio is upside down; divide {numerator!r} by {denominator!r}."
+        )
     raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Divide the two rows' {column!r} values.")

@@ -798,7 +798,7 @@ def local_only_training(
     else:
         tests = [_check_test_data(test_data, d, model)] * len(hospitals)
     weights, rows = {}, []
-    for h, test in zip(hospitals, tests):
+    for h, test in zip(hospitals, tests, strict=True):
         w, n = h.local_update(np.zeros(d + 1), epochs, lr, rng=rng, batch_size=batch_size)
         weights[h.name] = w
         if test is None:
@@ -881,7 +881,9 @@ def update_divergence(
             "hospital": [h.name for h in hospitals],
             "n_samples": counts.astype(int),
             "distance": np.linalg.norm(stacked - mean, axis=1),
-            "accuracy": [h.evaluate(w)["accuracy"] for h, (w, _) in zip(hospitals, updates)],
+            "accuracy": [
+                h.evaluate(w)["accuracy"] for h, (w, _) in zip(hospitals, updates, strict=True)
+            ],
         }
     )
 

@@ -99,7 +99,9 @@ def run_checks(
     else:
         findings.append(
             Finding(
-                "python", "error", f"Python {have} is older than {wanted}",
+                "python",
+                "error",
+                f"Python {have} is older than {wanted}",
                 f"install Python {wanted} or newer and run `make lab PYTHON=python3.12` (or the newer one)",
             )
         )
@@ -113,7 +115,9 @@ def run_checks(
         elif name in pins and version != pins[name]:
             findings.append(
                 Finding(
-                    name, "warning", f"{name} {version} is installed; the kit is tested with {pins[name]}",
+                    name,
+                    "warning",
+                    f"{name} {version} is installed; the kit is tested with {pins[name]}",
                     REINSTALL,
                 )
             )
@@ -129,7 +133,8 @@ def run_checks(
         )
         findings.append(
             Finding(
-                "scikit-learn + diffprivlib", "error",
+                "scikit-learn + diffprivlib",
+                "error",
                 f"diffprivlib {dpl} with scikit-learn {sklearn}: {problem}",
                 "install scikit-learn below 1.8: pip install 'scikit-learn==1.7.2' (as requirements.txt pins)",
             )
@@ -137,7 +142,8 @@ def run_checks(
     if versions.get("phe") and not phe_has_gmpy2():
         findings.append(
             Finding(
-                "phe + gmpy2", "warning",
+                "phe + gmpy2",
+                "warning",
                 "phe runs without gmpy2, about 8x slower: the encryption notebook will crawl",
                 "pip install gmpy2 (as requirements.txt pins); on macOS `brew install gmp` first if it fails to build",
             )

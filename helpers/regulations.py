@@ -125,7 +125,9 @@ _CCPA_1798_199_55 = (
 )
 # The California Privacy Protection Agency's CPI adjustment of the CCPA fines, effective
 # 1 January 2025 (Civ. Code 1798.199.95(d)), as reported by Orrick.
-_CCPA_CPI_2025 = "https://production.jdsupra.com/legalnews/california-privacy-protection-agency-7046701"
+_CCPA_CPI_2025 = (
+    "https://production.jdsupra.com/legalnews/california-privacy-protection-agency-7046701"
+)
 _CMIA_56_36 = (
     "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=56.36.&"
     "lawCode=CIV"
@@ -136,8 +138,7 @@ _GDPR = "https://eur-lex.europa.eu/eli/reg/2016/679/oj"
 _UK_GDPR = "https://www.legislation.gov.uk/eur/2016/679/contents"
 _UK_DPA = "https://www.legislation.gov.uk/ukpga/2018/12/contents"
 _NHS_OPT_OUT = (
-    "https://digital.nhs.uk/services/national-data-opt-out/"
-    "understanding-the-national-data-opt-out"
+    "https://digital.nhs.uk/services/national-data-opt-out/understanding-the-national-data-opt-out"
 )
 _NHS_OPT_OUT_S251 = (
     "https://digital.nhs.uk/services/data-access-request-service-dars/"

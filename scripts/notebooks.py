@@ -24,7 +24,13 @@ NOTEBOOK_FOLDERS = ("notebooks", "casestudies")
 #: Seconds one cell may run before the execution is stopped as hung.
 CELL_TIMEOUT = 600
 #: Keys every notebook's ``metadata["kit"]`` must hold (the instructor guide reads them).
-KIT_METADATA_KEYS = ("title", "objectives", "teaching_minutes", "exercise_minutes", "budget_seconds")
+KIT_METADATA_KEYS = (
+    "title",
+    "objectives",
+    "teaching_minutes",
+    "exercise_minutes",
+    "budget_seconds",
+)
 #: Text that must never appear in committed outputs: machine paths.
 MACHINE_PATH = re.compile(r"(/work/|/root/|/home/[a-z]|/Users/|/tmp/|site-packages|[A-Z]:\\\\)")
 

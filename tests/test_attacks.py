@@ -98,7 +98,9 @@ def test_linkage_on_the_synthetic_population_removing_names_is_not_enough():
     score = full.score(truth, released_key=population["patient_id"])
     assert full.reidentification_rate > 0.3 and score.precision > 0.95
     sh = attacks.linkage_attack(
-        deid.safe_harbor(population), deid.safe_harbor(roll), ["zip3", "birth_year", "sex"],
+        deid.safe_harbor(population),
+        deid.safe_harbor(roll),
+        ["zip3", "birth_year", "sex"],
         auxiliary_id="voter_id",
     )
     assert sh.score(truth, released_key=population["patient_id"]).n_correct < score.n_correct / 10
@@ -158,6 +160,7 @@ def test_differencing_with_a_callable_condition_and_count():
     assert tens.difference == 0 and not tens.inferred and not tens.correct
     # The count callable sees exactly the matching records.
     seen = []
+
     def spy(df):
         seen.append(list(df["patient_id"]))
         return 0.0

@@ -65,8 +65,10 @@ def test_synthetic_genotypes_follow_hardy_weinberg():
         ({"n_people": 5.0, "n_snps": 5}, TypeError),
         ({"n_people": 5, "n_snps": 5, "min_allele_frequency": 0.0}, ValueError),
         ({"n_people": 5, "n_snps": 5, "max_allele_frequency": 0.6}, ValueError),
-        ({"n_people": 5, "n_snps": 5, "min_allele_frequency": 0.3, "max_allele_frequency": 0.2},
-         ValueError),
+        (
+            {"n_people": 5, "n_snps": 5, "min_allele_frequency": 0.3, "max_allele_frequency": 0.2},
+            ValueError,
+        ),
         ({"n_people": 5, "n_snps": 5, "return_frequencies": 1}, TypeError),
         ({"n_people": 5, "n_snps": 5, "rng": "seed"}, TypeError),
     ],
@@ -151,8 +153,10 @@ def test_noisy_mixture_outside_unit_interval_is_clipped():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.floats(-5, 5), min_size=5, max_size=50),
-       st.lists(st.floats(-5, 5), min_size=5, max_size=50))
+@given(
+    st.lists(st.floats(-5, 5), min_size=5, max_size=50),
+    st.lists(st.floats(-5, 5), min_size=5, max_size=50),
+)
 def test_membership_power_is_a_share_and_grows_with_the_false_positive_rate(on, off):
     low = attacks.membership_power(on, off, 0.05)
     high = attacks.membership_power(on, off, 0.5)

@@ -45,9 +45,14 @@ BUDGET_SECONDS = 60
 KIT_NOTEBOOKS = {
     f"notebooks/{n}.ipynb"
     for n in (
-        "00_welcome_and_data", "01_reidentification", "02_dp_foundations",
-        "03_dp_machine_learning", "04_federated_learning", "05_homomorphic_encryption",
-        "06_secure_federated_pipeline", "07_tradeoffs",
+        "00_welcome_and_data",
+        "01_reidentification",
+        "02_dp_foundations",
+        "03_dp_machine_learning",
+        "04_federated_learning",
+        "05_homomorphic_encryption",
+        "06_secure_federated_pipeline",
+        "07_tradeoffs",
     )
 } | {f"casestudies/{n}.ipynb" for n in CASE_STUDIES}
 NOTEBOOK_LINK = re.compile(r"\]\(([^)\s]+\.ipynb)(?:#[^)]*)?\)")
@@ -74,9 +79,7 @@ def _headings(nb) -> list[tuple[int, str]]:
 def _section_text(nb, pattern: str) -> str:
     """The markdown from the first heading matching ``pattern`` to the next heading of the
     same or a higher level."""
-    text = "\n".join(
-        c.source if c.cell_type == "markdown" else "" for c in nb.cells
-    )
+    text = "\n".join(c.source if c.cell_type == "markdown" else "" for c in nb.cells)
     matches = list(HEADING.finditer(text))
     for i, m in enumerate(matches):
         if re.search(pattern, m.group(2), re.IGNORECASE):
@@ -239,8 +242,10 @@ def test_checks_pass_a_minimal_case_study():
     assert unbacked_numbers(nb) == []
     assert len(URL.findall(_section_text(nb, SECTIONS["references"]))) == 3
     assert _section_text(nb, SECTIONS["discussion questions"]).count("?") == 3
-    assert [posixpath.normpath(posixpath.join("casestudies", link)) in KIT_NOTEBOOKS
-            for link in NOTEBOOK_LINK.findall(nb.cells[12].source)] == [True]
+    assert [
+        posixpath.normpath(posixpath.join("casestudies", link)) in KIT_NOTEBOOKS
+        for link in NOTEBOOK_LINK.findall(nb.cells[12].source)
+    ] == [True]
 
 
 def test_checks_catch_a_broken_case_study():

@@ -47,10 +47,17 @@ def test_diabetes_original_and_scaled_units():
 
 
 def test_every_loader_docstring_holds_its_data_card():
-    for loader, card in ((data.breast_cancer, data.BREAST_CANCER_CARD), (data.diabetes, data.DIABETES_CARD)):
+    for loader, card in (
+        (data.breast_cancer, data.BREAST_CANCER_CARD),
+        (data.diabetes, data.DIABETES_CARD),
+    ):
         for field in (card.source, card.citation, card.licence, card.size, card.row):
             assert field in loader.__doc__
-    assert list(data.DATA_CARDS["synthetic_population"].to_frame().index)[:3] == ["name", "source", "citation"]
+    assert list(data.DATA_CARDS["synthetic_population"].to_frame().index)[:3] == [
+        "name",
+        "source",
+        "citation",
+    ]
 
 
 # ----------------------------------------------------------- synthetic population
@@ -75,7 +82,9 @@ def test_population_distributions_are_plausible(population):
     breast_cancer = population[population["diagnosis_code"] == "C50"]
     assert (breast_cancer["sex"] == "F").mean() > 0.9
     diabetic = population["diagnosis_code"] == "E11"
-    assert population.loc[diabetic, "hba1c"].mean() > population.loc[~diabetic, "hba1c"].mean() + 1.5
+    assert (
+        population.loc[diabetic, "hba1c"].mean() > population.loc[~diabetic, "hba1c"].mean() + 1.5
+    )
     assert set(population["hospital"]) == set(data.HOSPITALS)
 
 
@@ -91,7 +100,9 @@ def test_zip_birth_date_sex_is_unique_for_most_patients():
     population = data.synthetic_population(100_000, rng=0)
     share = deid.uniqueness(population, ["zip5", "birth_date", "sex"])
     assert share > 0.87  # at least Sweeney's population figure, as in real populations
-    by_year = deid.uniqueness(population.assign(y=population["birth_date"].dt.year), ["zip5", "y", "sex"])
+    by_year = deid.uniqueness(
+        population.assign(y=population["birth_date"].dt.year), ["zip5", "y", "sex"]
+    )
     assert by_year < 0.5  # coarsening the date destroys most uniqueness
 
 
@@ -128,8 +139,11 @@ def test_voter_roll_covers_the_requested_share_of_adults(population):
     assert (roll["birth_date"] <= data.REFERENCE_DATE - pd.DateOffset(years=18)).all()
     # a registered patient appears with the same quasi-identifiers as in the hospital data
     merged = (
-        truth.dropna().rename_axis("voter_id").reset_index()
-        .merge(roll, on="voter_id").merge(population, on="patient_id", suffixes=("", "_p"))
+        truth.dropna()
+        .rename_axis("voter_id")
+        .reset_index()
+        .merge(roll, on="voter_id")
+        .merge(population, on="patient_id", suffixes=("", "_p"))
     )
     for column in ("zip5", "birth_date", "sex", "name"):
         assert (merged[column] == merged[f"{column}_p"]).all()
@@ -219,4 +233,6 @@ def test_split_rejects_mismatched_lengths():
 def test_split_gives_up_with_advice_when_skew_is_impossible():
     X, y = data.breast_cancer()
     with pytest.raises(ValueError, match="raise alpha"):
-        data.split_across_hospitals(X, y, 50, "label_skew", rng=0, alpha=0.01, min_patients=10, max_tries=5)
+        data.split_across_hospitals(
+            X, y, 50, "label_skew", rng=0, alpha=0.01, min_patients=10, max_tries=5
+        )

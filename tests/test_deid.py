@@ -149,7 +149,10 @@ def test_equivalence_classes_report_what_a_class_reveals():
     assert len(homogeneous) == 1
     row = homogeneous.iloc[0]
     assert (row["zip"], row["age"], row["top_value"], row["top_share"]) == (
-        "148**", "[50, 60)", "cancer", 1.0,
+        "148**",
+        "[50, 60)",
+        "cancer",
+        1.0,
     )
     assert set(deid.equivalence_classes(TABLE, ["sex"]).columns) == {"sex", "size"}
 

@@ -121,7 +121,9 @@ def test_randomized_response_flip_rate_and_unbiased_estimate():
     noisy = dp.randomized_response(truth, eps, rng=5)
     kept = (noisy == truth).sum()
     assert stats.binomtest(kept, N, p_keep).pvalue > ALPHA
-    estimates = [dp.estimate_proportion(dp.randomized_response(truth, eps, rng=s), eps) for s in range(200)]
+    estimates = [
+        dp.estimate_proportion(dp.randomized_response(truth, eps, rng=s), eps) for s in range(200)
+    ]
     # the mean of 200 estimates is within 4 standard errors of the truth
     assert abs(np.mean(estimates) - truth.mean()) < 4 * np.std(estimates) / math.sqrt(200)
 
@@ -148,7 +150,9 @@ def test_exponential_mechanism_frequencies_match_its_probabilities():
 def test_dp_count_laplace_and_geometric():
     df = pd.DataFrame({"a": range(50)})
     counts = np.array([dp.dp_count(df, 1.0, rng=s) for s in range(2000)])
-    assert counts.mean() == pytest.approx(50, abs=0.2) and np.var(counts) == pytest.approx(2, rel=0.15)
+    assert counts.mean() == pytest.approx(50, abs=0.2) and np.var(counts) == pytest.approx(
+        2, rel=0.15
+    )
     assert isinstance(dp.dp_count(df, 1.0, rng=0, mechanism="geometric"), int)
 
 
@@ -186,7 +190,9 @@ def test_advanced_composition_beats_basic_for_many_small_steps():
     eps, delta = dp.advanced_composition(0.01, 0.0, 1000, 1e-6)
     assert eps < 1000 * 0.01 and delta == pytest.approx(1e-6)
     # Dwork-Rothblum-Vadhan formula evaluated by hand
-    assert eps == pytest.approx(math.sqrt(2000 * math.log(1e6)) * 0.01 + 1000 * 0.01 * math.expm1(0.01))
+    assert eps == pytest.approx(
+        math.sqrt(2000 * math.log(1e6)) * 0.01 + 1000 * 0.01 * math.expm1(0.01)
+    )
     assert dp.advanced_composition(1.0, 0.0, 3, 1e-6)[0] > 3.0  # few large steps: worse
     assert dp.basic_composition([0.5, 0.25], [1e-6, 0.0]) == (0.75, 1e-6)
 
@@ -226,8 +232,12 @@ def test_accountant_with_advanced_composition_allows_more_small_queries():
     composition=st.sampled_from(["basic", "advanced"]),
 )
 def test_no_sequence_of_spends_exceeds_the_budget(budget, spends, composition):
-    acc = dp.PrivacyAccountant(budget, 1e-5, composition=composition,
-                               delta_prime=1e-7 if composition == "advanced" else None)
+    acc = dp.PrivacyAccountant(
+        budget,
+        1e-5,
+        composition=composition,
+        delta_prime=1e-7 if composition == "advanced" else None,
+    )
     for eps, delta in spends:
         before_ledger, before_spent = acc.ledger.copy(), acc.spent
         try:
@@ -244,19 +254,52 @@ def test_no_sequence_of_spends_exceeds_the_budget(budget, spends, composition):
 # ------------------------------------------------------------------ the audit
 
 
-
 AUDITED = {
     "laplace": (lambda d, rng: dp.laplace_mechanism(d, 1.0, 1.0, rng), 0.0, 1.0, 1.0, 0.0),
     "geometric": (lambda d, rng: dp.geometric_mechanism(d, 1.0, 1, rng), 0, 1, 1.0, 0.0),
     "gaussian": (lambda d, rng: dp.gaussian_mechanism(d, 1.0, 1.0, 1e-5, rng), 0.0, 1.0, 1.0, 1e-5),
-    "randomized_response": (lambda d, rng: dp.randomized_response([d], 1.0, rng)[0], 0, 1, 1.0, 0.0),
-    "exponential": (lambda d, rng: dp.exponential_mechanism(d, 1.0, 1.0, rng),
-                    np.array([3.0, 2.0, 1.0]), np.array([2.0, 3.0, 1.0]), 1.0, 0.0),
-    "dp_count": (lambda d, rng: dp.dp_count(d, 1.0, rng), list(range(20)), list(range(21)), 1.0, 0.0),
-    "dp_sum": (lambda d, rng: dp.dp_sum(d, 0, 10, 1.0, rng), [5.0] * 20, [5.0] * 20 + [10.0], 1.0, 0.0),
-    "dp_mean": (lambda d, rng: dp.dp_mean(d, 0, 10, 1.0, rng), [5.0] * 5, [5.0] * 5 + [10.0], 1.0, 0.0),
-    "dp_histogram bin": (lambda d, rng: dp.dp_histogram(d, 1.0, categories=["a", "b"], rng=rng).iloc[0],
-                         ["a"] * 5 + ["b"] * 5, ["a"] * 6 + ["b"] * 5, 1.0, 0.0),
+    "randomized_response": (
+        lambda d, rng: dp.randomized_response([d], 1.0, rng)[0],
+        0,
+        1,
+        1.0,
+        0.0,
+    ),
+    "exponential": (
+        lambda d, rng: dp.exponential_mechanism(d, 1.0, 1.0, rng),
+        np.array([3.0, 2.0, 1.0]),
+        np.array([2.0, 3.0, 1.0]),
+        1.0,
+        0.0,
+    ),
+    "dp_count": (
+        lambda d, rng: dp.dp_count(d, 1.0, rng),
+        list(range(20)),
+        list(range(21)),
+        1.0,
+        0.0,
+    ),
+    "dp_sum": (
+        lambda d, rng: dp.dp_sum(d, 0, 10, 1.0, rng),
+        [5.0] * 20,
+        [5.0] * 20 + [10.0],
+        1.0,
+        0.0,
+    ),
+    "dp_mean": (
+        lambda d, rng: dp.dp_mean(d, 0, 10, 1.0, rng),
+        [5.0] * 5,
+        [5.0] * 5 + [10.0],
+        1.0,
+        0.0,
+    ),
+    "dp_histogram bin": (
+        lambda d, rng: dp.dp_histogram(d, 1.0, categories=["a", "b"], rng=rng).iloc[0],
+        ["a"] * 5 + ["b"] * 5,
+        ["a"] * 6 + ["b"] * 5,
+        1.0,
+        0.0,
+    ),
 }
 
 
@@ -294,7 +337,9 @@ def test_audit_rejects_vector_outputs():
 
 # ------------------------------------------------------------------ validation fuzzing
 
-bad_epsilon = st.one_of(st.floats(max_value=0.0), st.just(math.inf), st.just(math.nan), st.just(-math.inf))
+bad_epsilon = st.one_of(
+    st.floats(max_value=0.0), st.just(math.inf), st.just(math.nan), st.just(-math.inf)
+)
 bad_delta = st.one_of(st.floats(max_value=-1e-300), st.floats(min_value=1.0), st.just(math.nan))
 bad_sensitivity = bad_epsilon
 

@@ -35,7 +35,9 @@ def test_dpsgd_epsilon_matches_tensorflow_privacy(n, batch, sigma, epochs, delta
 def test_rdp_of_sampled_gaussian_matches_tensorflow_privacy():
     # rdp_accountant_test.py: test_compute_rdp_sequence and test_compute_rdp_scalar
     rdp = L.rdp_sampled_gaussian(0.01, 2.5, 50, [1.5, 2.5, 5, 50, 100])
-    np.testing.assert_allclose(rdp, [0.00065, 0.001085, 0.00218075, 0.023846, 167.416307], atol=1e-5)
+    np.testing.assert_allclose(
+        rdp, [0.00065, 0.001085, 0.00218075, 0.023846, 167.416307], atol=1e-5
+    )
     assert L.rdp_sampled_gaussian(0.1, 2, 10, [5])[0] == pytest.approx(0.07737, abs=1e-5)
     assert L.rdp_sampled_gaussian(1.0, 10, 1, [20])[0] == pytest.approx(0.1)  # alpha / (2 sigma^2)
     assert L.rdp_sampled_gaussian(0.0, 10, 1, [20])[0] == 0.0
@@ -102,15 +104,17 @@ def test_dpsgd_clips_per_example_gradients():
     # update of a single outlier is bounded by the clip norm times the learning rate
     X = np.array([[1e6], [0.0]])
     y = np.array([1, 0])
-    model = L.DPSGDLogisticRegression(1e6, clip_norm=1.0, epochs=1, batch_size=None,
-                                      sampling="full", learning_rate=1.0, rng=0).fit(X, y)
+    model = L.DPSGDLogisticRegression(
+        1e6, clip_norm=1.0, epochs=1, batch_size=None, sampling="full", learning_rate=1.0, rng=0
+    ).fit(X, y)
     assert abs(model.coef_[0, 0]) <= 1.0 + 1e-6
 
 
 def test_dpsgd_full_batch_accounting(cancer):
     X, y = cancer
-    model = L.DPSGDLogisticRegression(2.0, sampling="full", batch_size=None, epochs=30,
-                                      learning_rate=4.0, rng=0).fit(X, y)
+    model = L.DPSGDLogisticRegression(
+        2.0, sampling="full", batch_size=None, epochs=30, learning_rate=4.0, rng=0
+    ).fit(X, y)
     assert model.steps_ == 30 and model.epsilon_ <= 2.0
 
 
@@ -185,7 +189,9 @@ def test_privacy_utility_sweep_is_tidy_and_shares_splits():
     def factory(eps, rng):
         if eps is None:
             return make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=1000))
-        return make_pipeline(MinMaxScaler(), L.diffprivlib_logistic_regression(eps, math.sqrt(30), rng=rng))
+        return make_pipeline(
+            MinMaxScaler(), L.diffprivlib_logistic_regression(eps, math.sqrt(30), rng=rng)
+        )
 
     sweep = L.privacy_utility_sweep(factory, [None, 1.0, 10.0], 4, X, y, rng=0, model_name="dpl")
     assert list(sweep.columns) == ["model", "epsilon", "repeat", "accuracy", "fit_seconds"]

@@ -472,7 +472,9 @@ def test_federated_standardisation_through_secure_aggregation_matches_plain(keys
         return [fed.Hospital(Xh, yh, name=f"H{i}") for i, (Xh, yh) in enumerate(parts)]
 
     plain = fed.federated_standardisation(hospitals(), apply=False)
-    aggregator = _aggregator(keys, n_parties=3, weight_bound=5e6, max_samples=300, precision_bits=16)
+    aggregator = _aggregator(
+        keys, n_parties=3, weight_bound=5e6, max_samples=300, precision_bits=16
+    )
     secure = fed.federated_standardisation(hospitals(), aggregator=aggregator, apply=False)
     np.testing.assert_allclose(secure.mean, plain.mean, rtol=1e-6)
     np.testing.assert_allclose(secure.scale, plain.scale, rtol=1e-6)

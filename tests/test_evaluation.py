@@ -77,11 +77,21 @@ def test_clipped_hospital_validation(task):
 # ------------------------------------------------------------------- the DP aggregator
 
 
-def dp_aggregator(mode="central", inner=None, epsilon=1.0, rounds=10, n_hospitals=4, accountant=None):
+def dp_aggregator(
+    mode="central", inner=None, epsilon=1.0, rounds=10, n_hospitals=4, accountant=None
+):
     return dp_learning.DPAggregator(
-        inner or federated.WeightedMean(), epsilon, 1e-5, rounds, clip_norm=1.0, lr=1.0,
-        total_patients=100, n_hospitals=n_hospitals, initial_weights=np.zeros(3),
-        accountant=accountant, mode=mode,
+        inner or federated.WeightedMean(),
+        epsilon,
+        1e-5,
+        rounds,
+        clip_norm=1.0,
+        lr=1.0,
+        total_patients=100,
+        n_hospitals=n_hospitals,
+        initial_weights=np.zeros(3),
+        accountant=accountant,
+        mode=mode,
     )
 
 
@@ -108,7 +118,8 @@ def test_noise_multiplier_matches_the_dp_sgd_accountant():
     aggregator = dp_aggregator(epsilon=2.0, rounds=25)
     epsilon, _ = dp_learning.rdp_to_dp(
         dp_learning.DEFAULT_ORDERS,
-        dp_learning.rdp_sampled_gaussian(1.0, aggregator.noise_multiplier, 25), 1e-5,
+        dp_learning.rdp_sampled_gaussian(1.0, aggregator.noise_multiplier, 25),
+        1e-5,
     )
     assert epsilon <= 2.0 and epsilon == pytest.approx(2.0, rel=0.02)
 
@@ -133,7 +144,11 @@ def test_rounds_beyond_the_budget_are_refused():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"epsilon": 0}, "epsilon"), ({"rounds": 0}, "rounds must be >= 1"), ({"mode": "both"}, "mode")],
+    [
+        ({"epsilon": 0}, "epsilon"),
+        ({"rounds": 0}, "rounds must be >= 1"),
+        ({"mode": "both"}, "mode"),
+    ],
 )
 def test_dp_aggregator_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -145,7 +160,10 @@ def test_dp_aggregator_validation(kwargs, message):
 def test_dp_aggregator_over_secure_aggregation_equals_it_over_plain_sums(small_keys, task):
     public_key, private_key = small_keys
     secure = encryption.SecureAggregator(
-        public_key, encryption.KeyHolder(private_key), n_parties=5, weight_bound=10.0,
+        public_key,
+        encryption.KeyHolder(private_key),
+        n_parties=5,
+        weight_bound=10.0,
         max_samples=task.n_train,
     )
     results = []
@@ -157,7 +175,11 @@ def test_dp_aggregator_over_secure_aggregation_equals_it_over_plain_sums(small_k
         aggregator = dp_learning.DPAggregator(
             inner, 1.0, 1e-5, 5, 1.0, 2.0, task.n_train, 5, np.zeros(31), mode="central"
         )
-        results.append(federated.federated_averaging(hospitals, 5, 1, 2.0, rng=4, aggregator=aggregator).weights)
+        results.append(
+            federated.federated_averaging(
+                hospitals, 5, 1, 2.0, rng=4, aggregator=aggregator
+            ).weights
+        )
     np.testing.assert_allclose(results[0], results[1], atol=1e-5)  # within quantisation
 
 
@@ -172,8 +194,13 @@ def configurations(small_keys):
 def test_standard_configurations_cover_the_seven_families(configurations):
     families = list(dict.fromkeys(c.family for c in configurations))
     assert families == [
-        "centralised", "centralised DP", "local only", "FedAvg", "FedAvg + SecAgg",
-        "FedAvg + SecAgg + central DP", "FedAvg + local DP",
+        "centralised",
+        "centralised DP",
+        "local only",
+        "FedAvg",
+        "FedAvg + SecAgg",
+        "FedAvg + SecAgg + central DP",
+        "FedAvg + local DP",
     ]
     assert len(configurations) == 10  # three families at two epsilons
 
@@ -212,7 +239,9 @@ def test_a_row_whose_accountant_disagrees_is_refused():
         return evaluation.Outcome(np.zeros(task.n_features + 1), epsilon=2.0, delta=1e-5)
 
     liar = evaluation.Configuration("liar", overspends, trusted="nobody", epsilon=1.0, delta=1e-5)
-    with pytest.raises(ValueError, match="claims epsilon, delta = \\(1.0, 1e-05\\) but its accountant"):
+    with pytest.raises(
+        ValueError, match="claims epsilon, delta = \\(1.0, 1e-05\\) but its accountant"
+    ):
         evaluation.tradeoff_runs([liar], seeds=[0])
     silent = evaluation.Configuration("silent", overspends, trusted="nobody")
     with pytest.raises(ValueError, match="claims epsilon"):

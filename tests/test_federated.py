@@ -153,7 +153,7 @@ def test_server_only_ever_receives_weights_and_counts(cancer_parts):
     raw = [h._data()[0] for h in hospitals]
     for messages in recorder.received:
         assert len(messages) == len(hospitals)
-        for message, h in zip(messages, hospitals):
+        for message, h in zip(messages, hospitals, strict=True):
             assert isinstance(message, tuple) and len(message) == 2
             scaled, count = message
             assert isinstance(count, int) and count == h.n_samples
@@ -266,9 +266,7 @@ def test_validation_errors():
     with pytest.raises(ValueError, match="initial_weights"):
         federated_averaging([h], rounds=1, local_epochs=1, lr=0.1, initial_weights=np.zeros(3))
     with pytest.raises(ValueError, match="X_test"):
-        federated_averaging(
-            [h], rounds=1, local_epochs=1, lr=0.1, test_data=(X[:, :2], y)
-        )
+        federated_averaging([h], rounds=1, local_epochs=1, lr=0.1, test_data=(X[:, :2], y))
     with pytest.raises(ValueError, match="global_weights"):
         h.local_update(np.zeros(2), epochs=1, lr=0.1)
     with pytest.raises(ValueError, match="0 and 1"):
@@ -354,7 +352,10 @@ def test_another_aggregator_plugs_in_without_touching_the_loop(cancer_parts):
     d = hospitals[0].n_features
     plain = federated_averaging(hospitals, rounds=3, local_epochs=2, lr=0.1)
     masked = federated_averaging(
-        hospitals, rounds=3, local_epochs=2, lr=0.1,
+        hospitals,
+        rounds=3,
+        local_epochs=2,
+        lr=0.1,
         aggregator=_PairwiseMasked(len(hospitals), d + 1, rng=1),
     )
     np.testing.assert_allclose(masked.weights, plain.weights, rtol=1e-8, atol=1e-9)

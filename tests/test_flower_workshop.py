@@ -32,10 +32,10 @@ pytest.importorskip("flwr", reason="the workshop needs requirements-flower.txt i
 
 from flwr.app import Context, MessageType, RecordDict  # noqa: E402
 from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
-
-from helpers.federated import federated_averaging, federated_standardisation  # noqa: E402
 from hospital_flower import client_app, server_app  # noqa: E402
 from hospital_flower.task import load_hospital, standardiser_from_moments  # noqa: E402
+
+from helpers.federated import federated_averaging, federated_standardisation  # noqa: E402
 
 BIN = Path(sysconfig.get_path("scripts"))  # this environment's flwr, flower-* commands
 ROUNDS = 2
@@ -313,8 +313,9 @@ def test_an_unweighted_server_would_be_caught(task_identity, tmp_path, monkeypat
 
     monkeypatch.setitem(HANDLERS, MessageType.TRAIN, equal_counts)
     server_app.main(LocalGrid([0, 1, 2], config), _server_context(config))
-    hospitals = [load_hospital(i, 3, scheme="quantity_skew", split_seed=SPLIT_SEED)
-                 for i in range(3)]
+    hospitals = [
+        load_hospital(i, 3, scheme="quantity_skew", split_seed=SPLIT_SEED) for i in range(3)
+    ]
     assert len({h.n_samples for h in hospitals}) == 3
     federated_standardisation(hospitals)
     reference = federated_averaging(hospitals, ROUNDS, LOCAL_EPOCHS, LR, rng=SPLIT_SEED)
@@ -332,8 +333,9 @@ def test_only_aggregates_leave_a_hospital(task_identity):
         if message.metadata.dst_node_id != node:
             continue
         reply = HANDLERS[message.metadata.message_type](message, grid.contexts[node])
-        arrays = [a for rec in reply.content.array_records.values()
-                  for a in rec.to_numpy_ndarrays()]
+        arrays = [
+            a for rec in reply.content.array_records.values() for a in rec.to_numpy_ndarrays()
+        ]
         metrics = set(next(iter(reply.content.metric_records.values())))
         kind = message.metadata.message_type
         if kind == MessageType.QUERY:
@@ -346,7 +348,9 @@ def test_only_aggregates_leave_a_hospital(task_identity):
             assert arrays == []
             assert metrics == {"num-examples", "accuracy", "loss"}
     assert {m.metadata.message_type for m in grid.sent} == {
-        MessageType.QUERY, MessageType.TRAIN, MessageType.EVALUATE
+        MessageType.QUERY,
+        MessageType.TRAIN,
+        MessageType.EVALUATE,
     }
 
 
@@ -422,8 +426,10 @@ def test_loopback_federation_matches_in_process_fedavg(deployment, tmp_path):
         [
             "flower-superlink",
             "--insecure",  # loopback test only; see docs/workshop_flower.md for TLS
-            "--host", "127.0.0.1",
-            "--port", str(link_port),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(link_port),
             "--disable-runtime-dependency-installation",
         ],
     )
@@ -438,9 +444,12 @@ def test_loopback_federation_matches_in_process_fedavg(deployment, tmp_path):
             [
                 "flower-supernode",
                 "--insecure",
-                "--superlink", f"127.0.0.1:{link_port}",
-                "--port", str(_free_port()),
-                "--node-config", f"partition-id={partition} num-partitions=2",
+                "--superlink",
+                f"127.0.0.1:{link_port}",
+                "--port",
+                str(_free_port()),
+                "--node-config",
+                f"partition-id={partition} num-partitions=2",
             ],
         )
     (deployment.home / "config.toml").write_text(
@@ -455,8 +464,7 @@ def test_loopback_federation_matches_in_process_fedavg(deployment, tmp_path):
     )
     try:
         run = subprocess.run(
-            [str(BIN / "flwr"), "run", str(APP), "loopback", "--run-config", overrides,
-             "--stream"],
+            [str(BIN / "flwr"), "run", str(APP), "loopback", "--run-config", overrides, "--stream"],
             env=deployment.env,
             cwd=tmp_path,
             capture_output=True,

@@ -1,8 +1,9 @@
 """Every notebook and case study: committed executed and clean, and executes from scratch."""
 
 import nbformat
-import notebooks as nb
 import pytest
+
+import notebooks as nb
 
 NOTEBOOKS = nb.find_notebooks()
 IDS = [f"{p.parent.name}/{p.name}" for p in NOTEBOOKS]

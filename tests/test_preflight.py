@@ -7,9 +7,16 @@ import pytest
 from helpers import preflight
 
 GOOD = {
-    "jupyterlab": "4.6.6", "numpy": "2.4.6", "pandas": "3.1.1", "matplotlib": "3.11.2",
-    "scikit-learn": "1.7.2", "scipy": "1.17.1", "diffprivlib": "0.6.6", "phe": "1.5.0",
-    "gmpy2": "2.3.2", "tqdm": "4.70.1",
+    "jupyterlab": "4.6.6",
+    "numpy": "2.4.6",
+    "pandas": "3.1.1",
+    "matplotlib": "3.11.2",
+    "scikit-learn": "1.7.2",
+    "scipy": "1.17.1",
+    "diffprivlib": "0.6.6",
+    "phe": "1.5.0",
+    "gmpy2": "2.3.2",
+    "tqdm": "4.70.1",
 }
 
 
@@ -26,8 +33,10 @@ def fake_versions(**overrides):
 
 def run(python=(3, 11, 7), gmp=True, **overrides):
     findings = preflight.run_checks(
-        version_of=fake_versions(**overrides), python_version=python,
-        phe_has_gmpy2=lambda: gmp, pins=dict(GOOD),
+        version_of=fake_versions(**overrides),
+        python_version=python,
+        phe_has_gmpy2=lambda: gmp,
+        pins=dict(GOOD),
     )
     return {f.check: f for f in findings}
 

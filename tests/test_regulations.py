@@ -152,7 +152,9 @@ def test_the_checks_catch_a_broken_table(monkeypatch):
 def test_penalties_match_the_statutes_as_fact_checked():
     """Pin the penalty facts checked against their sources (issue 7 fact-check)."""
     penalty = dict(
-        zip(reg.jurisdictions()["jurisdiction"], reg.jurisdictions()["maximum_penalty"], strict=True)
+        zip(
+            reg.jurisdictions()["jurisdiction"], reg.jurisdictions()["maximum_penalty"], strict=True
+        )
     )
     eu = penalty["European Union"]
     assert "EUR 20 million" in eu and "4%" in eu and "whichever is higher" in eu

@@ -4,8 +4,9 @@ import ast
 import re
 
 import nbformat
-import notebooks as nb
 import pytest
+
+import notebooks as nb
 
 PATH = nb.ROOT / "notebooks" / "01_reidentification.ipynb"
 #: Numbers quoted from the literature, not computed by the notebook (cited next to them),
@@ -35,7 +36,9 @@ def test_every_claim_ran_and_passed_in_the_committed_outputs(notebook):
     claims = _claims(notebook)
     assert len(claims) >= 15
     outputs = "".join(
-        o.get("text", "") for c in nb.code_cells(notebook) for o in c.get("outputs", [])
+        o.get("text", "")
+        for c in nb.code_cells(notebook)
+        for o in c.get("outputs", [])
         if o.output_type == "stream"
     )
     for what, _stated in claims:
@@ -47,7 +50,8 @@ def _unchecked_percentages(notebook) -> list[float]:
     prose = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
     percentages = {float(m) for m in PERCENT.findall(prose)} - NOT_RESULTS
     return [
-        p for p in sorted(percentages)
+        p
+        for p in sorted(percentages)
         if not any(abs(p / 100 - s) <= 0.5 * 10 ** -_decimals(p) / 100 + 1e-12 for s in stated)
     ]
 

@@ -24,7 +24,7 @@ def _node_partition(context: Context) -> tuple[int, int]:
     if missing:
         raise ValueError(
             f"this SuperNode has no {', '.join(missing)} in its node config; start it with "
-            "--node-config \"partition-id=<your hospital, 0-based> num-partitions=<hospitals>\""
+            '--node-config "partition-id=<your hospital, 0-based> num-partitions=<hospitals>"'
         )
     return int(context.node_config["partition-id"]), int(context.node_config["num-partitions"])
 

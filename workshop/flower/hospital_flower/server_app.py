@@ -89,8 +89,10 @@ def standardisation_round(grid: Grid, node_ids: list[int], timeout: float):
     )
     aggregator = WeightedMean()
     combined = aggregator.combine(
-        [(r.content["arrays"].to_numpy_ndarrays()[0], int(m["num-examples"]))
-         for r, m in zip(replies, metrics, strict=True)]
+        [
+            (r.content["arrays"].to_numpy_ndarrays()[0], int(m["num-examples"]))
+            for r, m in zip(replies, metrics, strict=True)
+        ]
     )
     n_features = int(metrics[0]["n-features"])
     return standardiser_from_moments(aggregator.decode(combined), n_features), n_features
@@ -201,9 +203,7 @@ def main(grid: Grid, context: Context) -> None:
         initial_arrays=ArrayRecord([initial_weights(n_features)]),
         num_rounds=rounds,
         timeout=wait_seconds,
-        train_config=ConfigRecord(
-            {"lr": lr, "local-epochs": local_epochs, **scaler}
-        ),
+        train_config=ConfigRecord({"lr": lr, "local-epochs": local_epochs, **scaler}),
         evaluate_config=ConfigRecord(scaler),
     )
 
@@ -227,12 +227,13 @@ def main(grid: Grid, context: Context) -> None:
                     [int(trained[r]["hospitals"]) if r in trained else 0 for r in per_round]
                 ),
                 accuracy=np.array(
-                    [float(evaluated[r]["accuracy"]) if r in evaluated else np.nan
-                     for r in per_round]
+                    [
+                        float(evaluated[r]["accuracy"]) if r in evaluated else np.nan
+                        for r in per_round
+                    ]
                 ),
                 loss=np.array(
-                    [float(evaluated[r]["loss"]) if r in evaluated else np.nan
-                     for r in per_round]
+                    [float(evaluated[r]["loss"]) if r in evaluated else np.nan for r in per_round]
                 ),
             )
         log(INFO, "Saved the final global model to %s", path)
