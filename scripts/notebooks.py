@@ -10,6 +10,7 @@ not recorded (re-running a notebook changes only what really changed).
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
@@ -67,6 +68,34 @@ def execute_in_place(path: Path) -> float:
 
 def code_cells(notebook) -> list:
     return [c for c in notebook.cells if c.cell_type == "code"]
+
+
+def claim_calls(notebook) -> list[tuple[str, object]]:
+    """(description, stated value) of every ``claim(...)`` call in the notebook's code.
+
+    A stated value given by a name (e.g. ``EPSILON``) is a parameter, not prose: None.
+    """
+    found = []
+    for cell in code_cells(notebook):
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "claim":
+                try:
+                    stated = ast.literal_eval(node.args[2])
+                except ValueError:
+                    stated = None
+                found.append((ast.literal_eval(node.args[0]), stated))
+    return found
+
+
+def claims_not_shown(notebook) -> list[str]:
+    """Descriptions of claims whose "checked: ..." line is missing from the stream outputs."""
+    outputs = "".join(
+        o.get("text", "")
+        for c in code_cells(notebook)
+        for o in c.get("outputs", [])
+        if o.output_type == "stream"
+    )
+    return [what for what, _ in claim_calls(notebook) if f"checked: {what} = " not in outputs]
 
 
 def problems(notebook) -> list[str]:

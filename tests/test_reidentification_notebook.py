@@ -1,6 +1,5 @@
 """Notebook 01: every percentage its prose states is checked by a claim(...) that ran."""
 
-import ast
 import re
 
 import nbformat
@@ -15,16 +14,6 @@ NOT_RESULTS = {87.0, 63.0, 1.0, 5.0}
 PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?) ?%")
 
 
-def _claims(notebook):
-    """(description, stated value) of every claim(...) call in the notebook's code."""
-    found = []
-    for cell in nb.code_cells(notebook):
-        for node in ast.walk(ast.parse(cell.source)):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "claim":
-                found.append((ast.literal_eval(node.args[0]), ast.literal_eval(node.args[2])))
-    return found
-
-
 @pytest.fixture(scope="module")
 def notebook():
     if not PATH.exists():
@@ -33,20 +22,13 @@ def notebook():
 
 
 def test_every_claim_ran_and_passed_in_the_committed_outputs(notebook):
-    claims = _claims(notebook)
+    claims = nb.claim_calls(notebook)
     assert len(claims) >= 15
-    outputs = "".join(
-        o.get("text", "")
-        for c in nb.code_cells(notebook)
-        for o in c.get("outputs", [])
-        if o.output_type == "stream"
-    )
-    for what, _stated in claims:
-        assert f"checked: {what} = " in outputs, what
+    assert not nb.claims_not_shown(notebook)
 
 
 def _unchecked_percentages(notebook) -> list[float]:
-    stated = [v for _, v in _claims(notebook) if isinstance(v, float)]
+    stated = [v for _, v in nb.claim_calls(notebook) if isinstance(v, float)]
     prose = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
     percentages = {float(m) for m in PERCENT.findall(prose)} - NOT_RESULTS
     return [
