@@ -180,6 +180,9 @@ _PIPL_ART66 = (
 
 _DPDP = "https://www.meity.gov.in/static/uploads/2024/06/2bf1f0e9f04e6fb4f8fef35e82c42aa5.pdf"
 # A copy of the Act's definitions section (s. 2).
+_DPDP_COMMENCEMENT = (
+    "https://www.taxmann.com/post/blog/govt-notifies-commencement-dates-for-dpdp-act"
+)
 _DPDP_S2 = "https://lawontips.com/bare-acts/dpdp-2023/dpdp-sec-2"
 
 
@@ -504,7 +507,14 @@ _ROWS: tuple[dict[str, Cell], ...] = (
     },
     {
         "jurisdiction": _cell("India", _DPDP),
-        "law": _cell("Digital Personal Data Protection Act, 2023 (No. 22 of 2023)", _DPDP),
+        "law": _cell(
+            "Digital Personal Data Protection Act, 2023 (No. 22 of 2023); its core provisions "
+            "(ss. 3-17, including the research exemption and the transfer rule, and the "
+            "penalty provisions) come into force in May 2027, 18 months after notification "
+            "G.S.R. 843(E) of 13 November 2025 (reported by secondary sources; Gazette text "
+            "not checked)",
+            f"{_DPDP} ; {_DPDP_COMMENCEMENT}",
+        ),
         "year": _cell(2023, _DPDP),
         "health_data_class": _cell(
             "No separate category: the Act applies in the same way to all digital personal data, "
