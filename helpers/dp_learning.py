@@ -706,6 +706,15 @@ class DPAggregator(federated.Aggregator):
         self.total_patients = check_integer(total_patients, "total_patients", minimum=1)
         self.n_hospitals = check_integer(n_hospitals, "n_hospitals", minimum=1)
         self.noise_multiplier = noise_multiplier_for(self.epsilon, self.delta, 1.0, self.rounds)
+        achieved, _ = rdp_to_dp(
+            DEFAULT_ORDERS,
+            rdp_sampled_gaussian(1.0, self.noise_multiplier, self.rounds),
+            self.delta,
+        )
+        if achieved > self.epsilon * (1 + 1e-9):  # what the accountant records must hold
+            raise ValueError(
+                f"noise multiplier {self.noise_multiplier} gives epsilon {achieved} > {self.epsilon}"
+            )
         self.noise_std = self.noise_multiplier * self.lr * self.clip_norm / self.total_patients
         self.accountant = (
             accountant if accountant is not None else dp.PrivacyAccountant(self.epsilon, self.delta)

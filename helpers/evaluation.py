@@ -163,7 +163,9 @@ def membership_advantage(
     patient's loss is below the mean training loss) on equally many members and
     non-members (members subsampled with ``rng``) and returns its advantage, true-positive
     rate minus false-positive rate. 0 means the losses do not tell members from
-    non-members; an epsilon-DP model keeps it below e^epsilon - 1.
+    non-members; an (epsilon, delta)-DP model keeps it below
+    (e^epsilon - 1 + 2 delta) / (e^epsilon + 1) (the hypothesis-testing bound of Kairouz,
+    Oh and Viswanath, "The Composition Theorem for Differential Privacy", ICML 2015).
     """
     from helpers import dp_learning
 
@@ -445,6 +447,12 @@ def standard_configurations(
                 model = dp_learning.DPSGDLogisticRegression(
                     epsilon=epsilon, delta=delta, clip_norm=CLIP_NORM, rng=rng
                 ).fit(X, y)
+                # the model's own RDP accounting must fit inside what the ledger recorded
+                if model.epsilon_ > epsilon * (1 + 1e-9) or model.delta_ != delta:
+                    raise ValueError(
+                        f"DP-SGD spent (epsilon, delta) = ({model.epsilon_}, {model.delta_}), "
+                        f"more than the ({epsilon}, {delta}) the accountant recorded"
+                    )
                 weights = np.append(model.coef_[0], model.intercept_[0])
                 spent = accountant.spent
                 return Outcome(

@@ -275,3 +275,16 @@ def test_a_row_does_not_depend_on_which_other_rows_run(configurations):
     alone = evaluation.tradeoff_runs(local_dp[-1:], seeds=[0])
     together = evaluation.tradeoff_runs(local_dp, seeds=[0])
     assert alone["accuracy"].iloc[0] == together["accuracy"].iloc[-1]
+
+
+def test_centralised_dp_refuses_a_model_that_spent_more_than_recorded(monkeypatch, task):
+    class Overspending(dp_learning.DPSGDLogisticRegression):
+        def fit(self, X, y):
+            super().fit(X, y)
+            self.epsilon_ = 2 * self.epsilon  # a broken accountant
+            return self
+
+    monkeypatch.setattr(dp_learning, "DPSGDLogisticRegression", Overspending)
+    (central_dp,) = evaluation.standard_configurations(epsilons=(1.0,), include=["centralised DP"])
+    with pytest.raises(ValueError, match="more than the"):
+        central_dp.train(task, np.random.default_rng(0))
