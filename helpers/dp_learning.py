@@ -294,15 +294,15 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
             q, steps = batch / n, int(math.ceil(epochs * n / batch))
         z = noise_multiplier_for(epsilon, delta, q, steps)
         expected_batch = q * n
-        Xb = np.hstack([X, np.ones((n, 1))])
         w = np.zeros(d + 1)
         average, n_averaged = np.zeros(d + 1), 0
         for t in range(steps):
             rows = np.flatnonzero(rng.random(n) < q) if q < 1 else np.arange(n)
-            xb = Xb[rows]
-            grads = (special.expit(xb @ w) - y[rows])[:, None] * xb  # per-example gradients
-            grads = dp.clip_l2(grads, clip, axis=1)
-            noisy = (grads.sum(axis=0) + rng.normal(0.0, z * clip, size=d + 1)) / expected_batch
+            clipped_sum = np.zeros(d + 1)
+            if rows.size:  # a Poisson batch may be empty
+                per_patient = federated.per_patient_gradients(w, X[rows], y[rows])
+                clipped_sum = dp.clip_l2(per_patient, clip, axis=1).sum(axis=0)
+            noisy = (clipped_sum + dp.gaussian_noise(d + 1, z * clip, rng)) / expected_batch
             w -= lr * (noisy + l2 * np.append(w[:-1], 0.0))
             if t >= steps // 2:
                 average += w
@@ -635,14 +635,8 @@ class ClippedHospital(federated.Hospital):
         lr = check_real(lr, "lr", low=0.0, low_inclusive=False)
         X, y = self._data()
         weights = np.asarray(global_weights, dtype=np.float64).reshape(-1)
-        if weights.shape[0] != X.shape[1] + 1:
-            raise ValueError(
-                f"global_weights must have {X.shape[1] + 1} entries; got {weights.shape[0]}"
-            )
-        Xb = np.hstack([X, np.ones((len(X), 1))])
-        z = Xb @ weights
-        residual = (special.expit(z) - y) if self.model == "logistic" else 2.0 * (z - y)
-        clipped = dp.clip_l2(residual[:, None] * Xb, self.clip_norm, axis=1)
+        gradients = federated.per_patient_gradients(weights, X, y, self.model)
+        clipped = dp.clip_l2(gradients, self.clip_norm, axis=1)
         return weights - lr * clipped.sum(axis=0) / self.total_patients, self.n_samples
 
 

@@ -173,10 +173,7 @@ def predict(weights, X, model: str = "logistic") -> np.ndarray:
 
 def loss(weights, X, y, model: str = "logistic") -> float:
     """Mean loss: binary cross-entropy (nats) for "logistic", squared error for "linear"."""
-    _check_model(model)
-    X = _as_features(X)
-    y = _as_labels(y, X.shape[0], model)
-    weights = _as_weights(weights, X.shape[1])
+    weights, X, y = _checked(weights, X, y, model)
     z = _linear_part(weights, X)
     if model == "logistic":
         # log(1 + e^z) - y z, computed without overflow.
@@ -191,16 +188,35 @@ def gradient(weights, X, y, model: str = "logistic") -> np.ndarray:
     ``r_i`` (``p_i - y_i`` for logistic, ``2 (z_i - y_i)`` for linear) -- which is why a
     one-patient gradient gives ``x`` back (see :func:`gradient_inversion`).
     """
+    return _gradient(*_checked(weights, X, y, model), model)
+
+
+def per_patient_gradients(weights, X, y, model: str = "logistic") -> np.ndarray:
+    """One gradient of the loss per patient, ``r_i * [x_i, 1]`` (patients x (features + 1)).
+
+    Their mean is :func:`gradient`. DP training clips each row before summing (the clipping
+    bounds one patient's influence), which is why it needs them one by one.
+    """
+    weights, X, y = _checked(weights, X, y, model)
+    return np.hstack([X, np.ones((X.shape[0], 1))]) * _residual(weights, X, y, model)[:, None]
+
+
+def _checked(weights, X, y, model: str):
+    """Validate (weights, X, y) for ``model``; return them as float arrays."""
     _check_model(model)
     X = _as_features(X)
     y = _as_labels(y, X.shape[0], model)
-    weights = _as_weights(weights, X.shape[1])
-    return _gradient(weights, X, y, model)
+    return _as_weights(weights, X.shape[1]), X, y
+
+
+def _residual(weights: np.ndarray, X: np.ndarray, y: np.ndarray, model: str) -> np.ndarray:
+    """dLoss/dz per patient: ``p - y`` (logistic) or ``2 (z - y)`` (linear)."""
+    z = _linear_part(weights, X)
+    return (_sigmoid(z) - y) if model == "logistic" else 2.0 * (z - y)
 
 
 def _gradient(weights: np.ndarray, X: np.ndarray, y: np.ndarray, model: str) -> np.ndarray:
-    z = _linear_part(weights, X)
-    residual = (_sigmoid(z) - y) if model == "logistic" else 2.0 * (z - y)
+    residual = _residual(weights, X, y, model)
     grad = np.empty(X.shape[1] + 1)
     grad[:-1] = X.T @ residual / X.shape[0]
     grad[-1] = residual.mean()
@@ -209,10 +225,7 @@ def _gradient(weights: np.ndarray, X: np.ndarray, y: np.ndarray, model: str) -> 
 
 def score(weights, X, y, model: str = "logistic") -> float:
     """Accuracy (share correct at threshold 0.5) for "logistic"; R^2 for "linear"."""
-    _check_model(model)
-    X = _as_features(X)
-    y = _as_labels(y, X.shape[0], model)
-    weights = _as_weights(weights, X.shape[1])
+    weights, X, y = _checked(weights, X, y, model)
     z = _linear_part(weights, X)
     if model == "logistic":
         return float(np.mean((z >= 0) == (y == 1)))

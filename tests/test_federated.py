@@ -540,3 +540,18 @@ def test_gradient_inversion_property(x, seed, label, model):
     if abs(g[-1]) < 1e-6:  # a (nearly) perfectly fitted patient gives (almost) no gradient
         return
     np.testing.assert_allclose(gradient_inversion(g), x, rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("model", ["logistic", "linear"])
+def test_per_patient_gradients_average_to_the_gradient(model):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(25, 4))
+    y = (rng.random(25) < 0.5).astype(float) if model == "logistic" else rng.normal(size=25)
+    weights = rng.normal(size=5)
+    rows = federated.per_patient_gradients(weights, X, y, model)
+    assert rows.shape == (25, 5)
+    np.testing.assert_allclose(rows.mean(axis=0), federated.gradient(weights, X, y, model))
+    # one patient's row gives its features back: the leak gradient inversion exploits
+    np.testing.assert_allclose(rows[0, :-1] / rows[0, -1], X[0])
+    with pytest.raises(ValueError, match="weights must have n_features"):
+        federated.per_patient_gradients(weights[:-1], X, y, model)
