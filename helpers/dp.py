@@ -178,6 +178,26 @@ def _analytic_sigma(sensitivity: float, epsilon: float, delta: float) -> float:
     return high  # the side that satisfies delta
 
 
+def max_membership_advantage(epsilon, delta=0.0) -> float:
+    """The largest advantage (true-positive minus false-positive rate) of ANY attack that
+    tells two neighbouring datasets apart from an (epsilon, delta)-DP output:
+    ``(e^epsilon - 1 + 2 delta) / (e^epsilon + 1)``.
+
+    It bounds membership inference and the differencing attack alike. Reference: P. Kairouz,
+    S. Oh and P. Viswanath, "The Composition Theorem for Differential Privacy", ICML 2015,
+    https://arxiv.org/abs/1311.0776 (the hypothesis-testing view of DP).
+    """
+    epsilon, delta = check_epsilon(epsilon), check_delta(delta)
+    return (math.expm1(epsilon) + 2 * delta) / (math.exp(epsilon) + 1)
+
+
+def max_attacker_accuracy(epsilon, delta=0.0) -> float:
+    """The best accuracy of guessing a 50/50 secret (is the patient in? which diagnosis?) from
+    an (epsilon, delta)-DP output: ``(1 + max_membership_advantage) / 2``, which is
+    ``e^epsilon / (1 + e^epsilon)`` when delta = 0."""
+    return (1.0 + max_membership_advantage(epsilon, delta)) / 2.0
+
+
 def gaussian_epsilon(sigma, sensitivity, delta) -> float:
     """The smallest epsilon for which Gaussian noise of std ``sigma`` is (epsilon, delta)-DP.
 

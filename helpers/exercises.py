@@ -535,7 +535,7 @@ def check_06_membership_ceiling(answer, epsilon, delta) -> str:
     exercise = "Exercise 3 (a ceiling on membership inference)"
     require_answer(answer, exercise, "an advantage between 0 and 1")
     epsilon, delta = dp.check_epsilon(epsilon), dp.check_delta(delta)
-    expected = (math.exp(epsilon) - 1 + 2 * delta) / (math.exp(epsilon) + 1)
+    expected = dp.max_membership_advantage(epsilon, delta)
     if _close(answer, expected, 1e-6):
         return correct(
             exercise,

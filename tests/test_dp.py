@@ -430,3 +430,15 @@ def test_other_validation_messages():
         dp.empirical_epsilon(lambda x, r: x, 0, 1, 10)
     with pytest.raises(TypeError, match="callable"):
         dp.empirical_epsilon(3, 0, 1, 100)
+
+
+def test_attack_bounds_match_the_hypothesis_testing_formula():
+    # Kairouz et al. 2015: TPR - FPR <= (e^eps - 1 + 2 delta) / (e^eps + 1)
+    assert dp.max_membership_advantage(1.0) == pytest.approx((math.e - 1) / (math.e + 1))
+    assert dp.max_membership_advantage(1.0, 1e-5) == pytest.approx(0.4621225, abs=1e-7)
+    assert dp.max_attacker_accuracy(1.0) == pytest.approx(math.e / (1 + math.e))
+    assert dp.max_membership_advantage(50.0) <= 1.0 and dp.max_membership_advantage(1e-9) < 1e-8
+    with pytest.raises(ValueError, match="epsilon"):
+        dp.max_membership_advantage(0.0)
+    with pytest.raises(ValueError, match="delta"):
+        dp.max_attacker_accuracy(1.0, 1.0)
