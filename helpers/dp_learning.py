@@ -754,3 +754,72 @@ class DPAggregator(federated.Aggregator):
 
     def message_bytes(self, message):
         return self.inner.message_bytes(message)
+
+
+def dp_federated_averaging(
+    hospital_data,
+    epsilon,
+    delta,
+    rounds: int,
+    lr: float,
+    clip_norm: float,
+    inner: federated.Aggregator | None = None,
+    mode: str = "central",
+    total_patients: int | None = None,
+    accountant=None,
+    rng: RandomState = None,
+    test_data=None,
+    progress: bool = False,
+    names=None,
+    model: str = "logistic",
+) -> tuple[federated.FederatedResult, DPAggregator]:
+    """DP federated averaging in one call: clipped hospitals, a DPAggregator, the FedAvg loop.
+
+    Parameters
+    ----------
+    hospital_data : list of (X_h, y_h), one per hospital (features scaled by public bounds).
+    epsilon, delta, rounds, lr, clip_norm, mode, accountant : as for :class:`DPAggregator`.
+    inner : the aggregator carrying the messages; None is ``federated.WeightedMean()``. A
+        ``encryption.SecureAggregator`` needs ``weight_bound >= lr * clip_norm`` (the
+        largest change one clipped hospital can send in a round).
+    total_patients : the public normaliser; None uses the number of patients given.
+    rng, test_data, progress : passed to ``federated.federated_averaging``.
+    names : hospital names (default H1, H2, ...); model : "logistic" or "linear".
+
+    Returns ``(result, aggregator)``: the FedAvg result and the aggregator, whose
+    ``accountant`` holds the ledger (charged before the first round).
+    """
+    hospital_data = list(hospital_data)
+    names = [f"H{i + 1}" for i in range(len(hospital_data))] if names is None else list(names)
+    if len(names) != len(hospital_data):
+        raise ValueError(f"names must give one name per hospital ({len(hospital_data)})")
+    if total_patients is None:
+        total_patients = sum(len(y) for _, y in hospital_data)
+    hospitals = [
+        ClippedHospital(X, y, clip_norm, total_patients, name=name, model=model)
+        for (X, y), name in zip(hospital_data, names, strict=True)
+    ]
+    aggregator = DPAggregator(
+        federated.WeightedMean() if inner is None else inner,
+        epsilon,
+        delta,
+        rounds,
+        clip_norm,
+        lr,
+        total_patients,
+        len(hospitals),
+        np.zeros(hospitals[0].n_features + 1),
+        accountant=accountant,
+        mode=mode,
+    )
+    result = federated.federated_averaging(
+        hospitals,
+        rounds,
+        1,
+        lr,
+        rng=rng,
+        aggregator=aggregator,
+        test_data=test_data,
+        progress=progress,
+    )
+    return result, aggregator

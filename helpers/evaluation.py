@@ -137,11 +137,6 @@ class Configuration:
 # ------------------------------------------------------------------------- metrics
 
 
-def accuracy(weights, X, y, model: str = "logistic") -> float:
-    """Share of correct predictions (R^2 for the linear model)."""
-    return federated.score(weights, X, y, model)
-
-
 class FittedWeights:
     """A trained weight vector dressed as a classifier (``predict_proba``), for the attacks."""
 
@@ -224,7 +219,12 @@ def tradeoff_runs(
         if isinstance(outcome.weights, dict):  # local-only: one model per hospital
             hospital_models = list(outcome.weights.values())
             test_accuracy = float(
-                np.mean([accuracy(w, task.X_test, task.y_test) for w in hospital_models])
+                np.mean(
+                    [
+                        federated.score(w, task.X_test, task.y_test, task.model)
+                        for w in hospital_models
+                    ]
+                )
             )
             advantage = float(
                 np.mean(
@@ -235,7 +235,7 @@ def tradeoff_runs(
                 )
             )
         else:
-            test_accuracy = accuracy(outcome.weights, task.X_test, task.y_test)
+            test_accuracy = federated.score(outcome.weights, task.X_test, task.y_test, task.model)
             advantage = membership_advantage(
                 outcome.weights, members, (task.X_test, task.y_test), rng=seed
             )
@@ -322,6 +322,18 @@ CENTRAL_EPOCHS = ROUNDS * LOCAL_EPOCHS  # same number of gradient steps as FedAv
 WEIGHT_BOUND = 1_000.0  # largest |weight| secure aggregation accepts (overflow otherwise)
 
 
+#: The configuration families notebook 07 compares, in table order.
+FAMILIES = (
+    "centralised",
+    "centralised DP",
+    "local only",
+    "FedAvg",
+    "FedAvg + SecAgg",
+    "FedAvg + SecAgg + central DP",
+    "FedAvg + local DP",
+)
+
+
 def _bytes_of(history: pd.DataFrame) -> int:
     return int(history["bytes_up"].sum() + history["bytes_down"].sum())
 
@@ -343,25 +355,14 @@ def standard_configurations(
     epsilons : the DP rows' epsilons (each > 0); delta : their delta, in (0, 1).
     key_pair : (public_key, private_key) for secure aggregation; None generates a 2048-bit
         pair (several seconds, once). Key generation is not counted in the rows' seconds.
-    include : optional list of family names to keep ("centralised", "centralised DP",
-        "local only", "FedAvg", "FedAvg + SecAgg", "FedAvg + SecAgg + central DP",
-        "FedAvg + local DP").
+    include : optional list of the ``FAMILIES`` to keep.
     """
     from helpers import dp, dp_learning, encryption
 
     epsilons = [dp.check_epsilon(e) for e in epsilons]
     delta = dp.check_delta(delta, required=True)
-    families = [
-        "centralised",
-        "centralised DP",
-        "local only",
-        "FedAvg",
-        "FedAvg + SecAgg",
-        "FedAvg + SecAgg + central DP",
-        "FedAvg + local DP",
-    ]
     include = (
-        families if include is None else [check_choice(f, "include", families) for f in include]
+        FAMILIES if include is None else [check_choice(f, "include", FAMILIES) for f in include]
     )
     needs_keys = any("SecAgg" in f for f in include)
     if needs_keys and key_pair is None:
@@ -369,14 +370,6 @@ def standard_configurations(
 
     def hospitals(task):
         return federated.make_hospitals(task.hospital_data, model=task.model)
-
-    def clipped_hospitals(task):
-        return [
-            dp_learning.ClippedHospital(
-                X, y, CLIP_NORM, task.n_train, name=f"H{i + 1}", model=task.model
-            )
-            for i, (X, y) in enumerate(task.hospital_data)
-        ]
 
     def secure_aggregator(task, weight_bound):
         public_key, private_key = key_pair
@@ -391,27 +384,20 @@ def standard_configurations(
 
     def dp_fedavg(task, rng, epsilon, inner, mode):
         accountant = dp.PrivacyAccountant(epsilon, delta)
-        aggregator = dp_learning.DPAggregator(
-            inner,
+        result, _ = dp_learning.dp_federated_averaging(
+            task.hospital_data,
             epsilon,
             delta,
             ROUNDS,
+            DP_LEARNING_RATE,
             CLIP_NORM,
-            DP_LEARNING_RATE,
-            task.n_train,
-            len(task.hospital_data),
-            np.zeros(task.n_features + 1),
-            accountant=accountant,
+            inner=inner,
             mode=mode,
-        )
-        result = federated.federated_averaging(
-            clipped_hospitals(task),
-            ROUNDS,
-            1,
-            DP_LEARNING_RATE,
+            total_patients=task.n_train,
+            accountant=accountant,
             rng=rng,
-            aggregator=aggregator,
             test_data=(task.X_test, task.y_test),
+            model=task.model,
         )
         spent = accountant.spent
         return Outcome(
@@ -482,14 +468,14 @@ def standard_configurations(
                 "local only", local_only, "each hospital only itself", family="local only"
             )
         )
+
+    def fedavg(task, rng, aggregator=None):
+        result = federated.federated_averaging(
+            hospitals(task), ROUNDS, LOCAL_EPOCHS, LEARNING_RATE, rng=rng, aggregator=aggregator
+        )
+        return Outcome(result.weights, _bytes_of(result.history))
+
     if "FedAvg" in include:
-
-        def fedavg(task, rng):
-            result = federated.federated_averaging(
-                hospitals(task), ROUNDS, LOCAL_EPOCHS, LEARNING_RATE, rng=rng
-            )
-            return Outcome(result.weights, _bytes_of(result.history))
-
         configs.append(
             Configuration(
                 "FedAvg", fedavg, "the server sees every hospital's update", family="FedAvg"
@@ -498,15 +484,7 @@ def standard_configurations(
     if "FedAvg + SecAgg" in include:
 
         def fedavg_secagg(task, rng):
-            result = federated.federated_averaging(
-                hospitals(task),
-                ROUNDS,
-                LOCAL_EPOCHS,
-                LEARNING_RATE,
-                rng=rng,
-                aggregator=secure_aggregator(task, WEIGHT_BOUND),
-            )
-            return Outcome(result.weights, _bytes_of(result.history))
+            return fedavg(task, rng, secure_aggregator(task, WEIGHT_BOUND))
 
         configs.append(
             Configuration(

@@ -288,3 +288,22 @@ def test_centralised_dp_refuses_a_model_that_spent_more_than_recorded(monkeypatc
     (central_dp,) = evaluation.standard_configurations(epsilons=(1.0,), include=["centralised DP"])
     with pytest.raises(ValueError, match="more than the"):
         central_dp.train(task, np.random.default_rng(0))
+
+
+def test_dp_federated_averaging_charges_its_accountant_and_runs_clipped(task):
+    accountant = dp.PrivacyAccountant(2.0, 1e-5)
+    result, aggregator = dp_learning.dp_federated_averaging(
+        task.hospital_data,
+        1.0,
+        1e-5,
+        rounds=3,
+        lr=2.0,
+        clip_norm=1.0,
+        accountant=accountant,
+        rng=0,
+        test_data=(task.X_test, task.y_test),
+    )
+    assert accountant.spent.epsilon == pytest.approx(1.0) and aggregator.rounds_done == 3
+    assert aggregator.total_patients == task.n_train and len(result.history) == 4
+    with pytest.raises(ValueError, match="names must give one name per hospital"):
+        dp_learning.dp_federated_averaging(task.hospital_data, 1.0, 1e-5, 3, 2.0, 1.0, names=["A"])
