@@ -41,15 +41,7 @@ COLUMNS = (
 )
 
 #: The columns that hold statements about the law (each with its own source).
-FACT_COLUMNS = (
-    "law",
-    "year",
-    "health_data_class",
-    "deidentification_standard",
-    "research_use_basis",
-    "cross_border_transfer",
-    "maximum_penalty",
-)
+FACT_COLUMNS = COLUMNS[1:-1]
 
 #: Human-readable headers, for notebooks that display the table.
 HEADERS = {
