@@ -42,6 +42,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from helpers import data  # noqa: E402
 from helpers import encryption as enc  # noqa: E402
 from helpers import federated as fed  # noqa: E402
 
@@ -175,7 +176,7 @@ def _example_protocol(parts, X_test, y_test, public_key, private_key, n_iter=50,
 
 def head_to_head(public_key, private_key, include_baseline: bool) -> pd.DataFrame:
     """Table 2: the kit's secure FedAvg against python-paillier's example protocol."""
-    parts, X_test, y_test = enc.python_paillier_example_data()
+    parts, X_test, y_test = data.python_paillier_example_data()
     rows = []
     if include_baseline:
         start = time.perf_counter()

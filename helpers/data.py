@@ -593,6 +593,42 @@ def voter_roll(
 
 # ------------------------------------------------------------- splits across hospitals
 
+
+def python_paillier_example_data(n_hospitals: int = 5, test_size: int = 50, seed: int = 43):
+    """The train/test split of python-paillier's examples/federated_learning_with_encryption.py.
+
+    That example (https://github.com/data61/python-paillier/blob/master/examples/
+    federated_learning_with_encryption.py) seeds numpy's legacy global generator with 43,
+    shuffles scikit-learn's scaled diabetes data, holds out 50 random patients as a test
+    set, and cuts the rest into ``n_hospitals`` CONSECUTIVE blocks of
+    ``floor(392 / n_hospitals)`` patients (the last 2 are dropped with 5 hospitals). The
+    same draws are reproduced here with ``numpy.random.RandomState(seed)`` (the legacy
+    generator is needed to get the same permutation), so the kit's FedAvg and secure FedAvg can
+    be compared with the example on identical data.
+
+    Returns ``(parts, X_test, y_test)``: ``parts`` a list of ``(X_h, y_h)`` numpy arrays
+    without the example's column of ones (the kit's models carry an intercept).
+    """
+    n_hospitals = check_integer(n_hospitals, "n_hospitals", minimum=1)
+    test_size = check_integer(test_size, "test_size", minimum=1, maximum=400)
+    seed = check_integer(seed, "seed", minimum=0)
+    X, y = diabetes(scaled=True)
+    X, y = X.to_numpy(), y.to_numpy()
+    legacy = np.random.RandomState(seed)
+    perm = legacy.permutation(X.shape[0])
+    X, y = X[perm], y[perm]
+    test_idx = legacy.choice(X.shape[0], size=test_size, replace=False)
+    train = np.ones(X.shape[0], dtype=bool)
+    train[test_idx] = False
+    X_train, y_train = X[train], y[train]
+    step = X_train.shape[0] // n_hospitals
+    parts = [
+        (X_train[step * c : step * (c + 1)], y_train[step * c : step * (c + 1)])
+        for c in range(n_hospitals)
+    ]
+    return parts, X[test_idx], y[test_idx]
+
+
 SPLIT_SCHEMES = ("iid", "label_skew", "quantity_skew")
 
 

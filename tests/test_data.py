@@ -236,3 +236,12 @@ def test_split_gives_up_with_advice_when_skew_is_impossible():
         data.split_across_hospitals(
             X, y, 50, "label_skew", rng=0, alpha=0.01, min_patients=10, max_tries=5
         )
+
+
+def test_python_paillier_example_split_is_reproduced():
+    parts, X_test, y_test = data.python_paillier_example_data()
+    assert [len(y) for _, y in parts] == [78] * 5 and X_test.shape == (50, 10)
+    rows = np.vstack([X for X, _ in parts] + [X_test])
+    assert len(np.unique(rows, axis=0)) == 440  # disjoint: 390 training + 50 test patients
+    again, _, _ = data.python_paillier_example_data()
+    np.testing.assert_array_equal(parts[0][0], again[0][0])

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from phe import EncryptedNumber, PaillierPrivateKey
 from phe.util import invert, mulmod
 
+from helpers import data
 from helpers import encryption as enc
 from helpers import federated as fed
 
@@ -384,7 +385,7 @@ def test_the_key_holder_refuses_to_decrypt_a_single_hospitals_message(keys):
 
 
 def test_secure_fedavg_gives_the_plain_fedavg_model_within_quantisation(keys):
-    parts, X_test, y_test = enc.python_paillier_example_data(n_hospitals=3)
+    parts, X_test, y_test = data.python_paillier_example_data(n_hospitals=3)
     hospitals = [fed.Hospital(X, y, name=f"H{i}", model="linear") for i, (X, y) in enumerate(parts)]
     plain = fed.federated_averaging(
         hospitals, rounds=4, local_epochs=2, lr=0.5, rng=0, test_data=(X_test, y_test)
@@ -421,15 +422,6 @@ def test_secure_aggregator_refuses_updates_it_cannot_represent(keys):
         aggregator.combine([])
     with pytest.raises(TypeError, match="KeyHolder"):
         enc.SecureAggregator(keys[0], keys[1], 2, 1.0, 10)
-
-
-def test_python_paillier_example_split_is_reproduced():
-    parts, X_test, y_test = enc.python_paillier_example_data()
-    assert [len(y) for _, y in parts] == [78] * 5 and X_test.shape == (50, 10)
-    rows = np.vstack([X for X, _ in parts] + [X_test])
-    assert len(np.unique(rows, axis=0)) == 440  # disjoint: 390 training + 50 test patients
-    again, _, _ = enc.python_paillier_example_data()
-    np.testing.assert_array_equal(parts[0][0], again[0][0])
 
 
 # --- notebook 05 exercise checks ----------------------------------------------------------
