@@ -57,10 +57,30 @@ def new_figure(title: str, xlabel: str, ylabel: str, ax=None, **subplots_kw):
     return fig, ax
 
 
-def finish(ax, legend: bool = True, legend_title: str | None = None):
-    """Add the legend (when any artist has a label) and tighten the layout."""
+def describe(fig, alt: str):
+    """Attach alternative text to a figure: what it shows, in a sentence or two, for readers
+    who cannot see it (screen readers, the book's ``alt`` attribute). Returns the figure."""
+    if not isinstance(alt, str) or not alt.strip():
+        raise ValueError(f"alt must be a non-empty description of the figure; got {alt!r}")
+    fig.kit_alt = alt.strip()
+    return fig
+
+
+def alt_text(fig) -> str | None:
+    """The alternative text attached by :func:`describe` (or ``finish(..., alt=...)``), if any."""
+    return getattr(fig, "kit_alt", None)
+
+
+def finish(ax, legend: bool = True, legend_title: str | None = None, alt: str | None = None):
+    """Add the legend (when any artist has a label), tighten the layout, attach ``alt`` text.
+
+    ``alt`` describes what the figure shows (see :func:`describe`); every figure of the kit
+    has one. For a figure of several panels give it once, on the last panel finished.
+    """
     handles, labels = ax.get_legend_handles_labels()
     if legend and labels:
         ax.legend(title=legend_title)
     ax.figure.tight_layout()
+    if alt is not None:
+        describe(ax.figure, alt)
     return ax

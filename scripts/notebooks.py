@@ -6,14 +6,21 @@
 Tests, the book build and the learner edition import this module, so every notebook is
 executed the same way: its own folder as working directory, the kit's kernel, timings
 not recorded (re-running a notebook changes only what really changed).
+
+Executing here also switches on the prose-number checks (``helpers.claims``): every
+``claim(...)`` is recorded, a mismatch stops the notebook with ``ClaimMismatchError``, and a
+claim that never ran is an error too. What was checked is stored in the notebook's
+metadata (``metadata["kit"]["claims"]``), never in its outputs.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,8 +51,16 @@ def find_notebooks(root: Path = ROOT) -> list[Path]:
     return found
 
 
+class ClaimsNotChecked(AssertionError):
+    """A notebook's ``claim(...)`` calls did not all run (a branch or loop skipped them)."""
+
+
 def execute(path: Path, cell_timeout: int = CELL_TIMEOUT) -> tuple[nbformat.NotebookNode, float]:
-    """Execute a notebook top to bottom; return (executed notebook, seconds). Never writes."""
+    """Execute a notebook top to bottom; return (executed notebook, seconds). Never writes.
+
+    The prose-number claims are checked (see the module docstring); the executed notebook's
+    ``metadata["kit"]["claims"]`` lists every claim that ran, with its stated value.
+    """
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
@@ -54,9 +69,21 @@ def execute(path: Path, cell_timeout: int = CELL_TIMEOUT) -> tuple[nbformat.Note
         record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    start = time.perf_counter()
-    client.execute()
-    return notebook, time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "claims.jsonl"
+        log.touch()
+        start = time.perf_counter()
+        client.execute(env={**os.environ, "KIT_CLAIMS_LOG": str(log)})
+        seconds = time.perf_counter() - start
+        records = [json.loads(line) for line in log.read_text().splitlines() if line]
+    checked = list(
+        {r["what"]: {"what": r["what"], "stated": r["stated"]} for r in records}.values()
+    )
+    notebook.metadata.setdefault("kit", {})["claims"] = checked
+    missing = claims_not_checked(notebook)
+    if missing:
+        raise ClaimsNotChecked(f"{path.name}: these claims never ran: {missing}")
+    return notebook, seconds
 
 
 def execute_in_place(path: Path) -> float:
@@ -68,6 +95,28 @@ def execute_in_place(path: Path) -> float:
 
 def code_cells(notebook) -> list:
     return [c for c in notebook.cells if c.cell_type == "code"]
+
+
+def _description(node) -> str:
+    """A claim's description: the string, or an f-string's fixed text before its first field."""
+    if isinstance(node, ast.JoinedStr):
+        prefix = ""
+        for part in node.values:
+            if not isinstance(part, ast.Constant):
+                break
+            prefix += str(part.value)
+        return prefix
+    return ast.literal_eval(node)
+
+
+def claim_descriptions(notebook) -> list[str]:
+    """The description of every ``claim(...)`` call in the notebook's code, in order."""
+    return [
+        _description(node.args[0])
+        for cell in code_cells(notebook)
+        for node in ast.walk(ast.parse(cell.source))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "claim"
+    ]
 
 
 def claim_calls(notebook) -> list[tuple[str, object]]:
@@ -83,19 +132,22 @@ def claim_calls(notebook) -> list[tuple[str, object]]:
                     stated = ast.literal_eval(node.args[2])
                 except ValueError:
                     stated = None
-                found.append((ast.literal_eval(node.args[0]), stated))
+                found.append((_description(node.args[0]), stated))
     return found
 
 
-def claims_not_shown(notebook) -> list[str]:
-    """Descriptions of claims whose "checked: ..." line is missing from the stream outputs."""
-    outputs = "".join(
-        o.get("text", "")
-        for c in code_cells(notebook)
-        for o in c.get("outputs", [])
-        if o.output_type == "stream"
-    )
-    return [what for what, _ in claim_calls(notebook) if f"checked: {what} = " not in outputs]
+def claims_not_checked(notebook) -> list[str]:
+    """Descriptions of claims in the code that the last execution did not record as checked.
+
+    A claim whose description is built at run time (an f-string) is matched by its fixed
+    text before the first placeholder.
+    """
+    checked = [c["what"] for c in notebook.metadata.get("kit", {}).get("claims", [])]
+    return [
+        what
+        for what in claim_descriptions(notebook)
+        if not any(c.startswith(what) for c in checked)
+    ]
 
 
 def problems(notebook) -> list[str]:

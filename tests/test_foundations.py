@@ -45,15 +45,35 @@ def test_check_integer_and_choice_messages():
         v.check_choice("c", "method", ["a", "b"])
 
 
-def test_claim_passes_within_tolerance_and_fails_outside():
-    assert "checked" in claims.claim("rate", 0.8712, 0.87, tolerance=0.005)
+def test_claim_passes_within_tolerance_and_fails_outside(monkeypatch, tmp_path):
+    monkeypatch.setenv(claims.LOG_VARIABLE, str(tmp_path / "claims.jsonl"))
+    assert claims.claim("rate", 0.8712, 0.87, tolerance=0.005) is None
     with pytest.raises(claims.ClaimMismatchError, match="states rate = 0.9"):
         claims.claim("rate", 0.8712, 0.9, tolerance=0.005)
     with pytest.raises(claims.ClaimMismatchError):
         claims.claim("rate", float("nan"), 0.9, tolerance=1)
-    assert claims.claim("winner", "I10", "I10")
-    with pytest.raises(ValueError, match="tolerance"):
-        claims.claim("rate", 1, 1, tolerance=-1)
+    claims.claim("winner", "I10", "I10")
+    assert len((tmp_path / "claims.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize("tolerance", [-1, float("inf"), float("nan"), True, "0.1", None])
+def test_claim_refuses_a_tolerance_that_would_accept_anything(tolerance):
+    with pytest.raises((TypeError, ValueError), match="tolerance"):
+        claims.claim("rate", 1, 1, tolerance=tolerance)
+
+
+@pytest.mark.parametrize(
+    "value, stated",
+    [(1, True), (True, 1), ("0.5", 0.5), (0.5, "0.5"), (None, 0), ([1], 1), (0.0, False)],
+)
+def test_claim_does_not_confuse_types(value, stated):
+    assert not claims.agrees(value, stated, 0.5)
+
+
+def test_claim_accepts_numpy_scalars_and_lists():
+    assert claims.agrees(np.float64(0.9651), 0.965, 0.0005)
+    assert claims.agrees(np.True_, True) and claims.agrees(np.str_("H4"), "H4")
+    assert claims.agrees([np.int64(76), 75], [76, 75])
 
 
 def test_new_figure_demands_a_title_and_labels():
@@ -71,8 +91,8 @@ def test_progress_is_transparent_when_disabled_and_counts_when_enabled(capsys):
     items = [1, 2, 3]
     assert progress(items, enabled=False) is items
     assert list(progress(items, enabled=True, desc="rounds")) == items
-    out = capsys.readouterr().out
-    assert "rounds" in out and "3/3" in out and "it/s" not in out
+    err = capsys.readouterr().err  # outside a Jupyter kernel: a text bar on stderr
+    assert "rounds" in err and "3/3" in err and "it/s" not in err
 
 
 def test_exercise_checks_explain_a_missing_answer():

@@ -43,3 +43,48 @@ def test_problems_catches_a_bad_notebook():
     assert "metadata['kit']" in found
     assert "execution_count 3, expected 2" in found
     assert "stderr" in found and "error output" in found and "machine path" in found
+
+
+def _tiny_notebook(tmp_path, *sources):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+@pytest.mark.notebook
+def test_the_runner_fails_a_notebook_whose_prose_number_disagrees(tmp_path):
+    from nbclient.exceptions import CellExecutionError
+
+    path = _tiny_notebook(
+        tmp_path,
+        "from helpers.claims import claim\nrate = 0.81",
+        'claim("re-identified share", rate, 0.87, 0.005)',
+    )
+    with pytest.raises(CellExecutionError, match="ClaimMismatchError"):
+        nb.execute(path)
+
+
+@pytest.mark.notebook
+def test_the_runner_records_claims_in_metadata_and_refuses_skipped_ones(tmp_path):
+    path = _tiny_notebook(
+        tmp_path,
+        "from helpers.claims import claim\nrate = 0.871",
+        'claim("re-identified share", rate, 0.87, 0.005)',
+    )
+    executed, _ = nb.execute(path)
+    assert executed.metadata["kit"]["claims"] == [{"what": "re-identified share", "stated": "0.87"}]
+    assert not any(o.get("text") for c in nb.code_cells(executed) for o in c.outputs)
+    skipped = _tiny_notebook(
+        tmp_path, "from helpers.claims import claim", 'if False:\n    claim("never", 1, 1)'
+    )
+    with pytest.raises(nb.ClaimsNotChecked, match="never"):
+        nb.execute(skipped)
+
+
+def test_a_claim_is_inert_outside_the_runner(monkeypatch):
+    from helpers.claims import LOG_VARIABLE, claim
+
+    monkeypatch.delenv(LOG_VARIABLE, raising=False)
+    assert claim("a learner changed alpha", 0.3, 0.01) is None  # no error, nothing shown

@@ -24,7 +24,7 @@ def notebook():
 def test_every_claim_ran_and_passed_in_the_committed_outputs(notebook):
     claims = nb.claim_calls(notebook)
     assert len(claims) >= 15
-    assert not nb.claims_not_shown(notebook)
+    assert not nb.claims_not_checked(notebook)
 
 
 def _unchecked_percentages(notebook) -> list[float]:

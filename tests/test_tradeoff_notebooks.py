@@ -75,7 +75,7 @@ def test_every_claim_ran_and_passed_in_the_committed_outputs(notebook):
     _, executed = notebook
     claims = nb.claim_calls(executed)
     assert len(claims) >= 15
-    assert not nb.claims_not_shown(executed)
+    assert not nb.claims_not_checked(executed)
 
 
 def test_every_number_in_the_prose_is_claimed(notebook):
