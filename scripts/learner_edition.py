@@ -9,7 +9,9 @@ From every committed notebook and case study (``notebooks.find_notebooks()``):
 - outputs of solution cells and of exercise check cells are cleared (they would show the
   answer); the check cells still run and, until the learner replaces the ``...``, raise
   ``ExerciseNotSolved`` saying what is missing (``helpers.exercises.require_answer``);
-- cells tagged ``instructor`` are removed.
+- cells tagged ``instructor`` are removed, and so are the author's prose-number checks:
+  cells tagged ``author-check`` and every ``claim(...)`` statement (``helpers.claims``), so a
+  learner who changes a parameter to experiment is never stopped by an author's tool.
 The edition also holds what a learner needs to run it: helpers/, the glossary, the
 requirements, pyproject.toml, the Makefile and a short README. Committed files are never
 modified; the learner edition is always generated, never edited by hand.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import builtins
 import importlib
 import inspect
 import re
@@ -33,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebooks as nb  # noqa: E402  (scripts/ is not a package)
 
 ROOT = nb.ROOT
-SOLUTION_TAG, INSTRUCTOR_TAG = "solution", "instructor"
+SOLUTION_TAG, INSTRUCTOR_TAG, AUTHOR_TAG = "solution", "instructor", nb.AUTHOR_TAG
 #: A check cell: it calls exercises.check_<...>(first argument, ...) (or a bare check_<...>
 #: imported from helpers.exercises); other modules' check_ functions (dp.check_epsilon) are not.
 CHECK_CALL = re.compile(r"(?:\bexercises\.|(?<![\w.]))(check_\w+)\(\s*([A-Za-z_]\w*)")
@@ -82,17 +85,10 @@ def tags(cell) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
-def _python(source: str) -> str:
-    """The source without IPython magics and shell escapes, so ``ast`` can parse it."""
-    return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
-    )
-
-
 def assigned_names(source: str) -> list[str]:
     """Names a cell binds at top level (assignments, functions, classes), first binding first."""
     try:
-        tree = ast.parse(_python(source))
+        tree = ast.parse(nb.python_source(source))
     except SyntaxError:
         return []
     names: list[str] = []
@@ -193,9 +189,148 @@ def learner_version(notebook) -> nbformat.NotebookNode:
         elif is_check_cell(cell):
             cell.outputs, cell.execution_count = [], None
         kept.append(cell)
-    notebook.cells = kept
-    notebook.metadata.setdefault("kit", {})["edition"] = "learner"
+    notebook.cells = nb.without_author_checks(kept)
+    kit = notebook.metadata.setdefault("kit", {})
+    kit.pop("claims", None)  # the author's record of checked claims
+    kit["edition"] = "learner"
     return notebook
+
+
+# --- what a learner needs before each exercise ---------------------------------------------
+
+#: Names a solution may use without the notebook introducing them.
+_BUILTINS = frozenset(dir(builtins))
+
+
+def _bound_names(tree) -> set[str]:
+    """Every name a piece of code binds anywhere: assignments, loop targets, imports, defs."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            names.add(node.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
+def _helper_imports(tree) -> tuple[set[str], set[str]]:
+    """(aliases of helpers modules, names imported from inside helpers) in a piece of code."""
+    modules, names = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "helpers":
+                modules.update(a.asname or a.name for a in node.names)
+            elif node.module.startswith("helpers."):
+                names.update(a.asname or a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("helpers.") and alias.asname:
+                    modules.add(alias.asname)
+    return modules, names
+
+
+def helper_methods(root: Path = ROOT) -> set[str]:
+    """Public method, property and field names of the classes in helpers/ (e.g. can_spend)."""
+    names = set()
+    for path in sorted((root / "helpers").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                        names.add(item.name)
+                    elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                        names.add(item.target.id)
+    return {n for n in names if not n.startswith("_")}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def unseen_before_exercises(notebook, methods: set[str] | None = None) -> list[str]:
+    """What each solution cell uses that a learner has not been shown before it.
+
+    Walks the notebook as the learner edition shows it (no instructor or author-check cells;
+    earlier solutions replaced by their stubs) and, for each code cell tagged ``solution``,
+    reports
+    - a variable it reads that no earlier learner-visible code cell defines (it would be a
+      NameError in the learner edition);
+    - a helper function (``dp.gaussian_sigma``), a helper method (``.can_spend``) or a keyword
+      argument of a helper call (``delta_prime=``) whose name occurs in no earlier
+      learner-visible cell, prose or code: the learner could not know to use it.
+    """
+    methods = helper_methods() if methods is None else methods
+    seen_words: set[str] = set()
+    defined: set[str] = set()
+    modules: set[str] = set()
+    imported: set[str] = set()
+    found = []
+    cells = notebook.cells
+    for index, cell in enumerate(cells):
+        cell_tags = tags(cell)
+        if INSTRUCTOR_TAG in cell_tags or AUTHOR_TAG in cell_tags:
+            continue
+        if SOLUTION_TAG in cell_tags:
+            if cell.cell_type == "code":
+                found += [
+                    f"cell {index} (solution): {problem}"
+                    for problem in _unseen(
+                        cell.source, seen_words, defined, modules, imported, methods
+                    )
+                ]
+            source = stub(cell, cells[index + 1 :])
+        else:
+            source = cell.source
+        seen_words |= _words(source)
+        if cell.cell_type == "code":
+            try:
+                tree = ast.parse(nb.python_source(source))
+            except SyntaxError:
+                continue
+            defined |= _bound_names(tree)
+            new_modules, new_names = _helper_imports(tree)
+            modules |= new_modules
+            imported |= new_names
+    return found
+
+
+def _unseen(source, seen_words, defined, modules, imported, methods) -> list[str]:
+    try:
+        tree = ast.parse(nb.python_source(source))
+    except SyntaxError:
+        return []
+    own = _bound_names(tree)
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            if node.id not in own and node.id not in defined and node.id not in _BUILTINS:
+                problems.append(f"uses {node.id!r}, which no earlier learner-visible cell defines")
+        elif isinstance(node, ast.Attribute):
+            on_module = isinstance(node.value, ast.Name) and node.value.id in modules
+            if (on_module or node.attr in methods) and node.attr not in seen_words:
+                problems.append(f"uses {node.attr!r}, which no earlier learner-visible cell shows")
+        elif isinstance(node, ast.Call):
+            func = node.func
+            helper_call = (
+                isinstance(func, ast.Attribute)
+                and (
+                    (isinstance(func.value, ast.Name) and func.value.id in modules)
+                    or func.attr in methods
+                )
+            ) or (isinstance(func, ast.Name) and func.id in imported)
+            if helper_call:
+                for keyword in node.keywords:
+                    if keyword.arg and keyword.arg not in seen_words:
+                        problems.append(
+                            f"passes {keyword.arg}=, which no earlier learner-visible cell shows"
+                        )
+    return list(dict.fromkeys(problems))
 
 
 def write_edition(root: Path = ROOT, out: Path | None = None) -> Path:
