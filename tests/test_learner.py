@@ -6,6 +6,7 @@ import hashlib
 import inspect
 import os
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -194,6 +195,17 @@ def test_edition_folder_and_zip_hold_what_a_learner_needs(edition):
     for path in NOTEBOOKS:
         assert f"learner/{path.relative_to(ROOT).as_posix()}" in names
     assert not any("instructor_guide" in n or n.endswith(".pyc") for n in names)
+    assert {"learner/LICENSE", "learner/LICENSE-CONTENT.md", "learner/Makefile"} <= names
+    # Its Makefile has only what works there: no test, book, learner, notebooks or bench.
+    makefile = (folder / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][\w.-]*):", makefile, flags=re.M))
+    assert {"lab", "preflight", "clean"} <= targets
+    assert not targets & {"test", "book", "learner", "notebooks", "bench"}, targets
+    dry = subprocess.run(["make", "-n", "lab"], cwd=folder, capture_output=True, text=True)
+    assert dry.returncode == 0 and "jupyter lab" in dry.stdout, dry.stderr
+    # Glossary links land on the term in JupyterLab: each heading carries the book's anchor.
+    glossary = (folder / "docs" / "glossary.md").read_text()
+    assert '## <a id="quasi-identifier"></a>Quasi-identifier' in glossary
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
