@@ -91,7 +91,7 @@ notebooks: $(VENV)/.installed-test
 	$(BIN)/python scripts/notebooks.py $(NOTEBOOKS)
 
 # make book re-executes every notebook; make book BOOK_ARGS=--no-execute reuses the outputs.
-book: $(VENV)/.installed-test learner
+book: $(VENV)/.installed-test
 	$(BIN)/python scripts/build_book.py $(BOOK_ARGS)
 
 # The learner edition needs only the runtime packages (nbformat comes with JupyterLab).
