@@ -11,6 +11,7 @@ browser tests fail; elsewhere they skip with the install command.
 from __future__ import annotations
 
 import base64
+import fcntl
 import functools
 import http.server
 import json
@@ -476,16 +477,31 @@ BUILT = {}
 
 @pytest.fixture(scope="session")
 def book(tmp_path_factory) -> Path:
-    """The book's html folder: KIT_BOOK_HTML if set, else one build for the whole session.
+    """The book's html folder: KIT_BOOK_HTML if set, else one build for the whole test run.
 
     Where `unshare -n` works, the build runs in a network namespace with no network at all,
-    which proves it needs none (one build serves that check and every other test).
+    which proves it needs none (one build serves that check and every other test). Under
+    pytest-xdist the workers share one build: the first to get the lock builds it.
     """
     given = os.environ.get("KIT_BOOK_HTML")
     if given:
         BUILT["how"] = "given"
         return Path(given).resolve()
-    build_dir = tmp_path_factory.mktemp("book")
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, common to every worker
+    build_dir, how = shared / "book", shared / "book.how"
+    with open(shared / "book.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not how.is_file():
+            how.write_text(_build_the_book(build_dir))
+    BUILT["how"] = how.read_text()
+    return build_dir / "html"
+
+
+def _build_the_book(build_dir: Path) -> str:
+    if build_dir.exists():
+        shutil.rmtree(build_dir)  # a build that failed half-way
     if _can_cut_the_network():
         script = ROOT / "scripts" / "build_book.py"
         command = [
@@ -501,10 +517,9 @@ def book(tmp_path_factory) -> Path:
             [*command, "--build-dir", str(build_dir)], capture_output=True, text=True, timeout=900
         )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        BUILT["how"] = "offline"
-        return build_dir / "html"
-    BUILT["how"] = "in-process"
-    return build_book.build(ROOT, execute=False, log=lambda _: None, build_dir=build_dir)
+        return "offline"
+    build_book.build(ROOT, execute=False, log=lambda _: None, build_dir=build_dir)
+    return "in-process"
 
 
 @pytest.mark.slow
