@@ -178,7 +178,7 @@ def test_check_06_noise_multiplier():
     right = accounting.noise_multiplier_for(1.0, 1e-5, 1.0, 60)
     message = exercises.check_06_noise_multiplier(right, 1.0, 1e-5, 60)
     assert message.startswith("Correct") and "1.41 times" in message
-    with pytest.raises(exercises.ExerciseNotSolved, match="noise_multiplier_for"):
+    with pytest.raises(exercises.ExerciseNotSolved, match="over-pays"):
         exercises.check_06_noise_multiplier(
             2 * accounting.noise_multiplier_for(1.0, 1e-5, 1.0, 30), 1.0, 1e-5, 60
         )
