@@ -338,11 +338,11 @@ def check_02_queries_in_budget(
     answer, epsilon_per_query, epsilon_budget, delta_budget, delta_prime
 ) -> str:
     """Exercise 02.3: how many equal queries fit a budget under advanced composition."""
-    from helpers import dp
+    from helpers import accounting
 
     exercise = "Exercise 3 (queries within a budget)"
     answer = require_integer(answer, exercise, "a whole number of queries")
-    accountant = dp.PrivacyAccountant(
+    accountant = accounting.PrivacyAccountant(
         epsilon_budget, delta_budget, composition="advanced", delta_prime=delta_prime
     )
     expected = 0
@@ -386,24 +386,24 @@ def check_02_gaussian_sigma(answer, sensitivity, epsilon, delta) -> str:
 
 def check_03_dpsgd_epsilon(answer, n, batch_size, noise_multiplier, epochs, delta) -> str:
     """Exercise 03.1: the epsilon that DP-SGD spends, from its RDP accountant."""
-    from helpers import dp_learning
+    from helpers import accounting
 
     exercise = "Exercise 1 (the epsilon of a DP-SGD run)"
     answer = require_number(answer, exercise, "an epsilon (a float)")
-    expected = dp_learning.dpsgd_epsilon(n, batch_size, noise_multiplier, epochs, delta)
+    steps = math.ceil(epochs * n / batch_size)
+    rdp = accounting.rdp_sampled_gaussian(batch_size / n, noise_multiplier, steps)
+    expected = accounting.rdp_to_dp(accounting.DEFAULT_ORDERS, rdp, delta)[0]
     if _close(answer, expected, 1e-3 * expected):
         return correct(exercise, f"epsilon = {expected:.3f}")
-    mironov = dp_learning.dpsgd_epsilon(
-        n, batch_size, noise_multiplier, epochs, delta, conversion="mironov"
-    )
+    mironov = accounting.rdp_to_dp(accounting.DEFAULT_ORDERS, rdp, delta, "mironov")[0]
     if _close(answer, mironov, 1e-3 * mironov):
         raise ExerciseNotSolved(
             f"{exercise}: that uses Mironov's original RDP conversion, which is valid but looser; "
             "use the default (improved) conversion."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Call dp_learning.dpsgd_epsilon(n, batch_size, "
-        "noise_multiplier, epochs, delta)."
+        f"{exercise}: got {answer!r}. Call accounting.dpsgd_epsilon(n, batch_size, "
+        "noise_multiplier, epochs, delta, accountant='rdp')."
     )
 
 
@@ -623,26 +623,27 @@ def check_06_local_noise_std(answer, aggregator) -> str:
     """Exercise 06.1: standard deviation of the summed noise under local DP."""
     exercise = "Exercise 1 (local noise)"
     answer = require_number(answer, exercise, "a standard deviation (a positive number)")
-    expected = math.sqrt(aggregator.n_hospitals) * aggregator.noise_std
+    n_hospitals, noise_std = len(aggregator.plan.hospitals), aggregator.plan.noise_std
+    expected = math.sqrt(n_hospitals) * noise_std
     if _close(answer, expected, 1e-9 + 1e-6 * expected):
-        central = aggregator.noise_std
+        central = noise_std
         return correct(
             exercise,
-            f"{expected:.4g}: sqrt({aggregator.n_hospitals}) = "
+            f"{expected:.4g}: sqrt({n_hospitals}) = "
             f"{expected / central:.2f} times the central noise",
         )
-    if _close(answer, aggregator.noise_std, 1e-12):
+    if _close(answer, noise_std, 1e-12):
         raise ExerciseNotSolved(
             f"{exercise}: that is ONE hospital's noise; the sum holds "
-            f"{aggregator.n_hospitals} independent draws."
+            f"{n_hospitals} independent draws."
         )
-    if _close(answer, aggregator.n_hospitals * aggregator.noise_std, 1e-12):
+    if _close(answer, n_hospitals * noise_std, 1e-12):
         raise ExerciseNotSolved(
             f"{exercise}: independent variances add, not standard deviations; "
             "take the square root of the summed variance."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Add the {aggregator.n_hospitals} variances "
+        f"{exercise}: got {answer!r}. Add the {n_hospitals} variances "
         "noise_std**2 and take the square root."
     )
 
@@ -702,27 +703,27 @@ def check_06_membership_ceiling(answer, epsilon, delta) -> str:
 
 def check_06_noise_multiplier(answer, epsilon, delta, rounds) -> str:
     """Exercise 06.4: the noise multiplier for more full-batch rounds at the same budget."""
-    from helpers import dp_learning
+    from helpers import accounting
 
     exercise = "Exercise 4 (more rounds, same budget)"
     answer = require_number(answer, exercise, "a noise multiplier (a positive number)")
-    expected = dp_learning.noise_multiplier_for(epsilon, delta, 1.0, rounds)
-    half = dp_learning.noise_multiplier_for(epsilon, delta, 1.0, max(1, rounds // 2))
+    expected = accounting.noise_multiplier_for(epsilon, delta, 1.0, rounds)
+    half = accounting.noise_multiplier_for(epsilon, delta, 1.0, max(1, rounds // 2))
     if _close(answer, expected, 1e-6 * expected):
         return correct(
             exercise,
             f"{expected:.2f}, {expected / half:.2f} times the multiplier for "
-            f"{max(1, rounds // 2)} rounds: about sqrt(2), not 2, because "
-            "Gaussian rounds compose in RDP",
+            f"{max(1, rounds // 2)} rounds: sqrt(2), not 2, because T Gaussian rounds "
+            "compose into one Gaussian with sensitivity sqrt(T)",
         )
     if _close(answer, 2 * half, 1e-6 * expected):
         raise ExerciseNotSolved(
-            f"{exercise}: doubling the multiplier over-pays: Gaussian rounds compose in RDP, "
-            "so the multiplier grows more slowly than the number of rounds."
+            f"{exercise}: doubling the multiplier over-pays: Gaussian rounds compose so that "
+            "the multiplier grows with the square root of the number of rounds."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Call dp_learning.noise_multiplier_for"
-        f"({epsilon}, {delta}, 1.0, {rounds})."
+        f"{exercise}: got {answer!r}. Use accounting.noise_multiplier_for with a sampling "
+        "rate of 1 (every round uses all patients) and the new number of rounds."
     )
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import data, deid, dp, dp_learning, encryption, exercises, federated
+from helpers import accounting, data, deid, dp, dp_learning, encryption, exercises, federated
 from helpers.exercises import ExerciseNotSolved
 
 KINDS = ("number", "integer", "bool", "text", "vector")
@@ -221,7 +221,7 @@ def _02_sum_sensitivity():
 
 def _02_queries():
     budget, per_query, delta, delta_prime = 1.0, 0.02, 1e-5, 1e-6
-    accountant = dp.PrivacyAccountant(
+    accountant = accounting.PrivacyAccountant(
         budget, delta, composition="advanced", delta_prime=delta_prime
     )
     expected = 0
@@ -251,8 +251,10 @@ def _02_gaussian_sigma():
 
 def _03_dpsgd_epsilon():
     args = (10_000, 100, 1.1, 5, 1e-5)
-    mironov = dp_learning.dpsgd_epsilon(*args, conversion="mironov")
-    return Entry("number", dp_learning.dpsgd_epsilon(*args), args, mistakes=[mironov])
+    rdp = accounting.rdp_sampled_gaussian(100 / 10_000, 1.1, 500)
+    mironov = accounting.rdp_to_dp(accounting.DEFAULT_ORDERS, rdp, 1e-5, "mironov")[0]
+    expected = accounting.dpsgd_epsilon(*args, accountant="rdp")
+    return Entry("number", expected, args, mistakes=[mironov])
 
 
 def _03_data_norm():
@@ -340,7 +342,8 @@ def _05_packing():
 
 
 def _06_local_noise():
-    aggregator = types.SimpleNamespace(n_hospitals=5, noise_std=0.8)
+    plan = types.SimpleNamespace(hospitals=("H1", "H2", "H3", "H4", "H5"), noise_std=0.8)
+    aggregator = types.SimpleNamespace(plan=plan)
     return Entry("number", math.sqrt(5) * 0.8, (aggregator,), mistakes=[0.8, 4.0, 3.2])
 
 
@@ -368,10 +371,10 @@ def _06_membership_ceiling():
 
 
 def _06_noise_multiplier():
-    half = dp_learning.noise_multiplier_for(1.0, 1e-5, 1.0, 30)
+    half = accounting.noise_multiplier_for(1.0, 1e-5, 1.0, 30)
     return Entry(
         "number",
-        dp_learning.noise_multiplier_for(1.0, 1e-5, 1.0, 60),
+        accounting.noise_multiplier_for(1.0, 1e-5, 1.0, 60),
         (),
         {"epsilon": 1.0, "delta": 1e-5, "rounds": 60},
         mistakes=[2 * half, half],
