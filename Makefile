@@ -16,7 +16,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Extra arguments for JupyterLab, e.g. make lab LAB_ARGS="--no-browser --port=8899"
 LAB_ARGS ?=
-# No "Jupyter news" prompt for a student (JupyterLab then fetches nothing either).
+# JupyterLab fetches no news feed (see also LAB_SETTINGS below).
 LAB_QUIET := --LabApp.news_url=None
 # Root (as in CI or a container) must say so to Jupyter.
 ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
@@ -34,7 +34,14 @@ $(VENV)/.installed-runtime: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@touch $@
 
-preflight: $(VENV)/.installed-runtime
+# JupyterLab settings for a classroom: no "Jupyter news" prompt, no update checks (an
+# overrides.d file of the venv's JupyterLab, so a learner's own settings stay theirs).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/ppml-kit.json
+$(LAB_SETTINGS): scripts/lab_settings.json | $(BIN)/python
+	@mkdir -p $(dir $@)
+	@cp scripts/lab_settings.json $@
+
+preflight: $(VENV)/.installed-runtime $(LAB_SETTINGS)
 	$(BIN)/python -m helpers.preflight
 
 clean:

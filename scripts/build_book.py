@@ -258,10 +258,10 @@ def plan(
 ) -> list[dict]:
     """A timed workshop schedule of at most ``day_minutes`` of sessions (breaks not counted).
 
-    ``core`` items are taught in order, each with its full exercise time while it fits. The
-    first one that does not fit whole is taken with half its exercise time (to 5 minutes;
-    ``shorten``) if that fits; once a core item does not fit, it and every later core item are
-    cut: a course builds on its order. ``optional`` items (case studies) follow, whole, while
+    ``core`` items are taught in order, each with its full exercise time while it fits; one
+    that does not fit whole is taken with half its exercise time (to 5 minutes; ``shorten``)
+    if that fits. Once a core item does not fit, it and every later core item are cut: a
+    course builds on its order. ``optional`` items (case studies) follow, whole, while
     they fit. Items hold title, link, teaching_minutes and exercise_minutes. Returns rows with
     start (clock), minutes, planned_exercise and kind ('session', 'break', 'lunch', 'end' or
     'cut'); the sessions never add up to more than ``day_minutes``.
@@ -442,7 +442,8 @@ def instructor_guide(items: list[dict], timings: dict, has_flower_guide: bool) -
         f"The kit has {len(notebooks_only)} notebooks and {len(cases)} case studies: "
         f"{total_teach} minutes of teaching and {total_ex} minutes of exercises, "
         f"{total_teach + total_ex} minutes in all (about {(total_teach + total_ex) / 60:.0f} hours), "
-        f"more than a {FULL_DAY_MINUTES // 60} h {FULL_DAY_MINUTES % 60} min day. Each plan "
+        f"{'more' if total_teach + total_ex > FULL_DAY_MINUTES else 'no more'} than a "
+        f"{FULL_DAY_MINUTES // 60} h {FULL_DAY_MINUTES % 60} min day. Each plan "
         "below fits its stated length and says what it cuts; the full course takes "
         f"{len(days)} days. " + _timing_note(timings, len(entries)),
         ":::",
