@@ -45,7 +45,7 @@ preflight: $(VENV)/.installed-runtime $(LAB_SETTINGS)
 	$(BIN)/python -m helpers.preflight
 
 clean:
-	rm -rf $(VENV) _build .pytest_cache .hypothesis
+	rm -rf $(VENV) _build .pytest_cache .hypothesis .cache
 
 # ---- kit only: the learner edition's Makefile stops here ----
 
