@@ -334,3 +334,19 @@ def test_readme_promise_matches_the_table():
     assert "as of November 2026" not in (ROOT / "helpers" / "regulations.py").read_text()
     count = {8: "eight", 9: "nine", 10: "ten", 11: "eleven", 12: "twelve"}[len(reg.jurisdictions())]
     assert f"{count} laws" in paragraph
+
+
+def test_the_instructor_guide_lists_every_cell_by_check_date():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_book
+
+    guide = build_book.instructor_guide([], measured=False, has_flower_guide=False)
+    section = guide[guide.index("## Before a course: re-verify the law") :]
+    section = section[: section.index("\n## ", 3)]
+    rows = [line for line in section.splitlines() if line.startswith("| 20")]
+    listing = reg.cells_by_check_date()
+    assert len(rows) == len(listing)
+    assert [row.split(" | ")[0].strip("| ") for row in rows] == list(listing["checked"])
+    assert all(f"]({url})" in section for url in _urls(listing.iloc[-1]["source"]))
