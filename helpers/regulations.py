@@ -145,10 +145,9 @@ _USC_1320D_6 = (
     "https://uscode.house.gov/view.xhtml?req=granuleid:USC-prelim-title42-section1320d-6"
     "&num=0&edition=prelim"
 )
-# HHS's de-identification guidance (26 November 2012), at its current address on hhs.gov.
+# HHS's de-identification guidance (26 November 2012): the one address the kit uses for it.
 _HHS_DEID = (
-    "https://www.hhs.gov/hipaa/for-professionals/privacy/special-topics/de-identification/"
-    "index.html"
+    "https://www.hhs.gov/hipaa/for-professionals/special-topics/de-identification/index.html"
 )
 _HHS_CLOUD = (
     "https://www.hhs.gov/hipaa/for-professionals/special-topics/health-information-technology/"

@@ -237,8 +237,17 @@ def figures_without_alt_text(nb) -> int:
     return missing
 
 
+def _cell_text(cell) -> str:
+    """A cell's source and, for code, the text of its outputs (tables show the sources)."""
+    parts = [cell.source]
+    for output in cell.get("outputs", []):
+        parts.append(str(output.get("text", "")))
+        parts += [str(v) for k, v in output.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join(parts)
+
+
 def stale_links(nb) -> list[str]:
-    text = "\n".join(c.source for c in nb.cells)
+    text = "\n".join(_cell_text(c) for c in nb.cells)
     bad = [host for host in DEAD_HOSTS if host in text]
     bad += [u for u in HHS_DEID_ANY.findall(text) if u.rstrip(".,;)") != HHS_DEID]
     return bad
