@@ -336,7 +336,8 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "has been compromised (164.402)",
             _ECFR_164_D,
         ),
-        "maximum_penalty": _new(
+        # Checked on 28 November 2026; the statute's link moved since to the official US Code.
+        "maximum_penalty": _cell(
             "Civil: calendar-year cap of $2,190,294 for violations of an identical provision "
             "(HHS inflation adjustment of 28 January 2026, 45 CFR 102.3; HHS applies lower caps "
             "to lower culpability tiers by enforcement discretion). Criminal: up to $250,000 and "
