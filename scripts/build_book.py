@@ -39,6 +39,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from helpers.regulations import cells_by_check_date
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import learner_edition as le  # noqa: E402  (scripts/ is not a package)
 
@@ -528,6 +530,27 @@ def instructor_guide(items: list[dict], timings: dict, has_flower_guide: bool) -
         "notebooks with every solution replaced by a stub; its check cells say what is missing "
         "until the exercise is solved. Solutions are in the committed notebooks and behind the "
         "'Show solution' toggles of this book.",
+        "",
+    ]
+    # The law moves: the jurisdiction table's cells, oldest check first (helpers.regulations).
+    out += [
+        "",
+        "## Before a course: re-verify the law",
+        "",
+        "Each cell of the case studies' jurisdiction table (`helpers.regulations`) records the "
+        "kind of source it rests on and the date it was checked. Re-check the oldest and the "
+        "weakest first; a case study is teaching material, not legal advice.",
+        "",
+        "| checked | source kind | jurisdiction | column | sources |",
+        "|---|---|---|---|---|",
+    ]
+    out += [
+        f"| {c.checked} | {c.kind} | {c.jurisdiction} | {c.column} | "
+        + " ".join(f"[{i}]({url})" for i, url in enumerate(c.source.split(" ; "), 1))
+        + " |"
+        for c in cells_by_check_date().itertuples()
+    ]
+    out += [
         "",
         "## Per notebook: objectives, discussion prompts, instructor notes",
     ]
