@@ -20,13 +20,18 @@ sources; ``cells_by_check_date()`` lists the cells oldest first, for re-verifica
 The table is a teaching summary. It is NOT legal advice: laws change, and a summary leaves
 out conditions that matter in a real case.
 
+For display, ``compare`` (and ``jurisdiction_table(..., sources=True)``) ends every
+statement with its kind and check date, e.g. ``[secondary source, checked 2026-12-01]``, so a
+reader sees which cells rest only on a law firm's note or an unofficial translation.
+
 Public API
 ----------
-jurisdictions()            the table, one row per jurisdiction, one source URL per row
+jurisdictions()            the table, one row per jurisdiction, one main source URL per row
 jurisdiction_sources()     the same content, one row per cell, with its source, kind, date
 cells_by_check_date()      every cell's check date, kind and source, oldest first
 jurisdiction_table(...)    a subset of rows and columns, for a case study's comparison table
-compare(case_facts)        the columns that bear on a case's facts, for every jurisdiction
+compare(case_facts)        the columns that bear on a case's facts, each cell marked with its
+                           source kind and check date, for display
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ UNVERIFIED = "unverified"
 #: The kinds of source a cell can rest on, strongest first.
 SOURCE_KINDS = ("primary", "regulator", "secondary")
 
-#: Columns of ``jurisdictions()``, in order. ``source_url`` is the row's main primary source.
+#: Columns of ``jurisdictions()``, in order. ``source_url`` is the row's main source: the text
+#: of the law where the kit links one, else (China) the translation its cells rest on; every
+#: cell's own source and kind are in ``jurisdiction_sources()``.
 COLUMNS = (
     "jurisdiction",
     "law",
@@ -73,7 +80,15 @@ HEADERS = {
     "breach_notice_regulator": "After a breach: notify the regulator",
     "breach_notice_individuals": "After a breach: notify the people affected",
     "maximum_penalty": "Maximum penalty",
-    "source_url": "Primary source",
+    "source_url": "Main source of the row",
+}
+
+#: How a displayed cell names the kind of source it rests on (see ``compare``).
+KIND_LABELS = {
+    "primary": "primary text",
+    "regulator": "regulator's guidance",
+    "secondary": "secondary source",
+    UNVERIFIED: "not verified",
 }
 
 
@@ -133,6 +148,8 @@ _ECFR_164_512 = (
     "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-164/subpart-E/"
     "section-164.512"
 )
+# The Privacy, Security and Breach Notification Rules: 45 CFR Part 164 (the row's main text).
+_ECFR_PART_164 = "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-164"
 # The Breach Notification Rule, 45 CFR 164.400-414.
 _ECFR_164_D = "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-164/subpart-D"
 _ECFR_102_3 = "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-A/part-102/section-102.3"
@@ -145,9 +162,10 @@ _USC_1320D_6 = (
     "https://uscode.house.gov/view.xhtml?req=granuleid:USC-prelim-title42-section1320d-6"
     "&num=0&edition=prelim"
 )
-# HHS's de-identification guidance (26 November 2012): the one address the kit uses for it.
-_HHS_DEID = (
-    "https://www.hhs.gov/hipaa/for-professionals/special-topics/de-identification/index.html"
+# HHS's guidance on encryption and destruction that render PHI "secured" (first issued at
+# 74 FR 19006, 27 April 2009): the key must be kept apart from the data.
+_HHS_BREACH_GUIDANCE = (
+    "https://www.hhs.gov/hipaa/for-professionals/breach-notification/guidance/index.html"
 )
 _HHS_CLOUD = (
     "https://www.hhs.gov/hipaa/for-professionals/special-topics/health-information-technology/"
@@ -174,13 +192,13 @@ _CIV_1798_82 = (
     "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=1798.82.&"
     "lawCode=CIV"
 )
-# SB 446 (2025), amending Civ. Code 1798.82 from 1 January 2026, as summarised by a law firm.
+# SB 446 (Stats. 2025, ch. 319), amending Civ. Code 1798.82 from 1 January 2026, as
+# summarised by a law firm.
 _SB_446 = "https://www.dataprotectionreport.com/2025/11/california-tightens-data-breach-notification-timelines-imposes-30-day-notice-requirement/"
 # The California Privacy Protection Agency's CPI adjustment of the CCPA fines, effective
-# 1 January 2025 (Civ. Code 1798.199.95(d)), as reported by Orrick.
-_CCPA_CPI_2025 = (
-    "https://production.jdsupra.com/legalnews/california-privacy-protection-agency-7046701"
-)
+# 1 January 2025 (Civ. Code 1798.199.95(d)), as reported by Orrick (announced by the agency
+# on 17 December 2024).
+_CCPA_CPI_2025 = "https://www.jdsupra.com/legalnews/california-privacy-protection-agency-7046701/"
 _CMIA_56_36 = (
     "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=56.36.&"
     "lawCode=CIV"
@@ -213,17 +231,15 @@ _NHS_OPT_OUT_S251 = (
     "4-section-251-and-the-application-of-national-data-opt-outs"
 )
 # The European Commission renewed its two UK adequacy decisions on 19 December 2025, until
-# 27 December 2031; reported here by a data-protection consultancy (secondary).
+# 27 December 2031 (review after four years): the Commission's daily news of that day, read
+# in the Cyprus News Agency's verbatim reproduction (a secondary host).
 _EU_UK_ADEQUACY_2025 = (
-    "https://www.dpocentre.com/news/eu-renews-uk-personal-data-adequacy-decisions"
+    "https://cna.org.cy/en/press_releases/article/9563124/press-release-european-commission"
 )
 
 _PIPEDA = "https://laws-lois.justice.gc.ca/eng/acts/P-8.6/"
 _PIPEDA_BREACH_REGS = "https://laws-lois.justice.gc.ca/eng/regulations/SOR-2018-64/"
-_PIPEDA_DEID = (
-    "https://airdberlis.com/insights/publications/publication/"
-    "anonymization-and-de-identification-a-comparison-of-pipeda-and-bill-c-27"
-)
+# PIPEDA Findings #2026-001 (Loblaw), 5 March 2026, on "made anonymous", as summarised.
 _PIPEDA_ANON = (
     "https://www.dentonsdata.com/anonymization-requirements-under-pipeda-clarified-mostly/"
 )
@@ -257,9 +273,14 @@ _PIPL_ART66 = (
 )
 
 _DPDP = "https://www.meity.gov.in/static/uploads/2024/06/2bf1f0e9f04e6fb4f8fef35e82c42aa5.pdf"
-# The commencement notification G.S.R. 843(E) of 13 November 2025, as summarised (secondary).
+# The notifications of 13 November 2025: commencement G.S.R. 843(E), the Data Protection
+# Board G.S.R. 845(E) and the Rules G.S.R. 846(E), as summarised (secondary; Gazette not read).
 _DPDP_COMMENCEMENT = (
     "https://www.taxmann.com/post/blog/govt-notifies-commencement-dates-for-dpdp-act"
+)
+_DPDP_NOTIFICATIONS = (
+    "https://www.voicendata.com/policy/dpdp-act-businesses-should-prepare-now-for-phased-"
+    "obligations-10742513"
 )
 # A copy of the Act's definitions section (s. 2) (secondary).
 _DPDP_S2 = "https://lawontips.com/bare-acts/dpdp-2023/dpdp-sec-2"
@@ -316,7 +337,9 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "concern or covered persons access to bulk US sensitive personal data, e.g. personal "
             "health data on more than 10,000 US persons or human genomic data on more than 100 "
             "(202.205), 'regardless of whether the data is anonymized, pseudonymized, "
-            "de-identified, or encrypted' (202.206)",
+            "de-identified, or encrypted' (202.206); the compliance-programme, audit and "
+            "reporting duties for restricted transactions apply from 6 October 2025 "
+            "(202.1001-202.1002)",
             f"{_HHS_CLOUD} ; {_ECFR_28_202}",
             kind="regulator",
         ),
@@ -325,8 +348,11 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "the same time as the individuals; fewer than 500: log them and report within 60 "
             "days after the end of the calendar year (45 CFR 164.408). A business associate "
             "tells the covered entity within 60 days of discovery (164.410). PHI encrypted as "
-            "HHS guidance specifies, with the key kept elsewhere, is not 'unsecured' (164.402)",
-            _ECFR_164_D,
+            "HHS's guidance specifies is not 'unsecured' (164.402), provided the key was not "
+            "breached: the guidance asks that it be kept on a device or at a location separate "
+            "from the data",
+            f"{_ECFR_164_D} ; {_HHS_BREACH_GUIDANCE}",
+            kind="regulator",
         ),
         "breach_notice_individuals": _new(
             "Without unreasonable delay and no later than 60 calendar days after discovery "
@@ -346,7 +372,7 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "commercial advantage, personal gain or malicious harm (42 U.S.C. 1320d-6)",
             f"{_ECFR_102_3} ; {_FR_2026_CMP} ; {_USC_1320D_6}",
         ),
-        "source_url": _cell(_HHS_DEID, _HHS_DEID, kind="regulator"),
+        "source_url": _new(_ECFR_PART_164, _ECFR_PART_164),
     },
     {
         "jurisdiction": _cell("United States (California)", _CCPA),
@@ -380,7 +406,8 @@ _ROWS: tuple[dict[str, Cell], ...] = (
         "breach_notice_regulator": _new(
             "Where more than 500 California residents are notified of one breach, a sample copy "
             "of the notice goes to the Attorney General, within 15 calendar days of notifying "
-            "them (Civ. Code 1798.82(f) as amended by SB 446, from 1 January 2026)",
+            "them (Civ. Code 1798.82(f) as amended by SB 446, Stats. 2025, ch. 319, from 1 "
+            "January 2026)",
             f"{_CIV_1798_82} ; {_SB_446}",
             kind="secondary",
         ),
@@ -423,7 +450,10 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "(C-413/23 P, 4 September 2025, on the identical definitions of Regulation "
             "2018/1725) that pseudonymised data are not necessarily personal data for a "
             "recipient who cannot re-identify the people by reasonable means, while they stay "
-            "personal for the controller that holds the key. No technique is prescribed.",
+            "personal for the controller that holds the key; it set aside the General Court's "
+            "judgment and referred the case back to it (whether the data were personal for the "
+            "recipient was not decided; the case's later course not verified). No technique is "
+            "prescribed.",
             f"{_GDPR} ; {_CJEU_SRB}",
         ),
         "research_use_basis": _cell(
@@ -469,7 +499,8 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "by the Data (Use and Access) Act 2025, whose research, transfer and most other "
             "data-protection provisions are in force from 5 February 2026 (SI 2026/82); in "
             "England, the NHS national data opt-out",
-            f"{_REUL_S5} ; {_DUAA} ; {_SI_2026_82}",
+            f"{_REUL_S5} ; {_DUAA} ; {_SI_2026_82} ; {_NHS_OPT_OUT}",
+            kind="regulator",
         ),
         "year": _cell(2018, _UK_DPA),
         "health_data_class": _cell(
@@ -486,18 +517,25 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "identifiability as relative: the same data can be personal in the hands of an "
             "organisation that can re-identify them and anonymous for one with no means "
             "reasonably likely to do so. NHS England's researcher guidance says national data "
-            "opt-outs do not apply to data anonymised in line with the ICO's code of practice",
+            "opt-outs do not apply to data anonymised in line with the ICO's code of practice "
+            "(it still names the superseded 2012 code)",
             f"{_ICO_ANON} ; {_NHS_OPT_OUT_S251}",
             kind="regulator",
         ),
         "research_use_basis": _new(
             "A lawful basis plus an Art. 9 condition, e.g. explicit consent, or research under "
             "Art. 9(2)(j) 'carried out in accordance with Article 84B': since 5 February 2026 "
-            "Chapter 8A (Arts. 84A-84C) replaces Art. 89 and s. 19 DPA 2018 (DUAA ss. 86-87), "
-            "requiring appropriate safeguards, which are not met where the processing is "
-            "likely to cause substantial damage or distress to a data subject or serves measures "
-            "or decisions about particular data subjects (with exceptions). DUAA s. 67 defines scientific research "
-            "(commercial included) and s. 68 allows consent to an area of scientific research. "
+            "Chapter 8A (Arts. 84A-84C) replaces Art. 89 and s. 19 DPA 2018 (DUAA ss. 86-87). "
+            "Art. 84B allows processing for research only if it is the collection of the data, "
+            "converts them into a form that does not identify anyone, or is needed because "
+            "without it the research purposes cannot be fulfilled, and always with appropriate "
+            "safeguards; Art. 84C says these are not met where the processing is likely to cause "
+            "substantial damage or distress to a data subject, or serves measures or decisions "
+            "about particular data subjects unless it is approved medical research. DUAA s. 67 "
+            "defines scientific research (commercial included); s. 68 allows consent to an area "
+            "of scientific research when its purposes cannot be fully identified, if seeking it "
+            "is consistent with generally recognised ethical standards and, so far as they "
+            "allow, the person can consent to only part of the research. "
             "In England, disclosing confidential patient information without consent needs "
             "support under section 251 of the NHS Act 2006 (Confidentiality Advisory Group), "
             "and national data opt-outs then apply",
@@ -510,7 +548,7 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "protection test': protection not materially lower than in the UK), transfers "
             "subject to appropriate safeguards, or derogations. Into the UK, the European "
             "Commission renewed its adequacy decisions on 19 December 2025, until 27 December "
-            "2031 (reported)",
+            "2031 (the Commission's announcement, read in a reproduction)",
             f"{_DUAA} ; {_SI_2026_82} ; {_EU_UK_ADEQUACY_2025}",
             kind="secondary",
         ),
@@ -550,8 +588,8 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "information. Information is personal if there is a 'serious possibility' of "
             "identifying someone from it alone or with other available information (the "
             "courts' and the Privacy Commissioner's test), which the Commissioner applied to "
-            "'made anonymous' in a March 2026 report of findings",
-            f"{_PIPEDA_DEID} ; {_PIPEDA_ANON}",
+            "'made anonymous' in PIPEDA Findings #2026-001 (Loblaw), 5 March 2026",
+            _PIPEDA_ANON,
             kind="secondary",
         ),
         "research_use_basis": _cell(
@@ -756,11 +794,13 @@ _ROWS: tuple[dict[str, Cell], ...] = (
         "law": _new(
             "Digital Personal Data Protection Act, 2023 (No. 22 of 2023); its core provisions "
             "(including the research exemption, the transfer rule and the breach duties) come "
-            "into force in May 2027, 18 months after notification G.S.R. 843(E) of 13 November "
-            "2025, with most of the Digital Personal Data Protection Rules, 2025 (reported by "
-            "secondary sources; Gazette text not checked). In January 2026 MeitY proposed to "
-            "bring some of them forward (reported); whether it did was not verified",
-            f"{_DPDP} ; {_DPDP_COMMENCEMENT} ; {_DPDP_2026_PROPOSAL}",
+            "into force in May 2027 (13 May by most reports), 18 months after the commencement "
+            "notification G.S.R. 843(E) of 13 November 2025, with most of the Digital Personal "
+            "Data Protection Rules, 2025 (G.S.R. 846(E), same date) (reported by secondary "
+            "sources; Gazette text not checked). In January 2026 MeitY proposed to bring some of "
+            "them forward, the s. 17(2) exemptions among them (reported); no amending "
+            "notification was found as of June 2026",
+            f"{_DPDP} ; {_DPDP_COMMENCEMENT} ; {_DPDP_NOTIFICATIONS} ; {_DPDP_2026_PROPOSAL}",
             kind="secondary",
         ),
         "year": _cell(2023, _DPDP),
@@ -818,8 +858,8 @@ def jurisdictions() -> pd.DataFrame:
     """The jurisdiction table: one row per jurisdiction, the columns of ``COLUMNS``.
 
     Cells that could not be verified against any source hold ``"unverified"``;
-    ``year`` is an int. ``source_url`` is the row's main primary source; every cell's own
-    source is in ``jurisdiction_sources()``.
+    ``year`` is an int. ``source_url`` is the row's main source (see ``COLUMNS``); every
+    cell's own source and kind are in ``jurisdiction_sources()``.
     """
     return pd.DataFrame(
         [{column: row[column].value for column in COLUMNS} for row in _ROWS], columns=COLUMNS
@@ -884,10 +924,19 @@ def _check_names(requested, known: Iterable[str], name: str) -> list[str]:
     return requested
 
 
+def source_mark(kind: str, checked: str) -> str:
+    """The note a displayed cell ends with: its kind of source and check date, e.g.
+    ``"[secondary source, checked 2026-12-01]"``."""
+    if kind not in KIND_LABELS:
+        raise ValueError(f"kind must be one of {tuple(KIND_LABELS)}; got {kind!r}")
+    return f"[{KIND_LABELS[kind]}, checked {checked}]"
+
+
 def jurisdiction_table(
     columns: Iterable[str] | None = None,
     which: Iterable[str] | None = None,
     readable: bool = False,
+    sources: bool = False,
 ) -> pd.DataFrame:
     """A subset of the table for a case study, indexed by jurisdiction.
 
@@ -896,14 +945,23 @@ def jurisdiction_table(
     columns : column names from ``COLUMNS`` (other than ``jurisdiction``); None = all.
     which : jurisdiction names as in the ``jurisdiction`` column; None = all.
     readable : if True, use the human-readable ``HEADERS`` as column labels.
+    sources : if True, every statement ends with its source kind and check date
+        (``source_mark``), as text for display; ``source_url`` stays a bare URL.
     """
+    for name, flag in (("readable", readable), ("sources", sources)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False; got {flag!r}")
     table = jurisdictions().set_index("jurisdiction")
     if columns is not None:
         table = table[_check_names(columns, table.columns, "columns")]
     if which is not None:
         table = table.loc[_check_names(which, table.index, "which")]
-    if not isinstance(readable, bool):
-        raise TypeError(f"readable must be True or False; got {readable!r}")
+    if sources:
+        rows = {row["jurisdiction"].value: row for row in _ROWS}
+        table = table.astype(object)
+        for column in table.columns.intersection(FACT_COLUMNS):
+            cells = [rows[jurisdiction][column] for jurisdiction in table.index]
+            table[column] = [f"{c.value} {source_mark(c.kind, c.checked)}" for c in cells]
     if readable:
         table = table.rename(columns=HEADERS)
         table.index.name = HEADERS["jurisdiction"]
@@ -924,6 +982,7 @@ def compare(
     case_facts: Mapping[str, bool],
     which: Iterable[str] | None = None,
     readable: bool = True,
+    sources: bool = True,
 ) -> pd.DataFrame:
     """The same case under every jurisdiction: the columns that bear on the case's facts.
 
@@ -931,9 +990,11 @@ def compare(
     ----------
     case_facts : mapping from the keys of ``CASE_FACTS`` (health_data, deidentified_release,
         research, cross_border, breach) to bool; each True fact adds its columns. The law
-        and its source URL are always shown.
-    which : restrict to these jurisdictions (names as in ``jurisdictions()``).
+        and the row's main source URL are always shown.
+    which : restrict to these jurisdictions (names as in ``jurisdictions()``); None = all.
     readable : human-readable column labels (default True, for display in notebooks).
+    sources : end every statement with its source kind and check date (default True, so a
+        displayed table shows which cells rest only on secondary summaries).
     """
     if not isinstance(case_facts, Mapping):
         raise TypeError(
@@ -950,4 +1011,4 @@ def compare(
     if len(columns) == 1:
         raise ValueError(f"case_facts must set at least one fact to True; keys: {list(CASE_FACTS)}")
     columns.append("source_url")
-    return jurisdiction_table(columns, which, readable=readable)
+    return jurisdiction_table(columns, which, readable=readable, sources=sources)

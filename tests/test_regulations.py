@@ -342,7 +342,7 @@ def test_the_instructor_guide_lists_every_cell_by_check_date():
     sys.path.insert(0, str(ROOT / "scripts"))
     import build_book
 
-    guide = build_book.instructor_guide([], measured=False, has_flower_guide=False)
+    guide = build_book.instructor_guide([], {}, has_flower_guide=False)
     section = guide[guide.index("## Before a course: re-verify the law") :]
     section = section[: section.index("\n## ", 3)]
     rows = [line for line in section.splitlines() if line.startswith("| 20")]
@@ -350,3 +350,81 @@ def test_the_instructor_guide_lists_every_cell_by_check_date():
     assert len(rows) == len(listing)
     assert [row.split(" | ")[0].strip("| ") for row in rows] == list(listing["checked"])
     assert all(f"]({url})" in section for url in _urls(listing.iloc[-1]["source"]))
+
+
+def test_displayed_tables_mark_every_statement_with_its_kind_and_check_date():
+    """compare() shows each cell's source kind and check date beside it; the row's main
+    source stays a bare URL (so it renders as a link), and the plain values are unchanged."""
+    shown = reg.compare({"breach": True, "research": True}, readable=False)
+    cells = reg.jurisdiction_sources().set_index(["jurisdiction", "column"])
+    plain = reg.jurisdictions().set_index("jurisdiction")
+    for jurisdiction, row in shown.iterrows():
+        for column, text in row.items():
+            if column == "source_url":
+                assert URL.match(text), (jurisdiction, text)
+                continue
+            cell = cells.loc[(jurisdiction, column)]
+            assert (
+                text
+                == f"{plain.loc[jurisdiction, column]} {reg.source_mark(cell.kind, cell.checked)}"
+            )
+    assert shown.loc["China", "breach_notice_regulator"].endswith(
+        "[secondary source, checked 2026-12-01]"
+    )
+    assert shown.loc["European Union", "breach_notice_regulator"].endswith(
+        "[primary text, checked 2026-12-01]"
+    )
+    unmarked = reg.compare({"breach": True}, readable=False, sources=False)
+    assert unmarked.loc["China", "maximum_penalty"] == plain.loc["China", "maximum_penalty"]
+    assert reg.jurisdiction_table(["year"], ["India"], sources=True).iloc[0, 0] == (
+        "2023 [primary text, checked 2026-11-28]"
+    )
+
+
+def test_source_marks_and_the_sources_flag_are_validated():
+    assert reg.source_mark(reg.UNVERIFIED, "2026-12-01") == "[not verified, checked 2026-12-01]"
+    with pytest.raises(ValueError, match="kind"):
+        reg.source_mark("blog", "2026-12-01")
+    with pytest.raises(TypeError, match="sources"):
+        reg.jurisdiction_table(sources="yes")
+    with pytest.raises(TypeError, match="sources"):
+        reg.compare({"breach": True}, sources=1)
+
+
+def test_the_main_source_column_claims_no_more_than_it_shows():
+    """The row's main source is not headed 'primary' (China's is a translation), no row's is
+    a regulator's page, and each claims no stronger kind than its host supports."""
+    assert "primary" not in reg.HEADERS["source_url"].lower()
+    main = {row["jurisdiction"].value: row["source_url"] for row in reg._ROWS}
+    for jurisdiction, cell in main.items():
+        assert cell.kind != "regulator", jurisdiction
+        assert STRENGTH[cell.kind] >= STRENGTH[_host_kind(cell.source)], jurisdiction
+    assert urlparse(main["United States (federal)"].value).netloc == "www.ecfr.gov"
+    assert [j for j, cell in main.items() if cell.kind != "primary"] == ["China"]
+
+
+def test_fact_check_corrections_of_december_2026_are_in_the_table():
+    """Pin what the second fact-check of December 2026 corrected (issue 18 follow-up)."""
+    cells = reg.jurisdiction_sources().set_index(["jurisdiction", "column"])
+    us, uk = "United States (federal)", "United Kingdom"
+    assert "6 October 2025" in cells.loc[(us, "cross_border_transfer"), "value"]
+    us_breach = cells.loc[(us, "breach_notice_regulator")]
+    assert us_breach.kind == "regulator" and "breach-notification/guidance" in us_breach.source
+    research = cells.loc[(uk, "research_use_basis"), "value"]
+    for text in (
+        "cannot be fulfilled",
+        "approved medical research",
+        "generally recognised ethical standards",
+        "only part",
+    ):
+        assert text in research, text
+    assert "national-data-opt-out" in cells.loc[(uk, "law"), "source"]
+    assert "superseded 2012 code" in cells.loc[(uk, "deidentification_standard"), "value"]
+    assert (
+        "referred the case back"
+        in cells.loc[("European Union", "deidentification_standard"), "value"]
+    )
+    india = cells.loc[("India", "law"), "value"]
+    assert "G.S.R. 843(E)" in india and "G.S.R. 846(E)" in india
+    canada = cells.loc[("Canada (federal)", "deidentification_standard")]
+    assert "#2026-001" in canada.value and "bill-c-27" not in canada.source
