@@ -7,6 +7,12 @@ table from helpers.regulations, and prose numbers backed by claim() calls.
 
 Every one listed must exist: a missing case study fails. Figures carry alt text, and no
 case study links a dead host or two addresses for the same HHS guidance.
+
+What the learner sees is checked too (the learner edition strips every claim() call): each
+claimed number is shown in an output of the cells that compute it, each jurisdiction table
+shows every cell's source kind and check date, prose never points at instructor material or
+at a "next cell" with nothing to see, and a DP table of counts releases every cell of its
+declared domain, empty ones included.
 """
 
 from __future__ import annotations
@@ -325,3 +331,187 @@ def test_checks_catch_a_broken_case_study():
         2
     ].source += " (http://www.docstoc.com/docs/1) and https://www.hhs.gov/hipaa/for-professionals/privacy/special-topics/de-identification/index.html"
     assert len(stale_links(nb)) == 2
+
+
+# ------------------------------------------------------- what the learner can see
+
+
+AUTHOR_TAG = "author-check"
+#: A number as outputs print it: 25,612 / 0.4493 / 1.9e-11 / -3.
+SHOWN_NUMBER = re.compile(
+    r"(?<![\w.])[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+)
+CLAIM_WHAT = re.compile(r"""claim\(\s*f?(["'])(.*?)\1""", re.S)
+#: How a displayed jurisdiction table marks a cell (helpers.regulations.source_mark).
+SOURCE_MARK = re.compile(
+    r"\[(primary text|regulator's guidance|secondary source|not verified), checked \d{4}-\d{2}-\d{2}\]"
+)
+
+
+def _visible_output_text(cells) -> str:
+    """The text of the outputs a learner sees: every code cell but the author's checks."""
+    parts = []
+    for cell in cells:
+        if cell.cell_type != "code" or AUTHOR_TAG in cell.metadata.get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            parts.append(str(output.get("text", "")))
+            parts += [str(v) for k, v in output.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join(parts)
+
+
+def _shown_numbers(text: str) -> list[float]:
+    return [float(m.group(0).replace(",", "")) for m in SHOWN_NUMBER.finditer(text)]
+
+
+def _is_shown(stated: str, shown: list[float]) -> bool | None:
+    """Whether a stated number appears among the shown ones, to its own precision (or as a
+    percentage of it); None for a stated value that is not a number (True, a list)."""
+    try:
+        value = float(stated)
+    except ValueError:
+        return None
+    decimals = len(stated.split(".")[1]) if "." in stated else 0
+    tolerance = 0.5 * 10**-decimals + 1e-12
+    return any(abs(x - value) <= tolerance or abs(x / 100 - value) <= tolerance for x in shown)
+
+
+def _code_runs(nb) -> list[list]:
+    """The notebook's runs of consecutive code cells (a claim sits next to what it checks)."""
+    runs, current = [], []
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            current.append(cell)
+        elif current:
+            runs.append(current)
+            current = []
+    return runs + ([current] if current else [])
+
+
+def hidden_claims(nb) -> list[str]:
+    """Claims whose stated number no learner-visible output of their run of cells shows."""
+    stated = {c["what"]: c["stated"] for c in nb.metadata.get("kit", {}).get("claims", [])}
+    hidden = []
+    for run in _code_runs(nb):
+        shown = _shown_numbers(_visible_output_text(run))
+        for cell in run:
+            for match in CLAIM_WHAT.finditer(cell.source):
+                pattern = "^" + re.sub(r"\\\{.*?\\\}", ".*", re.escape(match.group(2))) + "$"
+                for what, value in stated.items():
+                    if re.match(pattern, what) and _is_shown(value, shown) is False:
+                        hidden.append(f"{what} = {value}")
+    return hidden
+
+
+def jurisdiction_table_problems(nb) -> list[str]:
+    """A jurisdiction table shown without plotting.full_table, or with no source marks."""
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "regulations.compare(" not in cell.source:
+            continue
+        if "plotting.full_table(" not in cell.source:
+            problems.append(f"code cell {index}: the table is not shown with plotting.full_table")
+        elif not SOURCE_MARK.search(_visible_output_text([cell])):
+            problems.append(f"code cell {index}: no cell shows its source kind and check date")
+    if "display(regulations." in _code(nb):
+        problems.append("a jurisdiction table is shown with display(), not plotting.full_table")
+    return problems
+
+
+def learner_prose_problems(nb) -> list[str]:
+    """Learner-visible prose that points at instructor material, or at a next cell that is
+    stripped (an author's check) or shows nothing."""
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown" or "instructor" in cell.metadata.get("tags", []):
+            continue
+        if re.search(r"instructor (guide|notes?)", cell.source, re.IGNORECASE):
+            problems.append(f"markdown cell {index} points at instructor material")
+        if re.search(r"\bnext cell\b", cell.source, re.IGNORECASE):
+            following = next((c for c in nb.cells[index + 1 :] if c.cell_type == "code"), None)
+            if (
+                following is None
+                or AUTHOR_TAG in following.metadata.get("tags", [])
+                or not (_visible_output_text([following]).strip())
+            ):
+                problems.append(f"markdown cell {index}: its 'next cell' shows the learner nothing")
+    return problems
+
+
+def dp_tables_without_full_domain(nb) -> list[str]:
+    """Cells that add DP noise to counts with no table reindexed onto its declared domain
+    (``.reindex(..., fill_value=0)``) in that cell or before it: releasing only non-empty
+    cells reveals, without noise, which cells hold anyone."""
+    problems, reindexed = [], False
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        reindexed = reindexed or bool(re.search(r"\.reindex\([^)]*fill_value=0", cell.source))
+        if "geometric_mechanism(" in cell.source and not reindexed:
+            problems.append(f"code cell {index}")
+    return problems
+
+
+@pytest.mark.parametrize("stem", CASE_STUDIES, ids=IDS)
+def test_every_claimed_number_is_shown_to_the_learner(stem):
+    hidden = hidden_claims(_load(stem))
+    assert not hidden, f"numbers stated in prose but shown in no output next to them: {hidden}"
+
+
+@pytest.mark.parametrize("stem", CASE_STUDIES, ids=IDS)
+def test_jurisdiction_tables_show_each_cells_source_kind(stem):
+    problems = jurisdiction_table_problems(_load(stem))
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("stem", CASE_STUDIES, ids=IDS)
+def test_learner_prose_points_only_at_what_the_learner_has(stem):
+    problems = learner_prose_problems(_load(stem))
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("stem", CASE_STUDIES, ids=IDS)
+def test_dp_count_tables_release_their_whole_domain(stem):
+    problems = dp_tables_without_full_domain(_load(stem))
+    assert not problems, f"DP noise on a table of only its non-empty cells: {problems}"
+
+
+def test_the_learner_view_checks_catch_what_they_should():
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    nb = nbformat.v4.new_notebook()
+    shown = code("share = 0.4493\nclaim('share', round(share, 3), 0.449)")
+    shown.outputs = [nbformat.v4.new_output("stream", name="stdout", text="share: 44.9%\n")]
+    hidden = code("n = 11507\nclaim('patients', n, 11507)")
+    nb.cells = [shown, md("Prose."), hidden]
+    nb.metadata["kit"] = {
+        "claims": [{"what": "share", "stated": "0.449"}, {"what": "patients", "stated": "11507"}]
+    }
+    assert hidden_claims(nb) == ["patients = 11507"]
+    assert _is_shown("25612", _shown_numbers("25,612 synthetic patients")) is True
+    assert _is_shown("0.0088", _shown_numbers("0.0091")) is False
+    assert _is_shown("True", [1.0]) is None
+
+    table = code('plotting.full_table(regulations.compare({"breach": True}))')
+    table.outputs = [
+        nbformat.v4.new_output(
+            "execute_result", data={"text/plain": "Art. 33 [primary text, checked 2026-12-01]"}
+        )
+    ]
+    nb.cells = [table]
+    assert jurisdiction_table_problems(nb) == []
+    table.outputs[0]["data"]["text/plain"] = "Art. 33"
+    assert jurisdiction_table_problems(nb) == [
+        "code cell 0: no cell shows its source kind and check date"
+    ]
+    nb.cells = [code('display(regulations.compare({"breach": True}))')]
+    assert len(jurisdiction_table_problems(nb)) == 2
+
+    check = code("claim('x', 1, 1)")
+    check.metadata["tags"] = [AUTHOR_TAG]
+    nb.cells = [md("See the instructor guide. The next cell checks it."), check]
+    assert len(learner_prose_problems(nb)) == 2
+
+    nb.cells = [code("noisy = dp.geometric_mechanism(table.groupby(['a']).size().to_numpy(), 1.0)")]
+    assert dp_tables_without_full_domain(nb) == ["code cell 0"]
+    nb.cells.insert(0, code("table = counts.reindex(domain, fill_value=0)"))
+    assert dp_tables_without_full_domain(nb) == []
