@@ -19,8 +19,13 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import signal
+import socket
+import subprocess
 import sys
 import sysconfig
+import time
 import tomllib
 from pathlib import Path
 
@@ -812,3 +817,242 @@ def test_a_broken_hospital_refuses_to_encode_under_secaggplus(task_identity, tmp
     assert "node 1002 dropped out at collect_masked_vectors" in caplog.text
     assert "finite" in caplog.text
     assert list(np.load(tmp_path / "m.npz")["trained_hospitals"]) == [2, 2]
+
+
+# --- on real loopback deployments ---------------------------------------------------------
+
+START_TIMEOUT = 60  # seconds for a SuperLink to listen
+RUN_TIMEOUT = 300  # seconds for one `flwr run` to finish (generous: the machine is shared)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _children() -> dict[int, list[int]]:
+    """parent pid -> child pids, from /proc (Linux)."""
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _descendants(pid: int) -> list[int]:
+    tree, found, todo = _children(), [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """True if the process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class Deployment:
+    """The processes of one loopback deployment; stop() ends every one of them.
+
+    ``tls``: None (``--insecure``) or the folder holding ``ca.crt``, ``server.pem`` and
+    ``server.key`` for the SuperLink (SuperNodes and ``flwr`` get only ``ca.crt``).
+    """
+
+    def __init__(self, workdir: Path, tls: Path | None = None):
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.home = workdir / "flwr_home"
+        self.home.mkdir()
+        self.tls = tls
+        self.env = {
+            **os.environ,
+            "FLWR_HOME": str(self.home),
+            # SuperExec and the app processes are found on PATH: use this interpreter's.
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "FLWR_TELEMETRY_ENABLED": "0",
+            "FLWR_DISABLE_UPDATE_CHECK": "1",
+            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.known: set[int] = set()
+        self.logs: dict[str, Path] = {}
+        self.port = 0
+
+    def start(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = self.workdir / f"{name}.log"
+        self.logs[name] = log
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [str(BIN / args[0]), *args[1:]],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        self.known.add(proc.pid)
+        return proc
+
+    def _security(self, role: str) -> list[str]:
+        if self.tls is None:
+            return ["--insecure"]  # loopback tests only; see docs/workshop_flower.md for TLS
+        if role == "superlink":
+            return [
+                "--ssl-ca-certfile",
+                str(self.tls / "ca.crt"),
+                "--ssl-certfile",
+                str(self.tls / "server.pem"),
+                "--ssl-keyfile",
+                str(self.tls / "server.key"),
+            ]
+        return ["--root-certificates", str(self.tls / "ca.crt")]
+
+    def start_superlink(self) -> None:
+        self.port = _free_port()
+        proc = self.start(
+            "superlink",
+            [
+                "flower-superlink",
+                *self._security("superlink"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--disable-runtime-dependency-installation",
+            ],
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _listening(self.port):
+            assert time.monotonic() < deadline, "SuperLink did not start\n" + self.tail()
+            assert proc.poll() is None, "SuperLink exited\n" + self.tail()
+            time.sleep(0.3)
+        connection = (
+            "insecure = true"
+            if self.tls is None
+            else f'root-certificates = "{self.tls / "ca.crt"}"'
+        )
+        (self.home / "config.toml").write_text(
+            '[superlink]\ndefault = "loopback"\n\n'
+            f'[superlink.loopback]\naddress = "127.0.0.1:{self.port}"\n{connection}\n'
+        )
+
+    def start_supernode(self, partition: int, num_partitions: int, extra: str = "") -> None:
+        self.start(
+            f"supernode{partition}",
+            [
+                "flower-supernode",
+                *self._security("supernode"),
+                "--superlink",
+                f"127.0.0.1:{self.port}",
+                "--port",
+                str(_free_port()),
+                "--node-config",
+                f"partition-id={partition} num-partitions={num_partitions} {extra}".strip(),
+            ],
+        )
+
+    def run(self, overrides: str) -> subprocess.Popen:
+        """Start ``flwr run`` of the workshop app; its output goes to run.log."""
+        self.logs["run"] = self.workdir / "run.log"
+        with self.logs["run"].open("wb") as out:
+            proc = subprocess.Popen(
+                [
+                    str(BIN / "flwr"),
+                    "run",
+                    str(APP),
+                    "loopback",
+                    "--run-config",
+                    overrides,
+                    "--stream",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
+        self.procs["run"] = proc
+        self.known.add(proc.pid)
+        return proc
+
+    def text(self, name: str) -> str:
+        log = self.logs.get(name)
+        return log.read_text(errors="replace") if log and log.exists() else ""
+
+    def remember_children(self) -> None:
+        for proc in self.procs.values():
+            self.known.update(_descendants(proc.pid))
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process and its children at once: a laptop that vanishes."""
+        proc = self.procs[name]
+        self.remember_children()
+        for pid in [proc.pid, *_descendants(proc.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=10)
+
+    def tail(self, lines: int = 40) -> str:
+        parts = []
+        for name in self.logs:
+            text = self.text(name).splitlines()[-lines:]
+            parts.append(f"--- {name}\n" + "\n".join(text))
+        return "\n".join(parts)
+
+    def stop(self) -> list[int]:
+        """Terminate every started process and its descendants; return any still alive."""
+        self.remember_children()
+        # flwr run, SuperNodes, then the SuperLink; SuperExec children watch their parent.
+        for proc in reversed(list(self.procs.values())):
+            for pid in [*_descendants(proc.pid), proc.pid]:
+                if _alive(pid):
+                    try:
+                        os.kill(pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+        deadline = time.monotonic() + 15
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        while time.monotonic() < deadline and any(_alive(p) for p in self.known):
+            time.sleep(0.2)
+        for pid in self.known:
+            if _alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        time.sleep(0.5)
+        return sorted(p for p in self.known if _alive(p))

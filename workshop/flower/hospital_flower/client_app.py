@@ -29,7 +29,6 @@ import numpy as np
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from helpers.federated import Standardiser, WeightedMean
 from hospital_flower.aggregation import clip_update
 from hospital_flower.secure import (
     is_secure_message,
@@ -37,7 +36,10 @@ from hospital_flower.secure import (
     secure_instructions,
     secure_reply,
 )
-from hospital_flower.task import METRIC_ENVELOPES, feature_envelopes, load_hospital
+
+# Flower starts a fresh process for every message; three of the four SecAgg+ exchanges need
+# no data, so the hospital's data and model code (scikit-learn, pandas: seconds to import)
+# is imported only by the handlers that use it.
 
 app = ClientApp(mods=[secure_aggregation_mod])
 
@@ -64,6 +66,9 @@ def _fault(context: Context) -> str:
 
 def _hospital(context: Context, config=None):
     """This laptop's hospital; standardised with the server's pooled scaler when sent."""
+    from helpers.federated import Standardiser
+    from hospital_flower.task import load_hospital
+
     partition_id, num_partitions = _node_partition(context)
     cfg = context.run_config
     hospital = load_hospital(
@@ -116,6 +121,8 @@ def feature_moments(msg: Message, context: Context) -> Message:
     ``helpers.federated.federated_standardisation`` sends): per-feature aggregates of this
     hospital's patients, never a record.
     """
+    from helpers.federated import WeightedMean
+
     partition_id, num_partitions = _node_partition(context)
     hospital = _hospital(context)
     weighted, n = WeightedMean().encode(*hospital.local_statistics(), rng=None)
@@ -171,6 +178,8 @@ def _secure_task(msg: Message, context: Context) -> Message:
     The count is its number of patients, or 1 when the server asks for equal weights
     (central DP).
     """
+    from hospital_flower.task import METRIC_ENVELOPES, feature_envelopes
+
     global_weights, config = secure_instructions(msg)
     task = str(config["task"])
     fault = _fault(context)
