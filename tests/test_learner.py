@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -12,9 +14,9 @@ import learner_edition as le
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 
 import notebooks as nb
+from helpers import exercises
 from helpers.exercises import ExerciseNotSolved
 
 #: The kit under test (KIT_ROOT points the tests at another checkout, for development).
@@ -63,7 +65,7 @@ def test_solution_becomes_a_stub_that_says_what_to_write():
     learner = le.learner_version(original)
     assert nbformat.writes(original) == before, "the committed notebook is never modified"
     stub, check = learner.cells[2], learner.cells[3]
-    assert "answer = ...  # TODO: a hospital name (a string)" in stub.source
+    assert "answer = ...  # TODO: a hospital name (Exercise 00.2" in stub.source
     assert "largest" not in stub.source.split("TODO")[0] and "idxmax" not in stub.source
     assert "counts" not in stub.source, "only the checked answer is stubbed, not the working"
     assert stub.outputs == [] and check.outputs == [] and check.execution_count is None
@@ -72,6 +74,35 @@ def test_solution_becomes_a_stub_that_says_what_to_write():
     assert "Ask the room" not in nbformat.writes(learner)
     assert learner.cells[-1].source == le.MARKDOWN_STUB
     assert learner.metadata["kit"]["edition"] == "learner"
+
+
+def test_author_checks_are_removed_from_the_learner_edition():
+    """claim() statements, claim-only cells and author-check cells: an author's tools, gone."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kit"] = {"claims": [{"what": "rate", "stated": "0.87"}]}
+    code = nbformat.v4.new_code_cell
+    notebook.cells = [
+        code("import numpy as np\nfrom helpers.claims import claim\nrate = 0.871"),
+        code('claim("rate", rate, 0.87, 0.005)\nprint(rate)'),
+        code('for r in [rate]:\n    claim(\n        "rate", r, 0.87, 0.005\n    )\nx = 1'),
+        code('claim("rate", rate, 0.87, 0.005)'),
+        code('claim("tagged", 1, 1)', metadata={"tags": ["author-check"]}),
+        code('y = 2; claim("same line", y, 2)'),
+    ]
+    learner = le.learner_version(notebook)
+    sources = [c.source for c in learner.cells]
+    assert sources[:3] == [
+        "import numpy as np\nfrom helpers.claims import claim\nrate = 0.871",
+        "print(rate)",
+        "for r in [rate]:\n    pass\nx = 1",
+    ]
+    assert len(learner.cells) == 4, "the claim-only and author-check cells are gone"
+    assert "claims" not in learner.metadata["kit"]
+    # A claim sharing its line with other code stays (inert in a learner's kernel), and so
+    # does the import it needs; without it, the import goes too.
+    assert sources[3] == 'y = 2; claim("same line", y, 2)'
+    notebook.cells = notebook.cells[:5]
+    assert le.learner_version(notebook).cells[0].source == "import numpy as np\nrate = 0.871"
 
 
 def _run(cells, namespace):
@@ -164,6 +195,17 @@ def test_edition_folder_and_zip_hold_what_a_learner_needs(edition):
     for path in NOTEBOOKS:
         assert f"learner/{path.relative_to(ROOT).as_posix()}" in names
     assert not any("instructor_guide" in n or n.endswith(".pyc") for n in names)
+    assert {"learner/LICENSE", "learner/LICENSE-CONTENT.md", "learner/Makefile"} <= names
+    # Its Makefile has only what works there: no test, book, learner, notebooks or bench.
+    makefile = (folder / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][\w.-]*):", makefile, flags=re.M))
+    assert {"lab", "preflight", "clean"} <= targets
+    assert not targets & {"test", "book", "learner", "notebooks", "bench"}, targets
+    dry = subprocess.run(["make", "-n", "lab"], cwd=folder, capture_output=True, text=True)
+    assert dry.returncode == 0 and "jupyter lab" in dry.stdout, dry.stderr
+    # Glossary links land on the term in JupyterLab: each heading carries the book's anchor.
+    glossary = (folder / "docs" / "glossary.md").read_text()
+    assert '## <a id="quasi-identifier"></a>Quasi-identifier' in glossary
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -182,7 +224,11 @@ def test_no_solution_code_survives(edition, path):
                 text = output.get("text") or "".join(output.get("data", {}).get("text/plain", ""))
                 if len(text.strip()) >= 8:
                     assert text.strip()[:60] not in raw, "a solution cell's output survived"
-    assert not any("instructor" in _tags(c) or "solution" in _tags(c) for c in learner.cells)
+    assert not any(
+        {"instructor", "solution", "author-check"} & set(_tags(c)) for c in learner.cells
+    )
+    assert not [c for c in learner.cells if re.search(r"^\s*claim\(", c.source, flags=re.M)]
+    assert "checked:" not in raw and "claims" not in learner.metadata.get("kit", {})
     stubs = [c for c in learner.cells if "answer" in _tags(c)]
     assert len(stubs) == sum("solution" in _tags(c) for c in committed.cells)
     assert all("..." in c.source or c.source == le.MARKDOWN_STUB for c in stubs)
@@ -199,9 +245,17 @@ def _first_exercise(notebook):
     return None
 
 
+def _check_source_lines(function_name: str) -> set[str]:
+    """The meaningful source lines of a check function (the reference answer lives there)."""
+    source = inspect.getsource(getattr(exercises, function_name))
+    return {line.strip() for line in source.splitlines() if len(line.strip()) >= 12}
+
+
 @pytest.mark.slow
-def test_a_learner_check_fails_with_a_helpful_message_not_a_name_error(edition):
-    """Run the first learner notebook with an exercise up to its first check cell."""
+def test_an_unsolved_check_shows_its_hint_alone_never_the_checks_source(edition):
+    """Run the first learner notebook with an exercise up to its first check cell, as
+    JupyterLab would (nbclient, the kit's kernel), and read the error output it stores:
+    that is what the learner sees, and what a saved notebook or the book would show."""
     for path in NOTEBOOKS:
         learner = nbformat.read(edition.parent / "learner" / path.relative_to(ROOT), as_version=4)
         stop = _first_exercise(learner)
@@ -214,11 +268,37 @@ def test_a_learner_check_fails_with_a_helpful_message_not_a_name_error(edition):
         learner,
         timeout=nb.CELL_TIMEOUT,
         kernel_name="python3",
+        allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    with pytest.raises(CellExecutionError) as raised:
-        client.execute()
-    assert raised.value.ename == "ExerciseNotSolved", (
-        f"{path.name}: {raised.value.ename}: {raised.value.evalue}"
-    )
-    assert "not answered yet" in raised.value.evalue
+    client.execute()
+    errors = [
+        (i, o)
+        for i, c in enumerate(learner.cells)
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
+    assert [i for i, _ in errors] == [stop], f"{path.name}: only the check cell may stop"
+    error = errors[0][1]
+    assert error.ename == "ExerciseNotSolved" and "not answered yet" in error.evalue
+    shown = "\n".join(error.traceback)
+    assert len(error.traceback) == 1 and shown.count("\n") <= 1, shown
+    assert shown.startswith("ExerciseNotSolved: Exercise ")
+    for leak in ("Traceback", "exercises.py", "File ", "expected", "raise "):
+        assert leak not in shown, f"{leak!r} in the shown error: {shown}"
+    (function_name, _), *_ = le.check_calls([learner.cells[stop]])
+    leaked = [line for line in _check_source_lines(function_name) if line in shown]
+    assert not leaked, f"the check's source is shown: {leaked}"
+
+
+def test_every_check_renders_as_one_line_without_its_source():
+    """What IPython shows for each check's "not answered yet" (its _render_traceback_)."""
+    for name in [n for n in dir(exercises) if n.startswith("check_")]:
+        function = getattr(exercises, name)
+        n_args = len(inspect.signature(function).parameters)
+        with pytest.raises(ExerciseNotSolved) as raised:
+            function(..., *[None] * (n_args - 1))
+        shown = raised.value._render_traceback_()
+        assert len(shown) == 1 and "\n" not in shown[0], shown
+        assert not [line for line in _check_source_lines(name) if line in shown[0]], name
