@@ -119,29 +119,22 @@ def feature_moments(msg: Message, context: Context) -> Message:
 
     This is ``WeightedMean.encode`` of ``Hospital.local_statistics`` (what
     ``helpers.federated.federated_standardisation`` sends): per-feature aggregates of this
-    hospital's patients, never a record.
+    hospital's patients, never a record. When the server asks only for ``labels`` (central
+    DP, which scales by public bounds instead) the reply holds the labels alone.
     """
+    partition_id, num_partitions = _node_partition(context)
+    # Labels only, so the server can catch two laptops playing one hospital.
+    metrics = {"partition-id": partition_id, "num-partitions": num_partitions}
+    if str(msg.content["config"].get("task", "moments")) == "labels":
+        return Message(content=RecordDict({"metrics": MetricRecord(metrics)}), reply_to=msg)
     from helpers.federated import WeightedMean
 
-    partition_id, num_partitions = _node_partition(context)
     hospital = _hospital(context)
     weighted, n = WeightedMean().encode(*hospital.local_statistics(), rng=None)
     if _fault(context) == "poisoned-moments":
         weighted = weighted * 1e6
-    content = RecordDict(
-        {
-            "arrays": ArrayRecord([weighted]),
-            "metrics": MetricRecord(
-                {
-                    "num-examples": n,
-                    "n-features": hospital.n_features,
-                    # Labels only, so the server can catch two laptops playing one hospital.
-                    "partition-id": partition_id,
-                    "num-partitions": num_partitions,
-                }
-            ),
-        }
-    )
+    metrics.update({"num-examples": n, "n-features": hospital.n_features})
+    content = RecordDict({"arrays": ArrayRecord([weighted]), "metrics": MetricRecord(metrics)})
     return Message(content=content, reply_to=msg)
 
 

@@ -50,6 +50,7 @@ from hospital_flower.aggregation import (
     InvalidReply,
     check_moments,
     clip_update,
+    gaussian_noise,
     mean_update,
     read_evaluation,
     read_label,
@@ -62,6 +63,73 @@ from hospital_flower.secure import LABEL_RECORD, RoundFailed, secure_mean
 app = ServerApp()
 
 SECURE_AGGREGATION = ("none", "secaggplus")
+CENTRAL_DP = ("off", "gaussian")
+
+
+@dataclass(frozen=True)
+class CentralDP:
+    """Central DP at the level of a whole hospital, planned and charged before round one.
+
+    Each round every hospital's update is clipped to ``clip_norm`` (by the hospital, and
+    again by the server where it can see the update), the clipped updates are summed
+    (securely with SecAgg+) and ONE draw of Gaussian noise with standard deviation
+    ``noise_multiplier * clip_norm`` is added to the sum, which is then divided by the
+    number of hospitals in it (each hospital weighs the same: a count weight would let a
+    large hospital move the sum by more than ``clip_norm``). Adding or removing one
+    hospital's whole contribution changes each round's sum by at most ``clip_norm``, so
+    ``rounds`` such releases, every hospital in every round (sampling rate 1), are
+    ``(epsilon, delta)``-DP for ``epsilon = accounting.epsilon_for(noise_multiplier, delta,
+    1.0, rounds)`` under the kit's default accountant (DP-FedAvg at the client level:
+    McMahan, Ramage, Talwar and Zhang, "Learning Differentially Private Recurrent Language
+    Models", ICLR 2018, https://arxiv.org/abs/1710.06963). A hospital that drops out of a
+    round only spends less. Dividing by the number of hospitals that reported uses what the
+    server knows anyway (who took part), not what their patients are.
+
+    Who it protects against: the other hospitals and anyone who sees a global model (every
+    round's model is sent to all hospitals; the final one is saved). Not the server: it adds
+    the noise, so it sees the exact sum (with SecAgg+ only that sum; without, every update).
+    The unit is a hospital, not a patient: the bound covers everything one hospital's
+    patients contribute, together.
+
+    Nothing else computed from patients is released: the features are scaled by public
+    bounds (``task.public_standardiser``) instead of pooled moments, and federated
+    evaluation is refused (its figures would leave the hospitals without noise).
+    """
+
+    noise_multiplier: float
+    clip_norm: float
+    rounds: int
+    delta: float
+    epsilon: float
+    epsilon_budget: float
+    accountant: str
+
+    @classmethod
+    def plan(cls, noise_multiplier, clip_norm, rounds, delta, epsilon_budget) -> CentralDP:
+        """The run's (epsilon, delta) by the kit's accountant; refuse it above the budget."""
+        from helpers import accounting  # only central DP needs it (seconds to import)
+
+        accountant = accounting.DEFAULT_ACCOUNTANT
+        epsilon = accounting.epsilon_for(noise_multiplier, delta, 1.0, rounds, accountant)
+        ledger = accounting.PrivacyAccountant(epsilon_budget, delta)
+        label = (
+            f"{rounds} rounds of hospital-level DP-FedAvg, noise multiplier {noise_multiplier:g}"
+        )
+        try:
+            ledger.spend(epsilon, delta, label=label, certified_by=accountant)
+        except accounting.BudgetExceededError:
+            raise ValueError(
+                f"central DP: {rounds} rounds (num-server-rounds) at dp-noise-multiplier="
+                f"{noise_multiplier:g} cost epsilon={epsilon:.4g} at dp-delta={delta:g}, more "
+                f"than the budget dp-epsilon={epsilon_budget:g}; raise dp-noise-multiplier, "
+                "run fewer rounds or state a larger budget"
+            ) from None
+        return cls(noise_multiplier, clip_norm, rounds, delta, epsilon, epsilon_budget, accountant)
+
+    @property
+    def noise_std(self) -> float:
+        """Standard deviation of the noise added to each round's sum of clipped updates."""
+        return self.noise_multiplier * self.clip_norm
 
 
 @dataclass(frozen=True)
@@ -82,6 +150,7 @@ class Settings:
     secure_aggregation: str
     clip_norm: float
     output: str
+    central_dp: CentralDP | None = None
 
     @property
     def model(self) -> str:
@@ -103,9 +172,37 @@ class Settings:
             minimum=2 if secure == "secaggplus" else 1,
             maximum=min_hospitals,
         )
-        clip_norm = check_real(cfg["clip-norm"], "clip-norm", low=0.0)
+        clip_norm = (
+            check_real(cfg["clip-norm"], "clip-norm", low=0.0) or (task.DEFAULT_CLIP_NORMS[dataset])
+        )
+        rounds = check_integer(cfg["num-server-rounds"], "num-server-rounds", minimum=1)
+        evaluate_every = check_integer(cfg["evaluate-every"], "evaluate-every", minimum=0)
+        central_dp = None
+        if check_choice(cfg["central-dp"], "central-dp", CENTRAL_DP) == "gaussian":
+            if evaluate_every:
+                raise ValueError(
+                    "central-dp = 'gaussian' needs evaluate-every = 0: the hospitals' accuracy "
+                    "and loss would leave them without noise, outside the privacy guarantee "
+                    f"(got evaluate-every={evaluate_every})"
+                )
+            central_dp = CentralDP.plan(
+                check_real(
+                    cfg["dp-noise-multiplier"], "dp-noise-multiplier", low=0.0, low_inclusive=False
+                ),
+                clip_norm,
+                rounds,
+                check_real(
+                    cfg["dp-delta"],
+                    "dp-delta",
+                    low=0.0,
+                    high=1.0,
+                    low_inclusive=False,
+                    high_inclusive=False,
+                ),
+                check_real(cfg["dp-epsilon"], "dp-epsilon", low=0.0, low_inclusive=False),
+            )
         return cls(
-            rounds=check_integer(cfg["num-server-rounds"], "num-server-rounds", minimum=1),
+            rounds=rounds,
             min_hospitals=min_hospitals,
             wait_seconds=check_real(cfg["wait-seconds"], "wait-seconds", low=0.0),
             round_timeout=check_real(
@@ -113,14 +210,15 @@ class Settings:
             ),
             local_epochs=check_integer(cfg["local-epochs"], "local-epochs", minimum=1),
             lr=check_real(cfg["lr"], "lr", low=0.0, low_inclusive=False),
-            evaluate_every=check_integer(cfg["evaluate-every"], "evaluate-every", minimum=0),
+            evaluate_every=evaluate_every,
             dataset=dataset,
             scheme=check_choice(cfg["scheme"], "scheme", data.SPLIT_SCHEMES),
             split_seed=check_integer(cfg["split-seed"], "split-seed", minimum=0),
             min_reporting=min_reporting,
             secure_aggregation=secure,
-            clip_norm=clip_norm or task.DEFAULT_CLIP_NORMS[dataset],
+            clip_norm=clip_norm,
             output=str(cfg["output"]),
+            central_dp=central_dp,
         )
 
     def evaluates(self, server_round: int) -> bool:
@@ -224,13 +322,21 @@ def _hospital_name(registry: dict, node: int) -> str:
 # --- the standardisation round ------------------------------------------------------------
 
 
-def standardisation_round(grid: Grid, node_ids: list[int], settings: Settings):
-    """Plain: each hospital's labels, count and moments, checked; pooled with WeightedMean."""
+def standardisation_round(
+    grid: Grid, node_ids: list[int], settings: Settings, moments: bool = True
+):
+    """Plain: each hospital's labels, count and moments, checked; pooled with WeightedMean.
+
+    ``moments=False`` asks for the labels only (central DP scales by public bounds) and
+    returns ``(registry, None)``.
+    """
     d = task.n_features(settings.dataset)
     envelopes = task.feature_envelopes(settings.dataset)
     messages = [
         Message(
-            content=RecordDict({"config": ConfigRecord({})}),
+            content=RecordDict(
+                {"config": ConfigRecord({"task": "moments" if moments else "labels"})}
+            ),
             message_type=MessageType.QUERY,
             dst_node_id=node_id,
         )
@@ -246,20 +352,28 @@ def standardisation_round(grid: Grid, node_ids: list[int], settings: Settings):
         reply = replies.get(node)
         if reply is None or reply.has_error():
             reason = "no reply" if reply is None else reply.error.reason
-            labels[node] = InvalidReply(f"no moments ({reason})")
+            labels[node] = InvalidReply(f"no reply to the standardisation round ({reason})")
             continue
         try:
             metrics = reply.content["metrics"]
-            labels[node] = read_label(metrics, d)
+            labels[node] = read_label(metrics, d if moments else None)
         except (KeyError, TypeError):
             labels[node] = InvalidReply("the reply has no metric record 'metrics'")
         except InvalidReply as reason:
             labels[node] = reason
     registry = screen_labels(labels, settings)
-    moments = {}
+    if not moments:
+        _require(registry, settings, "registration")
+        log(
+            INFO,
+            "Registration: hospitals %s (0-based); features scaled by public bounds",
+            [h.partition_id for h in registry.values()],
+        )
+        return registry, None
+    received = {}
     for node, hospital in list(registry.items()):
         try:
-            moments[node] = read_moments(replies[node].content, d, envelopes, hospital.n_samples)
+            received[node] = read_moments(replies[node].content, d, envelopes, hospital.n_samples)
         except InvalidReply as reason:
             log(WARNING, "node %s (H%d) excluded: %s", node, hospital.partition_id + 1, reason)
             del registry[node]
@@ -268,10 +382,10 @@ def standardisation_round(grid: Grid, node_ids: list[int], settings: Settings):
         INFO,
         "Standardisation round: hospitals %s (0-based), patients %s",
         [h.partition_id for h in registry.values()],
-        [moments[node][1] for node in registry],
+        [received[node][1] for node in registry],
     )
     aggregator = WeightedMean()
-    pooled = aggregator.decode(aggregator.combine([moments[node] for node in registry]))
+    pooled = aggregator.decode(aggregator.combine([received[node] for node in registry]))
     return registry, task.standardiser_from_moments(pooled, d)
 
 
@@ -409,14 +523,15 @@ def plain_training_round(grid, context, registry, nodes, weights, config, settin
             f"round {server_round}: only {len(reporters)} of {len(nodes)} hospitals reported a "
             f"valid update; min-reporting = {settings.min_reporting}"
         )
-    return mean_update(updates, counts), reporters
+    # Central DP weighs every hospital alike (see CentralDP); plain FedAvg by patient count.
+    return mean_update(updates, None if settings.central_dp else counts), reporters
 
 
 def secure_training_round(grid, context, registry, nodes, weights, config, settings, server_round):
     """The SecAgg+ mean update (None if the sum fails the server's checks) and reporters."""
-    fmt = secaggplus_format(
-        len(nodes), settings.clip_norm, sum(h.n_samples for h in registry.values())
-    )
+    equal = settings.central_dp is not None  # every hospital weighs 1 (see CentralDP)
+    max_weight = len(nodes) if equal else sum(h.n_samples for h in registry.values())
+    fmt = secaggplus_format(len(nodes), settings.clip_norm, max_weight)
     try:
         result = secure_mean(
             grid,
@@ -426,7 +541,7 @@ def secure_training_round(grid, context, registry, nodes, weights, config, setti
             vector_length=weights.size,
             fmt=fmt,
             threshold=settings.min_reporting,
-            config={**config, "task": "train"},
+            config={**config, "task": "train", "weighting": "equal" if equal else "count"},
             global_weights=weights,
             timeout=settings.round_timeout,
         )
@@ -435,7 +550,11 @@ def secure_training_round(grid, context, registry, nodes, weights, config, setti
             WARNING, "\tround %d: %s; round discarded, global model unchanged", server_round, reason
         )
         return None, []
-    expected = sum(registry[node].n_samples for node in result.reporters if node in registry)
+    expected = (
+        len(result.reporters)
+        if equal
+        else sum(registry[node].n_samples for node in result.reporters if node in registry)
+    )
     norm = float(np.linalg.norm(result.mean))
     slack = math.sqrt(weights.size) * fmt.quantisation_bound
     problems = []
@@ -562,11 +681,34 @@ def main(grid: Grid, context: Context) -> None:
         settings.min_reporting,
     )
 
+    privacy = settings.central_dp
+    if privacy is not None:
+        log(
+            INFO,
+            "Central DP, hospital level: %d rounds, every hospital in each, updates clipped to "
+            "%g, Gaussian noise of std %g (noise multiplier %g) on each round's sum: "
+            "epsilon = %r at delta = %r (the kit's %s accountant; budget epsilon <= %g). It "
+            "protects each hospital's whole contribution from the other hospitals and from "
+            "anyone who sees a model, not from this server, which sees the sum before the noise.",
+            privacy.rounds,
+            privacy.clip_norm,
+            privacy.noise_std,
+            privacy.noise_multiplier,
+            privacy.epsilon,
+            privacy.delta,
+            privacy.accountant,
+            privacy.epsilon_budget,
+        )
+
     node_ids = wait_for_hospitals(grid, settings.min_hospitals, settings.wait_seconds)
-    if settings.secure:
+    if privacy is not None:
+        registry, _ = standardisation_round(grid, node_ids, settings, moments=False)
+        standardiser = task.public_standardiser(settings.dataset)
+    elif settings.secure:
         registry, standardiser = secure_standardisation_round(grid, context, node_ids, settings)
     else:
         registry, standardiser = standardisation_round(grid, node_ids, settings)
+
     scaler = {
         "feature-mean": [float(v) for v in standardiser.mean],
         "feature-scale": [float(v) for v in standardiser.scale],
@@ -593,6 +735,9 @@ def main(grid: Grid, context: Context) -> None:
         step, reporters = train(
             grid, context, registry, nodes, weights, config, settings, server_round
         )
+        if step is not None and privacy is not None:
+            # One draw on the sum of clipped updates, i.e. std / K on their mean.
+            step = step + gaussian_noise(step.size, privacy.noise_std) / len(reporters)
         if step is not None:
             weights = weights + step
         history["weights"].append(weights)
@@ -631,5 +776,7 @@ def main(grid: Grid, context: Context) -> None:
                 accuracy=np.array(history["accuracy"]),
                 loss=np.array(history["loss"]),
                 hospitals=np.array(sorted(h.partition_id for h in registry.values())),
+                dp_epsilon=np.nan if privacy is None else privacy.epsilon,
+                dp_delta=np.nan if privacy is None else privacy.delta,
             )
         log(INFO, "Saved the final global model to %s", path)

@@ -14,6 +14,8 @@ derive them from the data.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -71,17 +73,24 @@ def model_for(dataset: str) -> str:
     return DATASETS[dataset][1]
 
 
-def _split(num_partitions: int, dataset: str, scheme: str, split_seed: int):
-    """Every hospital's (X_i, y_i), as every laptop computes them."""
+@functools.lru_cache(maxsize=4)
+def _load(dataset: str):
+    # Cached: the server (and the in-process tests) ask for the same public data often.
     check_choice(dataset, "dataset", tuple(DATASETS))
+    return DATASETS[dataset][0]()
+
+
+@functools.lru_cache(maxsize=64)
+def _split(num_partitions: int, dataset: str, scheme: str, split_seed: int):
+    """Every hospital's (X_i, y_i), as every laptop computes them (never modified)."""
     check_choice(scheme, "scheme", data.SPLIT_SCHEMES)
-    loader, model = DATASETS[dataset]
-    X, y = loader()
+    X, y = _load(dataset)
+    model = model_for(dataset)
     # The split only uses the labels for label_skew; a continuous outcome is binned into
     # quantiles first so hospitals differ in severity (the outcome), not only in size.
     labels = pd.qcut(y, OUTCOME_BINS, labels=False) if model == "linear" else y
     parts = data.split_across_hospitals(X, labels, num_partitions, scheme=scheme, rng=split_seed)
-    return [(X_i, y.loc[X_i.index]) for X_i, _ in parts]
+    return tuple((X_i, y.loc[X_i.index]) for X_i, _ in parts)
 
 
 def load_hospital(
@@ -123,14 +132,12 @@ def partition_sizes(
 
 def n_patients(dataset: str) -> int:
     """Number of patients in a dataset (public: the bundled data)."""
-    check_choice(dataset, "dataset", tuple(DATASETS))
-    return int(DATASETS[dataset][0]()[0].shape[0])
+    return int(_load(dataset)[0].shape[0])
 
 
 def n_features(dataset: str) -> int:
     """Number of features of a dataset (its public schema)."""
-    check_choice(dataset, "dataset", tuple(DATASETS))
-    return int(DATASETS[dataset][0]()[0].shape[1])
+    return int(_load(dataset)[0].shape[1])
 
 
 def feature_envelopes(dataset: str) -> np.ndarray:
@@ -143,12 +150,31 @@ def feature_envelopes(dataset: str) -> np.ndarray:
     feature (``data.breast_cancer_bounds``; the published values are rounded, hence the
     1 %). Diabetes: ``_DIABETES_ENVELOPES``, by each feature's unit.
     """
+    return np.array(_envelopes(dataset))
+
+
+@functools.lru_cache(maxsize=4)
+def _envelopes(dataset: str) -> tuple[float, ...]:
     check_choice(dataset, "dataset", tuple(DATASETS))
     if dataset == "breast_cancer":
         upper = data.breast_cancer_bounds()["upper"].to_numpy()
-        return 2.0 ** np.ceil(np.log2(1.01 * upper))
-    columns = DATASETS[dataset][0]()[0].columns
-    return np.array([_DIABETES_ENVELOPES[c] for c in columns])
+        return tuple(2.0 ** np.ceil(np.log2(1.01 * upper)))
+    return tuple(_DIABETES_ENVELOPES[c] for c in _load(dataset)[0].columns)
+
+
+def public_standardiser(dataset: str) -> Standardiser:
+    """A scaler from public bounds only (``Standardiser.from_bounds``): reveals no patient.
+
+    Breast cancer: the published ranges (``data.breast_cancer_bounds``); diabetes: 0 to the
+    feature's envelope. Central DP uses it, so that nothing computed from the patients is
+    released outside the privacy guarantee (the pooled moments would be).
+    """
+    check_choice(dataset, "dataset", tuple(DATASETS))
+    if dataset == "breast_cancer":
+        bounds = data.breast_cancer_bounds()
+        return Standardiser.from_bounds(bounds["lower"].to_numpy(), bounds["upper"].to_numpy())
+    envelopes = feature_envelopes(dataset)
+    return Standardiser.from_bounds(np.zeros_like(envelopes), envelopes)
 
 
 def initial_weights(n_features: int) -> np.ndarray:
