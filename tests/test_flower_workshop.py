@@ -22,11 +22,13 @@ import logging
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 import tomllib
 from pathlib import Path
@@ -256,6 +258,26 @@ def test_server_app_in_process_matches_federated_averaging(task_identity, tmp_pa
     )
     assert list(saved["trained_hospitals"]) == [3] * ROUNDS
     assert str(saved["model"]) == "logistic"
+
+
+@pytest.mark.parametrize("secure_aggregation", ["none", "secaggplus"])
+def test_public_standardisation_sends_labels_only(task_identity, tmp_path, secure_aggregation):
+    settings = {"standardisation": "public", "secure-aggregation": secure_aggregation}
+    saved, grid = _run([0, 1, 2], tmp_path, **{"min-hospitals": 3, "evaluate-every": 0, **settings})
+    queries = [m for m in grid.sent if m.metadata.message_type == MessageType.QUERY]
+    assert len(queries) == 3 and all(m.content["config"]["task"] == "labels" for m in queries)
+    np.testing.assert_allclose(
+        saved["feature_mean"], task.public_standardiser("breast_cancer").mean
+    )
+    if secure_aggregation == "secaggplus":
+        expected = _fixed_point_fedavg([0, 1, 2], 3, public=True)
+        np.testing.assert_allclose(saved["weights"], expected, rtol=0, atol=1e-10)
+    else:
+        hospitals = _hospitals(3)
+        for h in hospitals:
+            h.standardise(task.public_standardiser("breast_cancer"))
+        reference = federated_averaging(hospitals, ROUNDS, LOCAL_EPOCHS, LR, rng=SPLIT_SEED)
+        np.testing.assert_allclose(saved["weights"], reference.weights, rtol=1e-9, atol=1e-12)
 
 
 def test_an_unweighted_server_would_be_caught(task_identity, tmp_path, monkeypatch):
@@ -530,10 +552,13 @@ def test_a_late_laptop_sits_the_run_out(task_identity, tmp_path, caplog):
         ("min-reporting", 3, ValueError),  # more than min-hospitals: could never run
         ("secure-aggregation", "paillier", ValueError),
         ("clip-norm", -1.0, ValueError),
+        ("standardisation", "none", ValueError),
+        ("central-dp", "laplace", ValueError),
+        ("dp-noise-multiplier", 0.0, ValueError),
     ],
 )
 def test_bad_run_config_is_refused_before_any_message(task_identity, key, value, error):
-    config = _run_config(**{key: value})
+    config = _run_config(**({**DP, key: value} if key.startswith("dp-") else {key: value}))
     grid = LocalGrid([0, 1], config)
     with pytest.raises(error, match=key):
         server_app.main(grid, _server_context(config))
@@ -636,19 +661,27 @@ def test_a_format_without_headroom_is_refused():
 # --- SecAgg+ in process: exact, dropouts, hostile protocol replies ---------------------------
 
 
-def _fixed_point_fedavg(partitions, num_partitions, rounds=ROUNDS, scaler_from=None, drop=None):
+def _fixed_point_fedavg(
+    partitions, num_partitions, rounds=ROUNDS, scaler_from=None, drop=None, public=False
+):
     """The SecAgg+ run in a few lines of numpy: the kit's FedAvg on the fixed-point numbers.
 
     ``drop = (round, partitions)``: from that round on only those partitions take part.
+    ``public``: scaled by public bounds instead of the secure pooled moments.
     """
     everyone = scaler_from or partitions
-    fmt = secaggplus_format(len(everyone), 1.0, task.n_patients("breast_cancer"))
-    scale = np.concatenate([task.feature_envelopes("breast_cancer")] * 2)
-    scale[scale.size // 2 :] **= 2
-    stats = [h.local_statistics() for h in _hospitals(num_partitions, everyone)]
-    encoded = [fixed_point(m / scale, fmt.precision_bits, 1.0) for m, _ in stats]
-    pooled = sum(n * e for e, (_, n) in zip(encoded, stats, strict=True)) / sum(n for _, n in stats)
-    scaler = Standardiser.from_moments(pooled * scale)
+    if public:
+        scaler = task.public_standardiser("breast_cancer")
+    else:
+        fmt = secaggplus_format(len(everyone), 1.0, task.n_patients("breast_cancer"))
+        scale = np.concatenate([task.feature_envelopes("breast_cancer")] * 2)
+        scale[scale.size // 2 :] **= 2
+        stats = [h.local_statistics() for h in _hospitals(num_partitions, everyone)]
+        encoded = [fixed_point(m / scale, fmt.precision_bits, 1.0) for m, _ in stats]
+        pooled = sum(n * e for e, (_, n) in zip(encoded, stats, strict=True)) / sum(
+            n for _, n in stats
+        )
+        scaler = Standardiser.from_moments(pooled * scale)
     hospitals = {
         p: h for p, h in zip(partitions, _hospitals(num_partitions, partitions), strict=True)
     }
@@ -658,7 +691,7 @@ def _fixed_point_fedavg(partitions, num_partitions, rounds=ROUNDS, scaler_from=N
     weights = np.zeros(hospitals[partitions[0]].n_features + 1)
     for r in range(1, rounds + 1):
         taking_part = drop[1] if drop and r >= drop[0] else partitions
-        fmt = secaggplus_format(len(taking_part), CLIP, total)
+        fmt = secaggplus_format(len(partitions), CLIP, total)  # the hospitals asked
         sums, count = 0.0, 0
         for p in taking_part:
             new, n = hospitals[p].local_update(weights, LOCAL_EPOCHS, LR, rng=SPLIT_SEED + r)
@@ -1062,7 +1095,13 @@ class Deployment:
 
 # --- central DP ------------------------------------------------------------------------------
 
-DP = {"central-dp": "gaussian", "evaluate-every": 0, "dp-noise-multiplier": 2.0, "dp-epsilon": 8.0}
+DP = {
+    "central-dp": "gaussian",
+    "standardisation": "public",
+    "evaluate-every": 0,
+    "dp-noise-multiplier": 2.0,
+    "dp-epsilon": 8.0,
+}
 
 
 def _printed_epsilon(text: str) -> tuple[float, float]:
@@ -1102,6 +1141,9 @@ def test_central_dp_over_its_budget_is_refused_before_any_message(task_identity)
     assert grid.sent == []
     config = _run_config(**{**DP, "evaluate-every": 1})
     with pytest.raises(ValueError, match="evaluate-every = 0"):
+        server_app.main(LocalGrid([0, 1], config), _server_context(config))
+    config = _run_config(**{**DP, "standardisation": "pooled"})
+    with pytest.raises(ValueError, match="standardisation = 'public'"):
         server_app.main(LocalGrid([0, 1], config), _server_context(config))
 
 
@@ -1159,3 +1201,315 @@ def test_central_dp_sends_no_moments(task_identity, tmp_path):
     np.testing.assert_allclose(
         saved["feature_mean"], task.public_standardiser("breast_cancer").mean
     )
+
+
+# --- the instructor's connection step ------------------------------------------------------
+
+
+def test_the_connection_step_is_idempotent_and_repairs_a_duplicate(tmp_path, monkeypatch):
+    sys.path.insert(0, str(APP))
+    import connect
+
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path))
+    config = tmp_path / "config.toml"
+    # Flower's own default file, as `flwr` creates it on first use.
+    config.write_text(
+        '[superlink]\ndefault = "local"\n\n[superlink.supergrid]\naddress = "api.flower.ai"\n\n'
+        '[superlink.local]\naddress = ":local:"\n'
+    )
+    assert "added" in connect.connect("classroom", "127.0.0.1:8000", None)
+    once = config.read_text()
+    assert "nothing to add" in connect.connect("classroom", "127.0.0.1:8000", None)
+    assert config.read_text() == once  # run twice: unchanged, still valid TOML
+    parsed = tomllib.loads(once)["superlink"]
+    assert parsed["classroom"] == {"address": "127.0.0.1:8000", "insecure": True}
+    assert parsed["local"] == {"address": ":local:"} and parsed["default"] == "local"
+    with pytest.raises(SystemExit, match="other settings"):
+        connect.connect("classroom", "10.0.0.5:8000", None)
+    ca = tmp_path / "ca.crt"
+    ca.write_text("not checked here")
+    assert "replaced" in connect.connect("classroom", "10.0.0.5:8000", str(ca), replace=True)
+    assert tomllib.loads(config.read_text())["superlink"]["classroom"] == {
+        "address": "10.0.0.5:8000",
+        "root-certificates": str(ca),
+    }
+    # What the old instructions did: the same entry appended twice.
+    config.write_text(
+        once + '\n[superlink.classroom]\naddress = "127.0.0.1:8000"\ninsecure = true\n'
+    )
+    with pytest.raises(tomllib.TOMLDecodeError, match="twice"):
+        tomllib.loads(config.read_text())
+    with pytest.raises(SystemExit, match="line 14"):
+        connect.connect("classroom", "127.0.0.1:8000", None)
+    assert "repaired" in connect.connect("classroom", "127.0.0.1:8000", None, repair=True)
+    assert config.read_text() == once
+    # No file yet: created.
+    config.unlink()
+    connect.connect("classroom", "127.0.0.1:8000", None)
+    assert (
+        tomllib.loads(config.read_text())["superlink"]["classroom"]["address"] == "127.0.0.1:8000"
+    )
+    for bad in ("no-port", "127.0.0.1:port", "two words:80"):
+        with pytest.raises(SystemExit, match="HOST:PORT"):
+            connect.connect("classroom", bad, None)
+    with pytest.raises(SystemExit, match="no such file"):
+        connect.connect("classroom", "127.0.0.1:8000", str(tmp_path / "missing.crt"))
+
+
+# --- loopback scenarios, run side by side --------------------------------------------------
+
+
+def _certificates(folder: Path) -> Path:
+    """A CA and a server certificate for 127.0.0.1, made by the README's own commands."""
+    folder.mkdir(parents=True)
+    readme = (APP / "README.md").read_text()
+    block = re.search(r"```bash\n(# make-certificates.*?)```", readme, re.S)
+    assert block, "the README's make-certificates block is missing"
+    script = block.group(1).replace("IP=INSTRUCTOR_IP", "IP=127.0.0.1")
+    if subprocess.run(["which", "openssl"], capture_output=True).returncode != 0:
+        pytest.skip("openssl is not installed")
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert {"ca.crt", "server.pem", "server.key"} <= {p.name for p in folder.iterdir()}
+    return folder
+
+
+def _overrides(**settings) -> str:
+    parts = []
+    for key, value in settings.items():
+        key = key.replace("_", "-")
+        parts.append(f'{key}="{value}"' if isinstance(value, str) else f"{key}={value}")
+    return " ".join(parts)
+
+
+def _secure_run(dep: Deployment, output: Path, standardisation: str = "pooled"):
+    return dep.run(
+        _overrides(
+            num_server_rounds=1,
+            local_epochs=LOCAL_EPOCHS,
+            lr=LR,
+            split_seed=SPLIT_SEED,
+            min_hospitals=3,
+            wait_seconds=120,
+            round_timeout=RUN_TIMEOUT,
+            evaluate_every=0,
+            secure_aggregation="secaggplus",
+            standardisation=standardisation,
+            output=str(output),
+        )
+    )
+
+
+def _scenario_secure_three(workdir: Path) -> dict:
+    """SecAgg+ with three SuperNodes: one secure standardisation sum and one round."""
+    dep = Deployment(workdir)
+    result = {"deployment": dep, "output": workdir / "final_model.npz"}
+    dep.start_superlink()
+    for partition in range(3):
+        dep.start_supernode(partition, 3)
+    run = _secure_run(dep, result["output"])
+    try:
+        run.wait(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    result["returncode"] = run.poll()
+    return result
+
+
+def _scenario_secure_dropout(workdir: Path) -> dict:
+    """Hospital 3 is killed in round 1, after sharing its keys (public scaling: shorter)."""
+    dep = Deployment(workdir)
+    result = {"deployment": dep, "output": workdir / "final_model.npz"}
+    dep.start_superlink()
+    for partition in range(3):
+        dep.start_supernode(partition, 3)
+    run = _secure_run(dep, result["output"], standardisation="public")
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while run.poll() is None and time.monotonic() < deadline:
+        # Its SuperNode logs "[RUN .., ROUND 1]" and "Receiving: train message" for each
+        # SecAgg+ stage; the third of round 1 asks for its masked vector. Killed then (with
+        # its children, as a laptop that vanishes), it has shared its keys but never sends
+        # the vector: the other two must unmask their sum without it.
+        round_one = dep.text("supernode2").split("ROUND 1]", 1)
+        if (
+            "killed" not in result
+            and len(round_one) == 2
+            and round_one[1].count("Receiving: train") >= 3
+        ):
+            dep.kill("supernode2")
+            result["killed"] = time.monotonic()
+        time.sleep(0.2)
+    result["returncode"] = run.poll()
+    return result
+
+
+def _scenario_hostile_tls(workdir: Path) -> dict:
+    """Over TLS: two honest hospitals and three that send NaN, 10**9 and a negative count."""
+    dep = Deployment(workdir, tls=_certificates(workdir / "tls"))
+    result = {"deployment": dep, "output": workdir / "final_model.npz"}
+    dep.start_superlink()
+    faults = {2: "nan", 3: "huge-count", 4: "negative-count"}
+    for partition in range(5):
+        fault = faults.get(partition)
+        dep.start_supernode(partition, 5, f'fault="{fault}"' if fault else "")
+    run = dep.run(
+        _overrides(
+            num_server_rounds=1,
+            local_epochs=LOCAL_EPOCHS,
+            lr=LR,
+            split_seed=SPLIT_SEED,
+            min_hospitals=5,
+            wait_seconds=120,
+            round_timeout=RUN_TIMEOUT,
+            evaluate_every=0,
+            output=str(result["output"]),
+        )
+    )
+    try:
+        run.wait(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    result["returncode"] = run.poll()
+    return result
+
+
+def _scenario_central_dp(workdir: Path) -> dict:
+    """Central DP over two SuperNodes: the printed epsilon is the accountant's."""
+    dep = Deployment(workdir)
+    result = {"deployment": dep, "output": workdir / "final_model.npz", "z": 1.5, "rounds": 2}
+    dep.start_superlink()
+    for partition in range(2):
+        dep.start_supernode(partition, 2)
+    run = dep.run(
+        _overrides(
+            standardisation="public",
+            num_server_rounds=result["rounds"],
+            split_seed=SPLIT_SEED,
+            min_hospitals=2,
+            wait_seconds=120,
+            round_timeout=RUN_TIMEOUT,
+            evaluate_every=0,
+            central_dp="gaussian",
+            dp_noise_multiplier=result["z"],
+            dp_epsilon=20.0,
+            output=str(result["output"]),
+        )
+    )
+    try:
+        run.wait(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    result["returncode"] = run.poll()
+    return result
+
+
+SCENARIOS = {
+    "secure_three": _scenario_secure_three,
+    "secure_dropout": _scenario_secure_dropout,
+    "hostile_tls": _scenario_hostile_tls,
+    "central_dp": _scenario_central_dp,
+}
+
+
+@pytest.fixture(scope="module")
+def loopback():
+    """Run every loopback scenario at once (each mostly waits on Flower's polling)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Not pytest's basetemp: other pytest sessions on a shared machine prune old ones.
+    root = Path(tempfile.mkdtemp(prefix="flower-workshop-"))
+    results, started = {}, time.monotonic()
+    with ThreadPoolExecutor(len(SCENARIOS)) as pool:
+        futures = {name: pool.submit(run, root / name) for name, run in SCENARIOS.items()}
+        for name, future in futures.items():
+            try:
+                results[name] = future.result()
+            except BaseException as error:  # reported by the scenario's own test
+                results[name] = {"error": error}
+    for result in results.values():
+        result["seconds"] = time.monotonic() - started
+    try:
+        yield results
+    finally:
+        survivors = []
+        for result in results.values():
+            if "deployment" in result:
+                survivors += result["deployment"].stop()
+        shutil.rmtree(root, ignore_errors=True)
+        assert not survivors, f"processes still running after shutdown: {survivors}"
+
+
+def _finished(result) -> tuple[Deployment, dict]:
+    if "error" in result:
+        raise result["error"]
+    dep = result["deployment"]
+    if result["returncode"] is None:
+        pytest.fail(f"flwr run did not finish within {RUN_TIMEOUT} s\n" + dep.tail())
+    dep.remember_children()
+    assert result["returncode"] == 0, dep.tail(80)
+    assert result["output"].exists(), dep.tail(80)
+    return dep, dict(np.load(result["output"]))
+
+
+@pytest.mark.slow
+def test_loopback_secaggplus_with_three_supernodes_equals_fedavg(loopback):
+    dep, saved = _finished(loopback["secure_three"])
+    run_log = dep.text("run")
+    # The kit's FedAvg of the same fixed-point numbers to floating-point rounding, and plain
+    # FedAvg (and the plain pooled scaler) to the fixed point's precision.
+    assert list(saved["trained_hospitals"]) == [3], run_log[-4000:]
+    np.testing.assert_allclose(
+        saved["weights"], _fixed_point_fedavg([0, 1, 2], 3, rounds=1), rtol=0, atol=1e-10
+    )
+    plain = _fedavg([0, 1, 2], 3, rounds=1)
+    assert 0 < np.abs(saved["weights"] - plain.weights).max() < 1e-4
+    np.testing.assert_allclose(saved["feature_mean"], _scaler([0, 1, 2], 3).mean, rtol=1e-5)
+    assert "SecAgg+ sum of 3 hospitals, 569 patients" in run_log
+    # The server never logged a single hospital's update or moments, only sums.
+    assert "weights [" not in run_log and "patients [" not in run_log
+
+
+@pytest.mark.slow
+def test_loopback_secaggplus_survives_a_killed_supernode(loopback):
+    dep, saved = _finished(loopback["secure_dropout"])
+    run_log = dep.text("run")
+    assert "killed" in loopback["secure_dropout"], "the SuperNode was never killed\n" + dep.tail()
+    # All three asked, the two that stayed in the sum.
+    assert list(saved["trained_hospitals"]) == [2], run_log[-4000:]
+    reference = _fixed_point_fedavg([0, 1, 2], 3, rounds=1, drop=(1, [0, 1]), public=True)
+    np.testing.assert_allclose(saved["weights"], reference, rtol=0, atol=1e-10)
+    assert re.search(r"node \d+ dropped out at (share_keys|collect_masked_vectors)", run_log)
+    assert "SecAgg+ sum of 2 hospitals, 380 patients" in run_log
+
+
+@pytest.mark.slow
+def test_loopback_hostile_supernodes_over_tls_are_excluded(loopback):
+    dep, saved = _finished(loopback["hostile_tls"])
+    run_log = dep.text("run")
+    assert "--insecure" not in " ".join(map(str, dep.procs["superlink"].args))
+    assert list(saved["trained_hospitals"]) == [2]
+    # The honest two, standardised over all five (the hostile ones sent honest moments).
+    reference = _fedavg([0, 1], 5, rounds=1, scaler_from=[0, 1, 2, 3, 4])
+    np.testing.assert_allclose(saved["weights"], reference.weights, rtol=1e-9, atol=1e-12)
+    assert re.search(r"node \d+ \(H3\) excluded: the array holds 31 non-finite values", run_log)
+    assert re.search(
+        r"node \d+ \(H4\) excluded: num-examples must be in \[1, 114\]; got 1000000000", run_log
+    )
+    assert re.search(
+        r"node \d+ \(H5\) excluded: num-examples must be in \[1, 113\]; got -113", run_log
+    )
+
+
+@pytest.mark.slow
+def test_loopback_central_dp_prints_the_accountants_epsilon(loopback):
+    result = loopback["central_dp"]
+    dep, saved = _finished(result)
+    epsilon, delta = _printed_epsilon(dep.text("run"))
+    assert epsilon == accounting.epsilon_for(result["z"], 1e-5, 1.0, result["rounds"])
+    assert delta == 1e-5 and float(saved["dp_epsilon"]) == epsilon
+    assert list(saved["trained_hospitals"]) == [2] * result["rounds"]

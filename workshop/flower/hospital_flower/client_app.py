@@ -119,8 +119,8 @@ def feature_moments(msg: Message, context: Context) -> Message:
 
     This is ``WeightedMean.encode`` of ``Hospital.local_statistics`` (what
     ``helpers.federated.federated_standardisation`` sends): per-feature aggregates of this
-    hospital's patients, never a record. When the server asks only for ``labels`` (central
-    DP, which scales by public bounds instead) the reply holds the labels alone.
+    hospital's patients, never a record. When the server asks only for ``labels``
+    (``standardisation = "public"``: scaling by public bounds) the reply holds them alone.
     """
     partition_id, num_partitions = _node_partition(context)
     # Labels only, so the server can catch two laptops playing one hospital.

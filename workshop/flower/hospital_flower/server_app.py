@@ -64,6 +64,7 @@ app = ServerApp()
 
 SECURE_AGGREGATION = ("none", "secaggplus")
 CENTRAL_DP = ("off", "gaussian")
+STANDARDISATION = ("pooled", "public")
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class Settings:
     secure_aggregation: str
     clip_norm: float
     output: str
+    standardisation: str = "pooled"
     central_dp: CentralDP | None = None
 
     @property
@@ -177,8 +179,14 @@ class Settings:
         )
         rounds = check_integer(cfg["num-server-rounds"], "num-server-rounds", minimum=1)
         evaluate_every = check_integer(cfg["evaluate-every"], "evaluate-every", minimum=0)
+        standardisation = check_choice(cfg["standardisation"], "standardisation", STANDARDISATION)
         central_dp = None
         if check_choice(cfg["central-dp"], "central-dp", CENTRAL_DP) == "gaussian":
+            if standardisation != "public":
+                raise ValueError(
+                    "central-dp = 'gaussian' needs standardisation = 'public': pooled moments "
+                    "would leave the hospitals without noise, outside the privacy guarantee"
+                )
             if evaluate_every:
                 raise ValueError(
                     "central-dp = 'gaussian' needs evaluate-every = 0: the hospitals' accuracy "
@@ -218,6 +226,7 @@ class Settings:
             secure_aggregation=secure,
             clip_norm=clip_norm,
             output=str(cfg["output"]),
+            standardisation=standardisation,
             central_dp=central_dp,
         )
 
@@ -327,8 +336,8 @@ def standardisation_round(
 ):
     """Plain: each hospital's labels, count and moments, checked; pooled with WeightedMean.
 
-    ``moments=False`` asks for the labels only (central DP scales by public bounds) and
-    returns ``(registry, None)``.
+    ``moments=False`` asks for the labels only (``standardisation = "public"`` scales by
+    public bounds) and returns ``(registry, None)``.
     """
     d = task.n_features(settings.dataset)
     envelopes = task.feature_envelopes(settings.dataset)
@@ -701,7 +710,7 @@ def main(grid: Grid, context: Context) -> None:
         )
 
     node_ids = wait_for_hospitals(grid, settings.min_hospitals, settings.wait_seconds)
-    if privacy is not None:
+    if settings.standardisation == "public":
         registry, _ = standardisation_round(grid, node_ids, settings, moments=False)
         standardiser = task.public_standardiser(settings.dataset)
     elif settings.secure:
