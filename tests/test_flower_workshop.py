@@ -1423,23 +1423,32 @@ def loopback():
 
     # Not pytest's basetemp: other pytest sessions on a shared machine prune old ones.
     root = Path(tempfile.mkdtemp(prefix="flower-workshop-"))
-    results, started = {}, time.monotonic()
+    started = time.monotonic()
+
+    def timed(name):
+        result = SCENARIOS[name](root / name)
+        result["seconds"] = time.monotonic() - started
+        return result
+
+    results = {}
     with ThreadPoolExecutor(len(SCENARIOS)) as pool:
-        futures = {name: pool.submit(run, root / name) for name, run in SCENARIOS.items()}
+        futures = {name: pool.submit(timed, name) for name in SCENARIOS}
         for name, future in futures.items():
             try:
                 results[name] = future.result()
             except BaseException as error:  # reported by the scenario's own test
                 results[name] = {"error": error}
-    for result in results.values():
-        result["seconds"] = time.monotonic() - started
+    print(
+        "loopback scenarios finished after (s): "
+        + ", ".join(f"{name} {r.get('seconds', float('nan')):.0f}" for name, r in results.items())
+    )
     try:
         yield results
     finally:
-        survivors = []
-        for result in results.values():
-            if "deployment" in result:
-                survivors += result["deployment"].stop()
+        # Stop every deployment at once (each waits for its processes to exit).
+        deployments = [r["deployment"] for r in results.values() if "deployment" in r]
+        with ThreadPoolExecutor(max(1, len(deployments))) as pool:
+            survivors = [pid for found in pool.map(Deployment.stop, deployments) for pid in found]
         shutil.rmtree(root, ignore_errors=True)
         assert not survivors, f"processes still running after shutdown: {survivors}"
 
@@ -1513,3 +1522,48 @@ def test_loopback_central_dp_prints_the_accountants_epsilon(loopback):
     assert epsilon == accounting.epsilon_for(result["z"], 1e-5, 1.0, result["rounds"])
     assert delta == 1e-5 and float(saved["dp_epsilon"]) == epsilon
     assert list(saved["trained_hospitals"]) == [2] * result["rounds"]
+
+
+# --- the instructor guide's numbers are the code's ------------------------------------------
+
+GUIDE = ROOT / "docs" / "workshop_flower.md"
+
+
+def test_the_guides_privacy_and_precision_numbers_are_the_codes():
+    guide = " ".join(GUIDE.read_text().split())
+    for z in (1.0, 2.0, 4.0):
+        cells = [f"{accounting.epsilon_for(z, 1e-5, 1.0, r):.2f}" for r in (1, 5, 10)]
+        assert f"| {z} | {' | '.join(cells)} |" in guide
+    bits = {
+        (dataset, k): secaggplus_format(
+            k, task.DEFAULT_CLIP_NORMS[dataset], task.n_patients(dataset)
+        ).precision_bits
+        for dataset in task.DATASETS
+        for k in (2, 6, 7, 14, 15, 30)
+    }
+    assert [bits["breast_cancer", k] for k in (2, 6, 7, 14, 15, 30)] == [18, 18, 17, 17, 16, 16]
+    assert [bits["diabetes", k] for k in (2, 6, 7, 14, 15, 30)] == [12, 12, 11, 11, 10, 10]
+    assert "p = 18 with 2-6 hospitals (1.9e-06 per entry), 17 with 7-14 and 16 with 15-30" in guide
+    assert "256) 12, 11 and 10" in guide
+    assert f"{DP['dp-noise-multiplier'] * CLIP / 3:.2f}" == "1.33" and "that is 1.33" in guide
+
+
+def test_the_guides_measured_numbers_are_the_codes(task_identity, tmp_path, caplog):
+    guide = " ".join(GUIDE.read_text().split())
+    defaults = {"num-server-rounds": 5, "local-epochs": 5, "lr": 0.5, "min-hospitals": 3}
+    plain, _ = _run([0, 1, 2], tmp_path / "plain", **defaults)
+    secure, _ = _run(
+        [0, 1, 2], tmp_path / "secure", **defaults, **{"secure-aggregation": "secaggplus"}
+    )
+    gap = np.abs(plain["weights"] - secure["weights"]).max()
+    assert f"differ from plain FedAvg by at most {gap:.1e}" in guide
+    accuracy_gap = abs(plain["accuracy"][-1] - secure["accuracy"][-1])
+    assert f"the pooled accuracy by {accuracy_gap:.0e}" in guide
+    # The log line the guide quotes, with the default settings and two hospitals.
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        _run([0, 1], tmp_path / "two", **{"num-server-rounds": 1, "local-epochs": 5})
+    line = re.search(
+        r"round 1 from node 1000 \(H1\): (\d+ patients, weights \[[^]]*\])", caplog.text
+    )
+    assert line and f"(H1): {line.group(1)} (31 numbers)" in guide
