@@ -105,10 +105,11 @@ def connect(
             f"{path} already has a connection '{name}' with other settings ({existing}); "
             "edit it, or run again with --replace"
         )
+    verb = "added"
     if existing is not None:
         lines = _without(lines, [t for t in tables if t[0] == f"superlink.{name}"])
         text = "".join(lines)
-        done += "replaced "
+        verb = "replaced"
     if "superlink" not in current:
         text += "\n[superlink]\n"
     new = text.rstrip("\n") + "\n" + _entry(name, address, ca)
@@ -116,7 +117,7 @@ def connect(
     assert check["superlink"][name] == wanted
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(new)
-    return f"{done}added the connection '{name}' ({address}) to {path}"
+    return f"{done}{verb} the connection '{name}' ({address}) in {path}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,15 +76,16 @@ class CentralDP:
     (securely with SecAgg+) and ONE draw of Gaussian noise with standard deviation
     ``noise_multiplier * clip_norm`` is added to the sum, which is then divided by the
     number of hospitals in it (each hospital weighs the same: a count weight would let a
-    large hospital move the sum by more than ``clip_norm``). Adding or removing one
-    hospital's whole contribution changes each round's sum by at most ``clip_norm``, so
-    ``rounds`` such releases, every hospital in every round (sampling rate 1), are
+    large hospital move the sum by more than ``clip_norm``). Neighbouring runs differ in one
+    hospital's data being there or not: its clipped update in every round present, or zero
+    (the hospitals taking part, hence the divisor, are the same in both; who takes part is
+    visible anyway). That changes each round's sum by at most ``clip_norm``, so ``rounds``
+    such releases, every hospital in every round (sampling rate 1), are
     ``(epsilon, delta)``-DP for ``epsilon = accounting.epsilon_for(noise_multiplier, delta,
     1.0, rounds)`` under the kit's default accountant (DP-FedAvg at the client level:
     McMahan, Ramage, Talwar and Zhang, "Learning Differentially Private Recurrent Language
     Models", ICLR 2018, https://arxiv.org/abs/1710.06963). A hospital that drops out of a
-    round only spends less. Dividing by the number of hospitals that reported uses what the
-    server knows anyway (who took part), not what their patients are.
+    round only spends less.
 
     Who it protects against: the other hospitals and anyone who sees a global model (every
     round's model is sent to all hospitals; the final one is saved). Not the server: it adds
@@ -299,7 +300,13 @@ def screen_labels(labels: dict[int, object], settings: Settings) -> dict[int, Re
             )
             continue
         by_partition.setdefault(label.partition_id, []).append(node)
-    sizes = task.partition_sizes(split, settings.dataset, settings.scheme, settings.split_seed)
+    try:
+        sizes = task.partition_sizes(split, settings.dataset, settings.scheme, settings.split_seed)
+    except ValueError as reason:  # e.g. more hospitals than the data can serve
+        raise RoundFailed(
+            f"the laptops play a {split}-way split, which this run cannot make ({reason}); "
+            "restart them with a smaller num-partitions"
+        ) from None
     registry = {}
     for partition, nodes in sorted(by_partition.items()):
         if len(nodes) > 1:
@@ -419,27 +426,29 @@ def secure_standardisation_round(grid: Grid, context: Context, node_ids, setting
         return [r for r in replies if r.has_error() or r.metadata.src_node_id in registry]
 
     fmt = secaggplus_format(len(node_ids), 1.0, total_patients)
-    result = secure_mean(
-        grid,
-        context,
-        node_ids,
-        server_round=0,
-        vector_length=2 * d,
-        fmt=fmt,
-        threshold=settings.min_reporting,
-        config={"task": "moments"},
-        timeout=settings.round_timeout,
-        screen_setup=screen,
-    )
-    expected = sum(registry[node].n_samples for node in result.reporters)
-    scale = np.concatenate([envelopes, envelopes**2])
-    pooled = result.mean * scale
     try:
-        check_moments(pooled[:d], pooled[d:], envelopes)
-        if result.total_count > expected or not set(result.reporters) <= set(registry):
+        result = secure_mean(
+            grid,
+            context,
+            node_ids,
+            server_round=0,
+            vector_length=2 * d,
+            fmt=fmt,
+            threshold=settings.min_reporting,
+            config={"task": "moments"},
+            timeout=settings.round_timeout,
+            screen_setup=screen,
+        )
+        if not set(result.reporters) <= set(registry):
+            raise InvalidReply("it holds hospitals that were not registered")
+        expected = sum(registry[node].n_samples for node in result.reporters)
+        if result.total_count > expected:
             raise InvalidReply(
                 f"it counts {result.total_count} patients but the hospitals in it hold {expected}"
             )
+        scale = np.concatenate([envelopes, envelopes**2])
+        pooled = result.mean * scale
+        check_moments(pooled[:d], pooled[d:], envelopes)
     except InvalidReply as reason:
         raise RoundFailed(
             f"standardisation round: the secure sum fails the server's checks ({reason}): a "
