@@ -36,14 +36,8 @@ AWAITING_CONTENT = {
     "notebooks/03_dp_machine_learning.ipynb": {"alt", "exercises"},
     "notebooks/04_federated_learning.ipynb": {"alt"},
     "notebooks/05_homomorphic_encryption.ipynb": {"alt", "tables"},
-    "notebooks/06_secure_federated_pipeline.ipynb": {"alt"},
+    "notebooks/06_secure_federated_pipeline.ipynb": {"alt", "tables"},
     "notebooks/07_tradeoffs.ipynb": {"alt"},
-    "casestudies/01_hipaa_deidentification.ipynb": {"alt", "tables"},
-    "casestudies/02_linkage_reidentification.ipynb": {"alt", "tables"},
-    "casestudies/03_gdpr_pseudonymisation_and_research.ipynb": {"alt", "tables"},
-    "casestudies/04_public_release_gone_wrong.ipynb": {"alt", "tables"},
-    "casestudies/05_multinational_federated_study.ipynb": {"tables"},
-    "casestudies/06_genomic_privacy_and_census_dp.ipynb": {"alt"},
 }
 METHODS = le.helper_methods()
 
