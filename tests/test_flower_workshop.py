@@ -29,6 +29,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -1416,41 +1417,76 @@ SCENARIOS = {
 }
 
 
-@pytest.fixture(scope="module")
-def loopback():
-    """Run every loopback scenario at once (each mostly waits on Flower's polling)."""
-    from concurrent.futures import ThreadPoolExecutor
+class _Loopback:
+    """The loopback scenarios, run side by side in a background thread (each mostly waits
+    on Flower's polling), started with this module's first test so that they overlap with
+    the in-process tests; ``results()`` waits for them."""
 
-    # Not pytest's basetemp: other pytest sessions on a shared machine prune old ones.
-    root = Path(tempfile.mkdtemp(prefix="flower-workshop-"))
-    started = time.monotonic()
+    def __init__(self):
+        # Not pytest's basetemp: other pytest sessions on a shared machine prune old ones.
+        self.root = Path(tempfile.mkdtemp(prefix="flower-workshop-"))
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self._results: dict = {}
+        threading.Thread(target=self._run_all, daemon=True).start()
 
-    def timed(name):
-        result = SCENARIOS[name](root / name)
-        result["seconds"] = time.monotonic() - started
-        return result
+    def _run_all(self):
+        from concurrent.futures import ThreadPoolExecutor
 
-    results = {}
-    with ThreadPoolExecutor(len(SCENARIOS)) as pool:
-        futures = {name: pool.submit(timed, name) for name in SCENARIOS}
-        for name, future in futures.items():
-            try:
-                results[name] = future.result()
-            except BaseException as error:  # reported by the scenario's own test
-                results[name] = {"error": error}
+        def timed(name):
+            result = SCENARIOS[name](self.root / name)
+            result["seconds"] = time.monotonic() - self.started
+            return result
+
+        try:
+            with ThreadPoolExecutor(len(SCENARIOS)) as pool:
+                futures = {name: pool.submit(timed, name) for name in SCENARIOS}
+                for name, future in futures.items():
+                    try:
+                        self._results[name] = future.result()
+                    except BaseException as error:  # reported by the scenario's own test
+                        self._results[name] = {"error": error}
+        finally:
+            self.done.set()
+
+    def results(self) -> dict:
+        assert self.done.wait(timeout=2 * RUN_TIMEOUT), "the loopback scenarios did not finish"
+        return self._results
+
+    def stop(self) -> list[int]:
+        """Stop every deployment at once; return the pids of any survivors."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.done.wait(timeout=2 * RUN_TIMEOUT)
+        deployments = [r["deployment"] for r in self._results.values() if "deployment" in r]
+        with ThreadPoolExecutor(max(1, len(deployments))) as pool:
+            survivors = [pid for found in pool.map(Deployment.stop, deployments) for pid in found]
+        shutil.rmtree(self.root, ignore_errors=True)
+        return survivors
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _loopback_runs(request):
+    """Start the loopback scenarios at this module's first test, if any loopback test runs."""
+    if not any("loopback" in item.name for item in request.session.items):
+        yield None
+        return
+    runs = _Loopback()
+    try:
+        yield runs
+    finally:
+        survivors = runs.stop()
+        assert not survivors, f"processes still running after shutdown: {survivors}"
+
+
+@pytest.fixture
+def loopback(_loopback_runs):
+    results = _loopback_runs.results()
     print(
         "loopback scenarios finished after (s): "
         + ", ".join(f"{name} {r.get('seconds', float('nan')):.0f}" for name, r in results.items())
     )
-    try:
-        yield results
-    finally:
-        # Stop every deployment at once (each waits for its processes to exit).
-        deployments = [r["deployment"] for r in results.values() if "deployment" in r]
-        with ThreadPoolExecutor(max(1, len(deployments))) as pool:
-            survivors = [pid for found in pool.map(Deployment.stop, deployments) for pid in found]
-        shutil.rmtree(root, ignore_errors=True)
-        assert not survivors, f"processes still running after shutdown: {survivors}"
+    return results
 
 
 def _finished(result) -> tuple[Deployment, dict]:
@@ -1546,6 +1582,13 @@ def test_the_guides_privacy_and_precision_numbers_are_the_codes():
     assert "p = 18 with 2-6 hospitals (1.9e-06 per entry), 17 with 7-14 and 16 with 15-30" in guide
     assert "256) 12, 11 and 10" in guide
     assert f"{DP['dp-noise-multiplier'] * CLIP / 3:.2f}" == "1.33" and "that is 1.33" in guide
+
+
+def test_the_guide_gives_the_readmes_certificate_commands():
+    readme = (APP / "README.md").read_text()
+    block = re.search(r"```bash\n# make-certificates[^\n]*\n(.*?)```", readme, re.S).group(1)
+    guide = GUIDE.read_text()
+    assert block in guide  # the commands the loopback test runs, verbatim
 
 
 def test_the_guides_measured_numbers_are_the_codes(task_identity, tmp_path, caplog):
