@@ -858,7 +858,7 @@ def test_a_broken_hospital_refuses_to_encode_under_secaggplus(task_identity, tmp
 # --- on real loopback deployments ---------------------------------------------------------
 
 START_TIMEOUT = 60  # seconds for a SuperLink to listen
-RUN_TIMEOUT = 300  # seconds for one `flwr run` to finish (generous: the machine is shared)
+RUN_TIMEOUT = 600  # seconds for one `flwr run` to finish (generous: the machine is shared)
 
 
 def _free_port() -> int:
