@@ -28,7 +28,7 @@ def keys():
 
 @pytest.fixture(scope="module")
 def keys_2048():
-    return enc.generate_keypair()
+    return enc.generate_keypair(2048)
 
 
 finite = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinity=False)
@@ -37,7 +37,21 @@ finite = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinit
 # --- key policy -------------------------------------------------------------------------
 
 
-def test_default_key_is_2048_bits_and_ciphertexts_take_512_bytes(keys_2048):
+def test_the_default_key_size_is_3072_bits_for_data_secret_beyond_2030(monkeypatch):
+    asked = []
+
+    def fake_generate(n_length):  # records the size instead of searching for primes
+        asked.append(n_length)
+        return "public", "private"
+
+    monkeypatch.setattr(enc.phe, "generate_paillier_keypair", fake_generate)
+    enc.generate_keypair()
+    assert asked == [3072] == [enc.DEFAULT_KEY_BITS]
+    assert enc.MIN_SECURE_KEY_BITS == 2048
+    assert "2030" in enc.generate_keypair.__doc__ and "SP 800-57" in enc.NIST_SP_800_57
+
+
+def test_2048_bit_keys_are_the_explicit_fast_option_with_512_byte_ciphertexts(keys_2048):
     public_key, private_key = keys_2048
     assert enc.key_bits_of(public_key) == 2048
     assert private_key.public_key == public_key
@@ -157,28 +171,26 @@ def _sums_correctly(encoder, private_key, n):
     """The sum of n vectors at the bound decrypts to n times the bound, without error."""
     vector = np.full(2 * encoder.slots_per_ciphertext, encoder.value_bound)
     vector[1::2] = -encoder.value_bound
-    total = encoder.encrypt(vector)
-    for _ in range(n - 1):
-        other = encoder.encrypt(vector)
-        total = enc.PackedCiphertext(
-            [x + y for x, y in zip(total.ciphertexts, other.ciphertexts, strict=True)],
-            total.length,
-            total.n_summed + 1,
-            encoder,
-        )
+    total = sum(encoder.encrypt(vector) for _ in range(n))
     try:
         return np.array_equal(encoder.decrypt_sum(total, private_key), n * vector)
     except OverflowError:
         return False
 
 
+class _NoHeadroom(enc.PackedEncoder):
+    """A broken twin: slots sized for one party, yet it admits ``n_parties`` sums."""
+
+    def __init__(self, precision_bits, n_parties, value_bound, public_key):
+        super().__init__(precision_bits, 1, value_bound, public_key)
+        object.__setattr__(self, "n_parties", n_parties)
+
+
 def test_a_deliberately_broken_encoder_without_headroom_is_caught(keys):
     public_key, private_key = keys
     good = enc.PackedEncoder(12, 3, 7.0, public_key)
     assert _sums_correctly(good, private_key, 3)
-    broken = enc.PackedEncoder(12, 1, 7.0, public_key)  # slots sized for one party ...
-    broken.n_parties = 3  # ... but told to expect three
-    assert not _sums_correctly(broken, private_key, 3)
+    assert not _sums_correctly(_NoHeadroom(12, 3, 7.0, public_key), private_key, 3)
 
 
 def test_encoders_with_different_layouts_do_not_mix(keys):
