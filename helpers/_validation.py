@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -178,3 +179,94 @@ def _interval_text(low, high, low_inclusive, high_inclusive) -> str:
     low_text = "-inf" if low is None else f"{low:g}"
     high_text = "inf" if high is None else f"{high:g}"
     return f"{left}{low_text}, {high_text}{right}"
+
+
+# ------------------------------------------------------------ quasi-identifier comparison
+
+#: What ``comparable_values`` normalises, in words (deid and attacks docstrings cite it).
+COMPARISON_RULES = (
+    "text is compared after Unicode NFKC normalisation, trimming, collapsing runs of "
+    "whitespace and case-folding ('F', ' f ' and a full-width 'Ｆ' are one value), and "
+    "empty text counts as missing; numbers by value (1, 1.0 and a nullable Int64 1 are one "
+    "value); dates by instant, whatever their unit (a timezone-aware date by its UTC "
+    "instant); a column mixing text with numbers or dates is refused, and so is an integer "
+    "beyond 2**53, which a float cannot hold exactly"
+)
+
+
+def comparable_values(values: pd.Series, name: str) -> pd.Series:
+    """A canonical version of one quasi-identifier column: equal to an attacker, equal here.
+
+    An attacker who links two tables does not care how a value is spelled; neither may a
+    measure of re-identification risk. See ``COMPARISON_RULES`` for what is normalised.
+    Missing values stay missing (None for text, NaN for numbers, NaT for dates). Raises
+    ValueError (naming ``name``) for a column that mixes kinds of values.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return _comparable_dates(values)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return _comparable_numbers(values, name)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    kinds = {_value_kind(u) for u in uniques}
+    if not kinds:
+        return pd.Series(None, index=values.index, dtype=object)
+    if kinds == {"text"}:
+        canonical = np.array([_normalise_text(u) for u in uniques] + [None], dtype=object)
+        return pd.Series(canonical[codes], index=values.index, dtype=object)
+    if kinds == {"number"}:
+        return _comparable_numbers(pd.Series(values.to_numpy(), index=values.index), name)
+    if kinds == {"date"}:
+        return _comparable_dates(pd.to_datetime(values))
+    if kinds == {"bool"}:
+        return values
+    raise ValueError(
+        f"{name} mixes {' and '.join(sorted(kinds))} values; convert it to one kind so that "
+        "equal values compare equal (e.g. ZIP codes as 5-character text)"
+    )
+
+
+def _value_kind(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, numbers.Real):
+        return "number"
+    if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "isoformat"):
+        return "date"
+    return type(value).__name__
+
+
+def _normalise_text(text: str):
+    text = " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
+    return text or None  # empty text is missing, like None
+
+
+def _comparable_numbers(values: pd.Series, name: str) -> pd.Series:
+    objects = values.to_numpy(dtype=object, na_value=None) if values.dtype == object else None
+    if objects is not None:
+        for item in objects:
+            if isinstance(item, numbers.Integral) and abs(int(item)) > 2**53:
+                raise ValueError(
+                    f"{name} holds the integer {item}, beyond 2**53: too large to compare exactly"
+                )
+    elif pd.api.types.is_integer_dtype(values.dtype) and len(values):
+        present = values.dropna()
+        if len(present) and max(abs(int(present.max())), abs(int(present.min()))) > 2**53:
+            raise ValueError(f"{name} holds integers beyond 2**53: too large to compare exactly")
+    array = (
+        pd.to_numeric(values, errors="raise")
+        .astype("Float64")
+        .to_numpy(dtype=np.float64, na_value=np.nan)
+    )
+    return pd.Series(array, index=values.index)
+
+
+def _comparable_dates(values: pd.Series) -> pd.Series:
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values.astype("datetime64[ns]")

@@ -99,7 +99,7 @@ def test_linkage_on_the_synthetic_population_removing_names_is_not_enough():
     assert full.reidentification_rate > 0.3 and score.precision > 0.95
     sh = attacks.linkage_attack(
         deid.safe_harbor(population),
-        deid.safe_harbor(roll),
+        deid.safe_harbor(roll, keep=["voter_id", "registration_year"]),
         ["zip3", "birth_year", "sex"],
         auxiliary_id="voter_id",
     )
