@@ -274,9 +274,10 @@ def _analytic_sigma(sensitivity: float, epsilon: float, delta: float) -> float:
             low, high = high, high * 2
             if high > _MAX_NOISE_SCALE:
                 raise ValueError(
-                    f"no Gaussian noise up to std {_MAX_NOISE_SCALE:g} can be verified to give "
-                    f"delta <= {delta:g} at epsilon={epsilon:g}: floating-point rounding "
-                    "hides the answer here; use an epsilon below 1e27"
+                    f"no Gaussian noise of std up to {_MAX_NOISE_SCALE:g} gives a verified "
+                    f"delta <= {delta:g} for sensitivity={sensitivity:g}, epsilon={epsilon:g}: "
+                    "use a larger epsilon or delta or a smaller sensitivity (and an epsilon "
+                    "below 1e27, beyond which rounding hides the answer)"
                 )
     for _ in range(200):
         mid = math.sqrt(low * high)
