@@ -1,4 +1,6 @@
-"""Differential privacy: mechanisms, parameter validation, the privacy accountant, DP statistics.
+"""Differential privacy: mechanisms, parameter validation, DP statistics, the audit.
+
+Composition, Rényi DP, PLD and the privacy ledger live in ``helpers.accounting``.
 
 Privacy parameters are validated everywhere with the same messages: epsilon finite and
 > 0; delta in [0, 1) (in (0, 1) where a mechanism needs it); sensitivity finite and > 0;
@@ -19,7 +21,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -681,180 +683,6 @@ def dp_histogram(
     else:
         noisy = laplace_mechanism(true.astype(float), 1.0, epsilon, rng)
     return pd.Series(noisy, index=index, name="noisy_count")
-
-
-# ---------------------------------------------------------------------- composition
-
-
-def basic_composition(epsilons, deltas=None) -> tuple[float, float]:
-    """Sequential composition: running mechanisms one after another adds up epsilons and deltas.
-
-    Reference: C. Dwork and A. Roth, "The Algorithmic Foundations of Differential Privacy",
-    2014, Theorem 3.16, https://doi.org/10.1561/0400000042.
-    """
-    epsilons = [check_epsilon(e) for e in epsilons]
-    deltas = [0.0] * len(epsilons) if deltas is None else [check_delta(d) for d in deltas]
-    if len(deltas) != len(epsilons):
-        raise ValueError("epsilons and deltas must have the same length")
-    return float(sum(epsilons)), float(min(sum(deltas), 1.0))
-
-
-def advanced_composition(epsilon, delta, k, delta_prime) -> tuple[float, float]:
-    """k-fold composition of an (epsilon, delta)-DP mechanism, the advanced bound.
-
-    It is (eps', k delta + delta')-DP with
-    eps' = sqrt(2 k ln(1/delta')) epsilon + k epsilon (e^epsilon - 1).
-    Better than k epsilon for many small steps; worse for few or large ones.
-
-    Reference: C. Dwork, G. N. Rothblum and S. Vadhan, "Boosting and Differential Privacy",
-    FOCS 2010, https://doi.org/10.1109/FOCS.2010.12 (stated as Theorem 3.20 in Dwork & Roth 2014).
-    """
-    epsilon = check_epsilon(epsilon)
-    delta = check_delta(delta)
-    k = check_integer(k, "k", minimum=1)
-    delta_prime = check_real(
-        delta_prime, "delta_prime", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False
-    )
-    eps_total = math.sqrt(2 * k * math.log(1 / delta_prime)) * epsilon + k * epsilon * math.expm1(
-        epsilon
-    )
-    return float(eps_total), float(min(k * delta + delta_prime, 1.0))
-
-
-class BudgetExceededError(RuntimeError):
-    """A spend would take the total privacy loss past the budget; nothing was spent."""
-
-
-@dataclass(frozen=True)
-class Budget:
-    """An (epsilon, delta) pair: what is spent or what remains."""
-
-    epsilon: float
-    delta: float
-
-
-@dataclass
-class PrivacyAccountant:
-    """Keeps a ledger of privacy spends and refuses any spend that would exceed the budget.
-
-    Parameters
-    ----------
-    epsilon_budget : float > 0, the total epsilon the data custodian allows.
-    delta_budget : float in [0, 1), the total delta allowed (0 = pure DP only).
-    composition : "basic" (epsilons and deltas add up) or "advanced" (the total epsilon is
-        the smaller of the basic sum and the advanced bound of Dwork, Rothblum & Vadhan 2010
-        applied with the largest epsilon and delta spent, which costs an extra
-        ``delta_prime`` of delta).
-    delta_prime : float in (0, 1), required with "advanced".
-
-    ``spend(epsilon, delta, label)`` checks first and raises ``BudgetExceededError`` before
-    changing anything; ``remaining`` is a Budget; ``ledger`` is a DataFrame of spends.
-    """
-
-    epsilon_budget: float
-    delta_budget: float = 0.0
-    composition: str = "basic"
-    delta_prime: float | None = None
-    _spends: list = field(default_factory=list, init=False, repr=False)
-
-    def __post_init__(self):
-        self.epsilon_budget = check_real(
-            self.epsilon_budget, "epsilon_budget", low=0.0, low_inclusive=False
-        )
-        self.delta_budget = check_real(
-            self.delta_budget, "delta_budget", low=0.0, high=1.0, high_inclusive=False
-        )
-        check_choice(self.composition, "composition", ("basic", "advanced"))
-        if self.composition == "advanced":
-            if self.delta_prime is None:
-                raise ValueError("composition='advanced' needs delta_prime in (0, 1)")
-            self.delta_prime = check_real(
-                self.delta_prime,
-                "delta_prime",
-                low=0.0,
-                high=1.0,
-                low_inclusive=False,
-                high_inclusive=False,
-            )
-            if self.delta_prime > self.delta_budget:
-                raise ValueError(
-                    f"delta_prime must be <= delta_budget ({self.delta_budget}); got {self.delta_prime}"
-                )
-
-    # the tolerance absorbs float rounding in sums such as 0.1 + 0.2 against a budget of 0.3
-    _TOLERANCE = 1e-9
-
-    def _total(self, spends) -> Budget:
-        if not spends:
-            return Budget(0.0, 0.0)
-        eps = [s[1] for s in spends]
-        deltas = [s[2] for s in spends]
-        basic = Budget(float(sum(eps)), float(sum(deltas)))
-        if self.composition == "basic":
-            return basic
-        advanced_eps, _ = advanced_composition(max(eps), max(deltas), len(eps), self.delta_prime)
-        if advanced_eps < basic.epsilon:
-            return Budget(advanced_eps, len(eps) * max(deltas) + self.delta_prime)
-        return basic
-
-    @property
-    def spent(self) -> Budget:
-        """The total privacy loss so far under the accountant's composition rule."""
-        return self._total(self._spends)
-
-    @property
-    def remaining(self) -> Budget:
-        """Budget left (never negative)."""
-        spent = self.spent
-        return Budget(
-            max(self.epsilon_budget - spent.epsilon, 0.0), max(self.delta_budget - spent.delta, 0.0)
-        )
-
-    def can_spend(self, epsilon, delta=0.0) -> bool:
-        """Whether ``spend(epsilon, delta)`` would succeed."""
-        total = self._total(self._spends + [("", check_epsilon(epsilon), check_delta(delta))])
-        return (
-            total.epsilon <= self.epsilon_budget * (1 + self._TOLERANCE)
-            and total.delta <= self.delta_budget * (1 + self._TOLERANCE) + 1e-300
-        )
-
-    def spend(self, epsilon, delta=0.0, label: str = "") -> Budget:
-        """Record a release costing (epsilon, delta); return what remains.
-
-        Raises BudgetExceededError (and records nothing) if the new total would pass the budget.
-        """
-        epsilon = check_epsilon(epsilon)
-        delta = check_delta(delta)
-        if not isinstance(label, str):
-            raise TypeError(f"label must be a string; got {type(label).__name__}")
-        if not self.can_spend(epsilon, delta):
-            spent = self.spent
-            raise BudgetExceededError(
-                f"spending epsilon={epsilon:g}, delta={delta:g} ({label or 'unlabelled'}) would "
-                f"exceed the budget (epsilon={self.epsilon_budget:g}, delta={self.delta_budget:g}); "
-                f"already spent epsilon={spent.epsilon:g}, delta={spent.delta:g}. Nothing was spent."
-            )
-        self._spends.append((label, epsilon, delta))
-        return self.remaining
-
-    @property
-    def ledger(self) -> pd.DataFrame:
-        """One row per spend: label, epsilon, delta and the running totals after it."""
-        rows = []
-        for i, (label, eps, delta) in enumerate(self._spends):
-            total = self._total(self._spends[: i + 1])
-            rows.append(
-                {
-                    "label": label,
-                    "epsilon": eps,
-                    "delta": delta,
-                    "total_epsilon": total.epsilon,
-                    "total_delta": total.delta,
-                }
-            )
-        return pd.DataFrame(
-            rows, columns=["label", "epsilon", "delta", "total_epsilon", "total_delta"]
-        )
 
 
 # --------------------------------------------------------------------------- the audit

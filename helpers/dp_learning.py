@@ -1,12 +1,13 @@
-"""Differentially private model training: DP-SGD with an RDP accountant, diffprivlib wrappers,
-privacy-utility sweeps and the loss-threshold membership-inference attack.
+"""Differentially private model training: DP-SGD, diffprivlib wrappers, privacy-utility sweeps,
+the loss-threshold membership-inference attack, and DP federated averaging.
 
-Neighbouring datasets differ by adding or removing one patient (as in ``helpers.dp``).
+Neighbouring datasets differ by adding or removing one patient (as in ``helpers.dp``), except
+where a DP federated plan protects a whole hospital (``unit="hospital"``). Every epsilon here
+is certified by ``helpers.accounting`` (PLD by default, RDP on request).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 import warnings
@@ -21,196 +22,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from helpers import dp, federated
+from helpers import accounting, dp, federated
 from helpers._progress import progress as progress_bar
 from helpers._validation import RandomState, check_choice, check_integer, check_real, check_rng
 from helpers.dp import check_delta, check_epsilon
-
-#: RDP orders searched by default: the list TensorFlow Privacy's compute_dp_sgd_privacy uses.
-DEFAULT_ORDERS = tuple(
-    [1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 3.5, 4.0, 4.5] + list(range(5, 64)) + [128, 256, 512]
-)
-
-# ------------------------------------------------------------------ the RDP accountant
-
-
-def _log_add(a: float, b: float) -> float:
-    if a == -np.inf:
-        return b
-    if b == -np.inf:
-        return a
-    return max(a, b) + math.log1p(math.exp(-abs(a - b)))
-
-
-def _log_sub(a: float, b: float) -> float:
-    """log(exp(a) - exp(b)) for a >= b."""
-    if b == -np.inf:
-        return a
-    if a <= b:
-        return -np.inf
-    return a + math.log(-math.expm1(b - a))
-
-
-def _log_a_int(q: float, sigma: float, alpha: int) -> float:
-    """log A_alpha for integer alpha: a finite binomial sum (Mironov, Talwar & Zhang 2019, Sec. 3.3)."""
-    log_a = -np.inf
-    for i in range(alpha + 1):
-        log_coef = (
-            math.log(special.binom(alpha, i)) + i * math.log(q) + (alpha - i) * math.log1p(-q)
-        )
-        log_a = _log_add(log_a, log_coef + (i * i - i) / (2 * sigma**2))
-    return log_a
-
-
-def _log_erfc(x: float) -> float:
-    return float(special.log_ndtr(-x * math.sqrt(2)) + math.log(2))
-
-
-def _log_a_frac(q: float, sigma: float, alpha: float) -> float:
-    """log A_alpha for fractional alpha: the convergent series of Mironov, Talwar & Zhang 2019, Sec. 3.3."""
-    log_a0, log_a1 = -np.inf, -np.inf
-    z0 = sigma**2 * math.log(1 / q - 1) + 0.5
-    i = 0
-    while True:
-        coef = special.binom(alpha, i)
-        log_coef = math.log(abs(coef))
-        j = alpha - i
-        log_t0 = log_coef + i * math.log(q) + j * math.log1p(-q)
-        log_t1 = log_coef + j * math.log(q) + i * math.log1p(-q)
-        log_e0 = math.log(0.5) + _log_erfc((i - z0) / (math.sqrt(2) * sigma))
-        log_e1 = math.log(0.5) + _log_erfc((z0 - j) / (math.sqrt(2) * sigma))
-        log_s0 = log_t0 + (i * i - i) / (2 * sigma**2) + log_e0
-        log_s1 = log_t1 + (j * j - j) / (2 * sigma**2) + log_e1
-        if coef > 0:
-            log_a0, log_a1 = _log_add(log_a0, log_s0), _log_add(log_a1, log_s1)
-        else:
-            log_a0, log_a1 = _log_sub(log_a0, log_s0), _log_sub(log_a1, log_s1)
-        i += 1
-        if max(log_s0, log_s1) < -30 or i > 10_000:
-            break
-    return _log_add(log_a0, log_a1)
-
-
-def rdp_sampled_gaussian(q, noise_multiplier, steps, orders=DEFAULT_ORDERS) -> np.ndarray:
-    """Rényi DP of ``steps`` compositions of the Poisson-subsampled Gaussian mechanism.
-
-    Parameters
-    ----------
-    q : float in [0, 1], the probability that each record is in a batch.
-    noise_multiplier : float > 0, noise std divided by the L2 clipping norm.
-    steps : int >= 0, number of noisy gradient steps.
-    orders : RDP orders alpha > 1.
-
-    Returns the RDP epsilon at each order (RDP composes by addition over steps).
-
-    Reference: I. Mironov, K. Talwar and L. Zhang, "Rényi Differential Privacy of the
-    Sampled Gaussian Mechanism", 2019, https://arxiv.org/abs/1908.10530; with q = 1 it is
-    the Gaussian mechanism's alpha / (2 sigma^2) (I. Mironov, "Rényi Differential Privacy",
-    CSF 2017, https://arxiv.org/abs/1702.07476).
-    """
-    q = check_real(q, "q", low=0.0, high=1.0)
-    sigma = check_real(noise_multiplier, "noise_multiplier", low=0.0, low_inclusive=False)
-    steps = check_integer(steps, "steps", minimum=0)
-    orders = _check_orders(orders)
-    return np.array([_rdp_one_step(q, sigma, a) for a in orders]) * steps
-
-
-def _check_orders(orders) -> tuple:
-    orders = tuple(float(a) for a in np.atleast_1d(orders))
-    if not orders or any(not (a > 1 and math.isfinite(a)) for a in orders):
-        raise ValueError("orders must be finite RDP orders alpha > 1")
-    return orders
-
-
-@functools.lru_cache(maxsize=100_000)
-def _rdp_one_step(q: float, sigma: float, alpha: float) -> float:
-    if q == 0:
-        return 0.0
-    if q == 1.0:
-        return alpha / (2 * sigma**2)
-    if float(alpha).is_integer():
-        return _log_a_int(q, sigma, int(alpha)) / (alpha - 1)
-    return _log_a_frac(q, sigma, alpha) / (alpha - 1)
-
-
-def rdp_to_dp(orders, rdp, delta, conversion: str = "improved") -> tuple[float, float]:
-    """Convert Rényi DP at several orders into (epsilon, delta)-DP; returns (epsilon, best order).
-
-    conversion : "improved" (default) - epsilon = rdp + log((alpha - 1) / alpha)
-        - (log delta + log alpha) / (alpha - 1) (C. Canonne, G. Kamath and T. Steinke,
-        "The Discrete Gaussian for Differential Privacy", NeurIPS 2020, Proposition 12,
-        https://arxiv.org/abs/2004.00010; B. Balle et al., "Hypothesis Testing
-        Interpretations and Renyi Differential Privacy", AISTATS 2020,
-        https://arxiv.org/abs/1905.09982); it is what TensorFlow Privacy / dp_accounting use.
-        "mironov" - epsilon = rdp + log(1 / delta) / (alpha - 1) (I. Mironov, "Rényi
-        Differential Privacy", CSF 2017, Proposition 3, https://arxiv.org/abs/1702.07476).
-    """
-    orders = np.asarray(_check_orders(orders))
-    rdp = np.asarray(rdp, dtype=float)
-    if rdp.shape != orders.shape or np.any(rdp < 0) or np.any(np.isnan(rdp)):
-        raise ValueError("rdp must hold one non-negative value per order")
-    delta = check_delta(delta, required=True)
-    check_choice(conversion, "conversion", ("improved", "mironov"))
-    if conversion == "mironov":
-        eps = rdp + math.log(1 / delta) / (orders - 1)
-    else:
-        eps = rdp + np.log1p(-1 / orders) - (math.log(delta) + np.log(orders)) / (orders - 1)
-    best = int(np.argmin(eps))
-    return float(max(eps[best], 0.0)), float(orders[best])
-
-
-def dpsgd_epsilon(
-    n,
-    batch_size,
-    noise_multiplier,
-    epochs,
-    delta,
-    orders=DEFAULT_ORDERS,
-    conversion: str = "improved",
-) -> float:
-    """Epsilon of DP-SGD with Poisson sampling at rate batch_size / n for ceil(epochs n / batch_size) steps.
-
-    The same computation as TensorFlow Privacy's ``compute_dp_sgd_privacy``
-    (https://github.com/tensorflow/privacy, tensorflow_privacy/privacy/analysis/
-    compute_dp_sgd_privacy_lib.py), with this module's RDP accountant.
-
-    Parameters
-    ----------
-    n : int >= 1 training records.   batch_size : int in [1, n], the expected batch size.
-    noise_multiplier : float > 0.    epochs : float > 0.   delta : float in (0, 1).
-    """
-    n = check_integer(n, "n", minimum=1)
-    batch_size = check_integer(batch_size, "batch_size", minimum=1, maximum=n)
-    epochs = check_real(epochs, "epochs", low=0.0, low_inclusive=False)
-    q = batch_size / n
-    steps = int(math.ceil(epochs * n / batch_size))
-    rdp = rdp_sampled_gaussian(q, noise_multiplier, steps, orders)
-    return rdp_to_dp(orders, rdp, delta, conversion)[0]
-
-
-def noise_multiplier_for(epsilon, delta, q, steps, orders=DEFAULT_ORDERS) -> float:
-    """The smallest noise multiplier (to 0.1 %) for which ``steps`` sampled Gaussian steps at rate q are (epsilon, delta)-DP."""
-    epsilon = check_epsilon(epsilon)
-    delta = check_delta(delta, required=True)
-    q = check_real(q, "q", low=0.0, high=1.0, low_inclusive=False)
-    steps = check_integer(steps, "steps", minimum=1)
-
-    def eps_of(z):
-        return rdp_to_dp(orders, rdp_sampled_gaussian(q, z, steps, orders), delta)[0]
-
-    low, high = 0.05, 1.0
-    while eps_of(high) > epsilon:
-        low, high = high, high * 2
-        if high > 1e6:
-            raise ValueError("no noise multiplier below 1e6 reaches this epsilon")
-    while high / low > 1.001:
-        mid = math.sqrt(low * high)
-        if eps_of(mid) > epsilon:
-            low = mid
-        else:
-            high = mid
-    return high
-
 
 # ------------------------------------------------------------------ DP-SGD logistic regression
 
@@ -222,7 +37,7 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
     per-example gradients of the logistic loss, clip each to L2 norm ``clip_norm``, sum,
     add N(0, (noise_multiplier * clip_norm)^2) noise, divide by the expected batch size and
     step. The noise multiplier is the smallest that makes the whole run (epsilon, delta)-DP
-    under the RDP accountant of this module. The released model is the average of the
+    under ``accountant`` (``helpers.accounting``). The released model is the average of the
     iterates of the last half of training (post-processing, so free in privacy).
 
     Parameters
@@ -238,6 +53,8 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
         q = batch_size / n, which the accountant assumes) or "full" (full-batch gradient
         descent, q = 1). Fixed-size shuffled batches are not offered: the Poisson analysis
         does not cover them.
+    accountant : "pld" (default: dp-accounting's privacy loss distributions, the tightest) or
+        "rdp" (the kit's Rényi DP accountant, as TensorFlow Privacy computes it).
 
     The defaults (50 epochs, batch 32, learning rate 0.5, clip 1) were chosen by hand on the
     breast-cancer data scaled to [-0.5, 0.5]; tuning on private data itself costs privacy
@@ -246,8 +63,8 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
     (the gradient sum is divided by the expected batch size q n), as in Opacus and TF Privacy.
     rng : Generator, int seed or None.
 
-    Attributes after fit: coef_, intercept_, epsilon_ (spent), delta_, noise_multiplier_,
-    steps_, classes_.
+    Attributes after fit: coef_, intercept_, epsilon_ (spent, as certified by accountant_),
+    delta_, noise_multiplier_, steps_, accountant_, classes_.
 
     Reference: M. Abadi et al., "Deep Learning with Differential Privacy", CCS 2016,
     https://arxiv.org/abs/1607.00133; accounting: Mironov, Talwar & Zhang 2019,
@@ -264,6 +81,7 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
         learning_rate=0.5,
         l2=0.0,
         sampling="poisson",
+        accountant=accounting.DEFAULT_ACCOUNTANT,
         rng=None,
     ):
         self.epsilon = epsilon
@@ -274,6 +92,7 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.l2 = l2
         self.sampling = sampling
+        self.accountant = accountant
         self.rng = rng
 
     def fit(self, X, y):
@@ -286,13 +105,14 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
         lr = check_real(self.learning_rate, "learning_rate", low=0.0, low_inclusive=False)
         l2 = check_real(self.l2, "l2", low=0.0)
         check_choice(self.sampling, "sampling", ("poisson", "full"))
+        accountant = accounting.check_accountant(self.accountant)
         rng = check_rng(self.rng)
         if self.sampling == "full" or self.batch_size is None:
             q, steps = 1.0, max(1, int(math.ceil(epochs)))
         else:
             batch = min(check_integer(self.batch_size, "batch_size", minimum=1), n)
             q, steps = batch / n, int(math.ceil(epochs * n / batch))
-        z = noise_multiplier_for(epsilon, delta, q, steps)
+        z = accounting.noise_multiplier_for(epsilon, delta, q, steps, accountant)
         expected_batch = q * n
         w = np.zeros(d + 1)
         average, n_averaged = np.zeros(d + 1), 0
@@ -314,7 +134,8 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
         self.noise_multiplier_ = z
         self.steps_ = steps
         self.delta_ = delta
-        self.epsilon_ = rdp_to_dp(DEFAULT_ORDERS, rdp_sampled_gaussian(q, z, steps), delta)[0]
+        self.epsilon_ = accounting.epsilon_for(z, delta, q, steps, accountant)
+        self.accountant_ = accountant
         return self
 
     def decision_function(self, X):
@@ -330,14 +151,12 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
 
 
 def _check_xy(X, y):
-    X = np.asarray(X, dtype=float)
+    X = federated._as_features(X)
     y = np.asarray(y)
-    if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
-        raise ValueError("X must be 2-D with one row per label in y")
+    if len(X) != len(y):
+        raise ValueError(f"y must have one label per row of X ({len(X)}); got {len(y)}")
     if not np.isin(y, (0, 1)).all():
         raise ValueError("y must hold binary labels 0 and 1")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X must hold only finite numbers")
     return X, y.astype(float)
 
 
@@ -352,11 +171,12 @@ def dp_logistic_regression(
     learning_rate=0.5,
     l2=0.0,
     sampling="poisson",
+    accountant: str = accounting.DEFAULT_ACCOUNTANT,
     rng: RandomState = None,
 ) -> DPSGDLogisticRegression:
     """Fit a DP-SGD logistic regression (see ``DPSGDLogisticRegression``) and return it."""
     return DPSGDLogisticRegression(
-        epsilon, delta, clip_norm, epochs, batch_size, learning_rate, l2, sampling, rng
+        epsilon, delta, clip_norm, epochs, batch_size, learning_rate, l2, sampling, accountant, rng
     ).fit(X, y)
 
 
@@ -587,35 +407,251 @@ def membership_inference(model, members, non_members) -> MembershipResult:
 
 # ------------------------------------------------------------------ DP federated learning
 
+UNITS = ("patient", "hospital")
+NOISE_PLACEMENTS = ("central", "silo")
 
-class ClippedHospital(federated.Hospital):
-    """A hospital whose local update is one step on its SUM of clipped per-patient gradients.
 
-    DP federated SGD at the record level: each patient's gradient is clipped to L2 norm
-    ``clip_norm`` before it is summed, and the step is divided by ``total_patients``, a
-    public constant (the study's declared size), not by the private count. Adding or
-    removing one patient then moves the sum of all hospitals' changes by at most
-    ``lr * clip_norm / total_patients``: the sensitivity :class:`DPAggregator` calibrates
-    its noise to. Together they run full-batch DP-SGD across hospitals (Abadi et al.,
-    "Deep Learning with Differential Privacy", CCS 2016, https://arxiv.org/abs/1607.00133;
-    McMahan et al., "Learning Differentially Private Recurrent Language Models", ICLR
-    2018, https://arxiv.org/abs/1710.06963).
+@dataclass(frozen=True)
+class DPFederatedPlan:
+    """Every number that determines a DP federated run's guarantee, stated once.
+
+    The plan is the one source of truth: :meth:`clipped_hospitals` builds the hospitals from
+    it, :class:`DPAggregator` calibrates and charges the noise from it, and before any record
+    is touched the aggregator checks that the run the loop is about to execute is this plan
+    (same hospitals, all of them clipping as the plan says, same learning rate, rounds and
+    local epochs) and raises ValueError naming both values otherwise.
+
+    Parameters
+    ----------
+    epsilon, delta : the guarantee for the whole run (epsilon > 0, delta in (0, 1)).
+    rounds : int >= 1, federated rounds (each one release of the global model).
+    clip_norm : float > 0, the L2 bound C on one unit's contribution: each patient's gradient
+        (``unit="patient"``) or each hospital's whole update (``unit="hospital"``).
+    lr : float > 0, the hospitals' learning rate.
+    hospitals : the registered hospitals' names (public: who is in the study).
+    total_patients : int >= 1, the declared study size N (public); required for
+        ``unit="patient"``, where it normalises every step.
+    unit : whom the guarantee protects. "patient" (record level): any one patient, added to
+        or removed from any hospital, changes the released models by at most what the noise
+        hides; each round is one full-batch step on the sum of clipped per-patient gradients
+        (DP-SGD across hospitals; Abadi et al. 2016). "hospital" (client level): any one
+        hospital's entire data (McMahan et al., ICLR 2018, DP-FedAvg): each hospital trains
+        ``local_epochs`` locally and its whole update is clipped to ``clip_norm``. A
+        hospital-level guarantee covers every patient in it, at the cost of more noise per
+        patient's worth of signal.
+    noise : where the Gaussian noise is added. "central": the party that decodes the sum (the
+        server, or with secure aggregation the key holder) adds one draw; it must be trusted
+        to do so and sees the exact sum first. "silo": every hospital adds the full noise to
+        its own update before it leaves, so each message alone is DP for that hospital's
+        patients and nobody else need be trusted (silo-level DP: local DP with the hospital,
+        not the patient, as the party that randomises; Lowy and Razaviyayn, ICLR 2023,
+        https://arxiv.org/abs/2106.09779). The sum then carries one draw per hospital.
+    sampling_rate : float in (0, 1], client sampling: each round every hospital is asked to
+        take part independently with this probability (Poisson sampling, by the server).
+        At the hospital level this amplifies privacy (the unit sampled is the unit
+        protected). At the patient level it does not, and the kit's accounting gives it no
+        credit: a patient's inclusion is tied to its whole hospital's, which is not the
+        independent per-record sampling the amplification theorem assumes.
+    local_epochs : int >= 1, local epochs per round (must be 1 at the patient level: one
+        clipped full-batch step).
+    accountant : "pld" (default) or "rdp" (see ``helpers.accounting``).
+
+    Derived (read-only): ``noise_multiplier`` (the smallest that meets (epsilon, delta) under
+    the accountant), ``certified_epsilon`` (what the accountant certifies for it, <= epsilon),
+    ``normaliser``, ``sensitivity`` (of the summed update to one unit), ``noise_std``.
     """
 
-    def __init__(
-        self,
-        X,
-        y,
-        clip_norm: float,
-        total_patients: int,
-        name: str = "hospital",
-        model: str = "logistic",
-    ):
-        super().__init__(X, y, name=name, model=model)
-        self.clip_norm = check_real(clip_norm, "clip_norm", low=0.0, low_inclusive=False)
-        self.total_patients = check_integer(
-            total_patients, "total_patients", minimum=self.n_samples
+    epsilon: float
+    delta: float
+    rounds: int
+    clip_norm: float
+    lr: float
+    hospitals: tuple
+    total_patients: int | None = None
+    unit: str = "patient"
+    noise: str = "central"
+    sampling_rate: float = 1.0
+    local_epochs: int = 1
+    accountant: str = accounting.DEFAULT_ACCOUNTANT
+
+    def __post_init__(self):
+        fixed = {
+            "epsilon": check_epsilon(self.epsilon),
+            "delta": check_delta(self.delta, required=True),
+            "rounds": check_integer(self.rounds, "rounds", minimum=1),
+            "clip_norm": check_real(self.clip_norm, "clip_norm", low=0.0, low_inclusive=False),
+            "lr": check_real(self.lr, "lr", low=0.0, low_inclusive=False),
+            "unit": check_choice(self.unit, "unit", UNITS),
+            "noise": check_choice(self.noise, "noise", NOISE_PLACEMENTS),
+            "sampling_rate": check_real(
+                self.sampling_rate, "sampling_rate", low=0.0, high=1.0, low_inclusive=False
+            ),
+            "local_epochs": check_integer(self.local_epochs, "local_epochs", minimum=1),
+            "accountant": accounting.check_accountant(self.accountant),
+            "hospitals": _check_names(self.hospitals),
+        }
+        if fixed["unit"] == "patient":
+            if self.total_patients is None:
+                raise ValueError(
+                    "total_patients (the declared study size) is required for unit='patient'"
+                )
+            fixed["total_patients"] = check_integer(
+                self.total_patients, "total_patients", minimum=1
+            )
+            if fixed["local_epochs"] != 1:
+                raise ValueError(
+                    "local_epochs must be 1 for unit='patient' (one clipped full-batch step per "
+                    f"round is what the noise is calibrated to); got {fixed['local_epochs']}"
+                )
+        elif self.total_patients is not None:
+            fixed["total_patients"] = check_integer(
+                self.total_patients, "total_patients", minimum=1
+            )
+        for name, value in fixed.items():
+            object.__setattr__(self, name, value)
+        z = accounting.noise_multiplier_for(
+            self.epsilon, self.delta, self.accounting_sampling_rate, self.rounds, self.accountant
         )
+        certified = accounting.epsilon_for(
+            z, self.delta, self.accounting_sampling_rate, self.rounds, self.accountant
+        )
+        object.__setattr__(self, "noise_multiplier", z)
+        object.__setattr__(self, "certified_epsilon", certified)
+
+    @property
+    def accounting_sampling_rate(self) -> float:
+        """The sampling rate the accountant may use: the client rate for hospitals, 1 for patients."""
+        return self.sampling_rate if self.unit == "hospital" else 1.0
+
+    @property
+    def normaliser(self) -> float:
+        """What each round's summed update is divided by: the expected number of units taking part."""
+        units = self.total_patients if self.unit == "patient" else len(self.hospitals)
+        return self.sampling_rate * units
+
+    @property
+    def sensitivity(self) -> float:
+        """L2 sensitivity of one round's summed update to adding or removing one unit."""
+        step = self.lr if self.unit == "patient" else 1.0
+        return step * self.clip_norm / self.normaliser
+
+    @property
+    def noise_std(self) -> float:
+        """Standard deviation of the noise on the summed update (central), or on each update (silo)."""
+        return self.noise_multiplier * self.sensitivity
+
+    def max_update_norm(self, n_samples: int) -> float:
+        """The largest L2 norm one hospital's clipped, normalised update can have."""
+        if self.unit == "patient":
+            return self.lr * self.clip_norm * n_samples / self.normaliser
+        return self.sensitivity
+
+    def clipped_hospitals(self, hospital_data, model: str = "logistic") -> list[ClippedHospital]:
+        """The registered hospitals, in plan order, from one ``(X_h, y_h)`` part each."""
+        hospital_data = list(hospital_data)
+        if len(hospital_data) != len(self.hospitals):
+            raise ValueError(
+                f"hospital_data must give one (X, y) part per registered hospital "
+                f"({len(self.hospitals)}: {list(self.hospitals)}); got {len(hospital_data)}"
+            )
+        return [
+            ClippedHospital(X, y, self, name=name, model=model)
+            for (X, y), name in zip(hospital_data, self.hospitals, strict=True)
+        ]
+
+    def check_run(self, run: federated.RunSettings) -> None:
+        """Raise ValueError, naming both values, unless ``run`` is exactly this plan."""
+        for h in run.hospitals:
+            if not isinstance(h, ClippedHospital) or h.plan != self:
+                kind = (
+                    type(h).__name__
+                    if not isinstance(h, ClippedHospital)
+                    else "ClippedHospital of another plan"
+                )
+                raise ValueError(
+                    f"hospital {h.name!r} is a {kind}: its update is not clipped and normalised as "
+                    "this plan's noise assumes; build the hospitals with plan.clipped_hospitals(...)"
+                )
+        names = [h.name for h in run.hospitals]
+        if sorted(names) != sorted(self.hospitals):
+            missing = sorted(set(self.hospitals) - set(names))
+            extra = sorted(set(names) - set(self.hospitals))
+            raise ValueError(
+                f"hospitals: the plan registers {list(self.hospitals)} but the run has {names} "
+                f"(missing {missing}, not registered {extra})"
+            )
+        for name, planned, running in (
+            ("rounds", self.rounds, run.rounds),
+            ("local_epochs", self.local_epochs, run.local_epochs),
+            ("lr", self.lr, run.lr),
+            ("batch_size", None, run.batch_size),
+        ):
+            if planned != running:
+                raise ValueError(f"{name}: the plan states {planned} but the run has {running}")
+        if self.unit == "patient":
+            patients = sum(h.n_samples for h in run.hospitals)
+            if patients != self.total_patients:
+                raise ValueError(
+                    f"total_patients: the plan states {self.total_patients} but the hospitals "
+                    f"hold {patients}"
+                )
+
+    def summary(self) -> pd.Series:
+        """The plan's stated and derived numbers, for display."""
+        return pd.Series(
+            {
+                "guarantee": f"({self.epsilon:g}, {self.delta:g})-DP per {self.unit}",
+                "certified epsilon": self.certified_epsilon,
+                "accountant": self.accountant,
+                "rounds": self.rounds,
+                "hospitals": len(self.hospitals),
+                "sampling rate": self.sampling_rate,
+                "clip norm": self.clip_norm,
+                "learning rate": self.lr,
+                "noise": self.noise,
+                "noise multiplier": self.noise_multiplier,
+                "noise std": self.noise_std,
+            },
+            dtype=object,
+        )
+
+
+def _check_names(names) -> tuple:
+    if isinstance(names, str):
+        raise TypeError("hospitals must be a list of hospital names; got a single string")
+    names = tuple(names)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(
+            f"hospitals must be a non-empty list of non-empty names; got {list(names)}"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"hospital names must be unique; got {list(names)}")
+    return names
+
+
+class ClippedHospital(federated.Hospital):
+    """A hospital whose update is clipped and normalised as its :class:`DPFederatedPlan` says.
+
+    ``unit="patient"``: one step ``w - lr * sum_i clip(g_i) / normaliser`` on the sum of its
+    patients' clipped gradients (each to L2 norm ``clip_norm``), divided by the public
+    normaliser (the declared study size), not by its private count. ``unit="hospital"``:
+    ``local_epochs`` of full-batch gradient descent, then the whole change clipped to
+    ``clip_norm`` and divided by the normaliser (the expected number of hospitals per round).
+    Either way one unit moves the sum of all hospitals' changes by at most
+    ``plan.sensitivity``, the quantity :class:`DPAggregator` calibrates its noise to
+    (Abadi et al., CCS 2016, https://arxiv.org/abs/1607.00133; McMahan et al., ICLR 2018,
+    https://arxiv.org/abs/1710.06963).
+    """
+
+    def __init__(self, X, y, plan: DPFederatedPlan, name: str, model: str = "logistic"):
+        if not isinstance(plan, DPFederatedPlan):
+            raise TypeError(f"plan must be a DPFederatedPlan; got {type(plan).__name__}")
+        if name not in plan.hospitals:
+            raise ValueError(
+                f"name {name!r} is not registered in the plan; its hospitals are {list(plan.hospitals)}"
+            )
+        super().__init__(X, y, name=name, model=model)
+        self.plan = plan
 
     def local_update(
         self,
@@ -625,129 +661,153 @@ class ClippedHospital(federated.Hospital):
         rng: RandomState = None,
         batch_size: int | None = None,
     ) -> tuple[np.ndarray, int]:
-        """One step ``w - lr * sum_i clip(g_i) / total_patients``; returns (weights, count)."""
-        if epochs != 1 or batch_size is not None:
-            raise ValueError(
-                "epochs must be 1 and batch_size None for clipped (DP) updates: the noise is "
-                f"calibrated to one full-batch step per round; got epochs={epochs}, "
-                f"batch_size={batch_size}"
-            )
-        lr = check_real(lr, "lr", low=0.0, low_inclusive=False)
+        """The clipped, normalised update of the plan; returns (new weights, patient count)."""
+        plan = self.plan
+        for name, planned, given in (
+            ("epochs", plan.local_epochs, epochs),
+            ("lr", plan.lr, lr),
+            ("batch_size", None, batch_size),
+        ):
+            if planned != given:
+                raise ValueError(
+                    f"{name}: the plan states {planned} but the update was asked for {given}"
+                )
         X, y = self._data()
         weights = np.asarray(global_weights, dtype=np.float64).reshape(-1)
-        gradients = federated.per_patient_gradients(weights, X, y, self.model)
-        clipped = dp.clip_l2(gradients, self.clip_norm, axis=1)
-        return weights - lr * clipped.sum(axis=0) / self.total_patients, self.n_samples
+        if plan.unit == "patient":
+            gradients = federated.per_patient_gradients(weights, X, y, self.model)
+            clipped = dp.clip_l2(gradients, plan.clip_norm, axis=1)
+            return weights - plan.lr * clipped.sum(axis=0) / plan.normaliser, self.n_samples
+        trained = federated.gradient_descent(weights, X, y, plan.local_epochs, plan.lr, self.model)
+        change = dp.clip_l2(trained - weights, plan.clip_norm)
+        return weights + change / plan.normaliser, self.n_samples
 
 
 class DPAggregator(federated.Aggregator):
     """Differential privacy for FedAvg, wrapped around any aggregator (plain or secure).
 
-    Hospitals must be :class:`ClippedHospital` objects, run with ``local_epochs=1``. Each
-    round a hospital's message is its change to the global weights, ``d_i = w_i - w``;
-    the sum over hospitals has sensitivity ``lr * clip_norm / total_patients``. The noise,
-    Gaussian with ``noise_multiplier`` times that sensitivity, goes in one of two places:
+    Built from a :class:`DPFederatedPlan`, which fixes everything the guarantee depends on.
+    When built, it charges the whole run to ``accountant`` (the epsilon the plan's
+    accountant certifies, and which accountant that was), before any data are touched: a
+    budget that cannot cover it raises ``accounting.BudgetExceededError`` and nothing runs.
+    Then, in the loop:
 
-    * ``mode="central"``: the party that decodes (the server, or with secure aggregation
-      the key holder) adds ONE draw to the sum. That party must be trusted to add it.
-    * ``mode="local"``: every hospital adds the full noise to its own ``d_i`` before it
-      leaves, so its message alone is DP and nobody need be trusted; the sum carries
-      ``n_hospitals`` times the noise variance.
-
-    The noise multiplier is the smallest that makes ``rounds`` full-batch rounds
-    (epsilon, delta)-DP under this module's RDP accountant (the same accounting as
-    ``DPSGDLogisticRegression(sampling="full")``). The whole run's (epsilon, delta) is
-    charged to ``accountant`` when the aggregator is built, before any data is touched; a
-    budget that cannot cover it raises ``dp.BudgetExceededError`` and nothing runs. A round
-    beyond ``rounds`` is refused.
+    * ``start`` refuses a run that is not the plan (another learning rate, other hospitals or
+      hospitals that do not clip, another number of rounds or local epochs, another study
+      size), naming both values; an aggregator runs once.
+    * ``select`` asks each hospital with probability ``plan.sampling_rate`` (client sampling).
+    * ``encode`` (at the hospital) sends the change to the global weights, refusing one that is
+      larger than the plan allows (an unclipped update), and in ``noise="silo"`` adds that
+      hospital's own noise draw.
+    * ``combine`` (at the server) counts the messages that arrived and lets ``inner`` combine
+      them.
+    * ``decode`` (at the decoder) takes the exact SUM of the changes that arrived (a hospital
+      that dropped out contributes nothing: nothing is rescaled), adds one noise draw in
+      ``noise="central"``, and refuses a round beyond ``plan.rounds``.
 
     Parameters
     ----------
-    inner : Aggregator carrying the messages (``federated.WeightedMean`` or
-        ``encryption.SecureAggregator``); it receives each ``d_i`` with a count of 1.
-    epsilon, delta : the guarantee for the whole run (per patient, add/remove).
-    rounds : int >= 1.   clip_norm, lr : as the hospitals use them.
-    total_patients : int >= 1, the hospitals' public normaliser.
-    n_hospitals : int >= 1, hospitals per round (public).
-    initial_weights : the loop's starting weights (the aggregator tracks the global model).
-    accountant : dp.PrivacyAccountant, or None for a fresh one holding exactly this budget.
-    mode : "central" or "local".
+    plan : DPFederatedPlan.
+    inner : Aggregator carrying the messages (``federated.WeightedMean()`` when None, or
+        ``encryption.SecureAggregator``); it receives each change with a count of 1.
+    accountant : accounting.PrivacyAccountant to charge, or None for a fresh one holding
+        exactly the plan's budget.
     """
 
-    def __init__(
-        self,
-        inner,
-        epsilon,
-        delta,
-        rounds,
-        clip_norm,
-        lr,
-        total_patients,
-        n_hospitals,
-        initial_weights,
-        accountant=None,
-        mode: str = "central",
-    ):
-        if not isinstance(inner, federated.Aggregator):
-            raise TypeError(f"inner must be an Aggregator; got {type(inner).__name__}")
-        self.inner = inner
-        self.mode = check_choice(mode, "mode", ("central", "local"))
-        self.epsilon = check_epsilon(epsilon)
-        self.delta = check_delta(delta, required=True)
-        self.rounds = check_integer(rounds, "rounds", minimum=1)
-        self.clip_norm = check_real(clip_norm, "clip_norm", low=0.0, low_inclusive=False)
-        self.lr = check_real(lr, "lr", low=0.0, low_inclusive=False)
-        self.total_patients = check_integer(total_patients, "total_patients", minimum=1)
-        self.n_hospitals = check_integer(n_hospitals, "n_hospitals", minimum=1)
-        self.noise_multiplier = noise_multiplier_for(self.epsilon, self.delta, 1.0, self.rounds)
-        achieved, _ = rdp_to_dp(
-            DEFAULT_ORDERS,
-            rdp_sampled_gaussian(1.0, self.noise_multiplier, self.rounds),
-            self.delta,
-        )
-        if achieved > self.epsilon * (1 + 1e-9):  # what the accountant records must hold
-            raise ValueError(
-                f"noise multiplier {self.noise_multiplier} gives epsilon {achieved} > {self.epsilon}"
+    def __init__(self, plan: DPFederatedPlan, inner=None, accountant=None):
+        if not isinstance(plan, DPFederatedPlan):
+            raise TypeError(f"plan must be a DPFederatedPlan; got {type(plan).__name__}")
+        inner = federated.WeightedMean() if inner is None else inner
+        if not isinstance(inner, federated.Aggregator) or isinstance(inner, DPAggregator):
+            raise TypeError(
+                f"inner must be a plain or secure Aggregator; got {type(inner).__name__}"
             )
-        self.noise_std = self.noise_multiplier * self.lr * self.clip_norm / self.total_patients
-        self.accountant = (
-            accountant if accountant is not None else dp.PrivacyAccountant(self.epsilon, self.delta)
-        )
+        if accountant is None:
+            accountant = accounting.PrivacyAccountant(plan.epsilon, plan.delta)
+        elif not isinstance(accountant, accounting.PrivacyAccountant):
+            raise TypeError(
+                f"accountant must be a PrivacyAccountant; got {type(accountant).__name__}"
+            )
+        self.plan = plan
+        self.inner = inner
+        self.accountant = accountant
         self.accountant.spend(
-            self.epsilon,
-            self.delta,
-            label=f"{self.mode} DP FedAvg: {self.rounds} rounds, noise multiplier {self.noise_multiplier:.3g}",
+            plan.certified_epsilon,
+            plan.delta,
+            label=(
+                f"DP FedAvg ({plan.noise} noise, per {plan.unit}): {plan.rounds} rounds, "
+                f"{len(plan.hospitals)} hospitals, sampling rate {plan.sampling_rate:g}, "
+                f"noise multiplier {plan.noise_multiplier:.4g}"
+            ),
+            certified_by=plan.accountant,
         )
-        self._global = np.asarray(initial_weights, dtype=np.float64).reshape(-1).copy()
+        self._global = None
+        self._reported = None
         self.rounds_done = 0
-        self.name = f"{self.mode} DP over {inner.name}"
+        self.name = f"{plan.noise} DP over {inner.name}"
         self.trusted_parties = (
-            f"the decoder adds the noise; {inner.trusted_parties}"
-            if self.mode == "central"
+            f"the decoder adds the noise and sees the exact sum; {inner.trusted_parties}"
+            if plan.noise == "central"
             else f"nobody for the DP guarantee (each hospital noises its own update); {inner.trusted_parties}"
         )
 
+    def start(self, run: federated.RunSettings) -> None:
+        if self._global is not None:
+            raise ValueError(
+                "this DPAggregator has already run: its charge covers one run of the plan; "
+                "build a new one (and pay for it) for another run"
+            )
+        self.plan.check_run(run)
+        self.inner.start(run)
+        self._global = np.asarray(run.initial_weights, dtype=np.float64).reshape(-1).copy()
+
+    def select(self, round_number, hospitals, rng):
+        if self.plan.sampling_rate == 1.0:
+            return list(hospitals)
+        rng = check_rng(rng)
+        return [h for h in hospitals if rng.random() < self.plan.sampling_rate]
+
+    def _require_started(self):
+        if self._global is None:
+            raise RuntimeError(
+                "the DPAggregator has not seen the run yet: use it through "
+                "federated.federated_averaging (which calls start) or dp_federated_averaging"
+            )
+
     def encode(self, weights, n_samples, rng=None):
-        """AT THE HOSPITAL: its change to the global weights (plus its own noise, local mode)."""
+        """AT THE HOSPITAL: its change to the global weights (plus its own noise, silo mode)."""
+        self._require_started()
         change = np.asarray(weights, dtype=np.float64).reshape(-1) - self._global
-        if self.mode == "local":
-            change = change + dp.gaussian_noise(change.shape, self.noise_std, rng)
+        bound = self.plan.max_update_norm(check_integer(n_samples, "n_samples", minimum=1))
+        norm = float(np.linalg.norm(change))
+        if not norm <= bound * (1 + 1e-9):
+            raise ValueError(
+                f"update norm {norm:.6g} exceeds the {bound:.6g} the plan allows for a hospital "
+                f"of {n_samples} patients: the update was not clipped as the noise assumes"
+            )
+        if self.plan.noise == "silo":
+            change = change + dp.gaussian_noise(change.shape, self.plan.noise_std, rng)
         return self.inner.encode(change, 1, rng)
 
     def combine(self, messages):
-        """AT THE SERVER: whatever the inner aggregator does (sums, or ciphertext sums)."""
-        return self.inner.combine(messages)
+        """AT THE SERVER: count what arrived; the inner aggregator combines it."""
+        messages = list(messages)
+        self._reported = len(messages)
+        return self.inner.combine(messages) if messages else None
 
     def decode(self, combined, rng=None):
-        """AT THE DECODER: the summed change, plus one draw of noise in central mode."""
-        if self.rounds_done >= self.rounds:
-            raise dp.BudgetExceededError(
-                f"this aggregator's budget covers {self.rounds} rounds; round {self.rounds_done + 1} "
-                "would spend more than the accountant recorded"
+        """AT THE DECODER: the summed change of those who reported, plus one draw (central)."""
+        self._require_started()
+        if self.rounds_done >= self.plan.rounds:
+            raise accounting.BudgetExceededError(
+                f"this aggregator's budget covers {self.plan.rounds} rounds; round "
+                f"{self.rounds_done + 1} would spend more than the accountant recorded"
             )
-        total = self.inner.decode(combined, rng) * self.n_hospitals  # inner returns the mean
-        if self.mode == "central":
-            total = total + dp.gaussian_noise(total.shape, self.noise_std, rng)
+        total = np.zeros_like(self._global)
+        if combined is not None:  # inner returns the mean of count-1 messages: times their number
+            total = np.asarray(self.inner.decode(combined, rng), dtype=np.float64) * self._reported
+        if self.plan.noise == "central":
+            total = total + dp.gaussian_noise(total.shape, self.plan.noise_std, rng)
         self._global = self._global + total
         self.rounds_done += 1
         return self._global.copy()
@@ -757,69 +817,43 @@ class DPAggregator(federated.Aggregator):
 
 
 def dp_federated_averaging(
+    plan: DPFederatedPlan,
     hospital_data,
-    epsilon,
-    delta,
-    rounds: int,
-    lr: float,
-    clip_norm: float,
     inner: federated.Aggregator | None = None,
-    mode: str = "central",
-    total_patients: int | None = None,
     accountant=None,
     rng: RandomState = None,
     test_data=None,
     progress: bool = False,
-    names=None,
     model: str = "logistic",
+    dropped=None,
 ) -> tuple[federated.FederatedResult, DPAggregator]:
-    """DP federated averaging in one call: clipped hospitals, a DPAggregator, the FedAvg loop.
+    """DP federated averaging in one call: the plan's hospitals, its DPAggregator, the FedAvg loop.
 
     Parameters
     ----------
-    hospital_data : list of (X_h, y_h), one per hospital (features scaled by public bounds).
-    epsilon, delta, rounds, lr, clip_norm, mode, accountant : as for :class:`DPAggregator`.
+    plan : DPFederatedPlan (every privacy-relevant number).
+    hospital_data : list of (X_h, y_h), one per registered hospital, in plan order (features
+        scaled by public bounds).
     inner : the aggregator carrying the messages; None is ``federated.WeightedMean()``. A
-        ``encryption.SecureAggregator`` needs ``weight_bound >= lr * clip_norm`` (the
-        largest change one clipped hospital can send in a round).
-    total_patients : the public normaliser; None uses the number of patients given.
-    rng, test_data, progress : passed to ``federated.federated_averaging``.
-    names : hospital names (default H1, H2, ...); model : "logistic" or "linear".
+        ``encryption.SecureAggregator`` needs ``weight_bound`` at least the largest update
+        (``plan.max_update_norm`` of the largest hospital) and, in silo mode, room for noise.
+    accountant : charged before the first round (None: a fresh one with the plan's budget).
+    rng, test_data, progress, dropped : passed to ``federated.federated_averaging``.
+    model : "logistic" or "linear".
 
-    Returns ``(result, aggregator)``: the FedAvg result and the aggregator, whose
-    ``accountant`` holds the ledger (charged before the first round).
+    Returns ``(result, aggregator)``; ``aggregator.accountant.ledger`` holds the charge.
     """
-    hospital_data = list(hospital_data)
-    names = [f"H{i + 1}" for i in range(len(hospital_data))] if names is None else list(names)
-    if len(names) != len(hospital_data):
-        raise ValueError(f"names must give one name per hospital ({len(hospital_data)})")
-    if total_patients is None:
-        total_patients = sum(len(y) for _, y in hospital_data)
-    hospitals = [
-        ClippedHospital(X, y, clip_norm, total_patients, name=name, model=model)
-        for (X, y), name in zip(hospital_data, names, strict=True)
-    ]
-    aggregator = DPAggregator(
-        federated.WeightedMean() if inner is None else inner,
-        epsilon,
-        delta,
-        rounds,
-        clip_norm,
-        lr,
-        total_patients,
-        len(hospitals),
-        np.zeros(hospitals[0].n_features + 1),
-        accountant=accountant,
-        mode=mode,
-    )
+    hospitals = plan.clipped_hospitals(hospital_data, model=model)
+    aggregator = DPAggregator(plan, inner=inner, accountant=accountant)
     result = federated.federated_averaging(
         hospitals,
-        rounds,
-        1,
-        lr,
+        plan.rounds,
+        plan.local_epochs,
+        plan.lr,
         rng=rng,
         aggregator=aggregator,
         test_data=test_data,
         progress=progress,
+        dropped=dropped,
     )
     return result, aggregator

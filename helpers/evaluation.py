@@ -12,7 +12,6 @@ dp_learning); they never import it.
 
 from __future__ import annotations
 
-import math
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -262,9 +261,9 @@ def _check_privacy_column(config: Configuration, outcome: Outcome) -> None:
     if claimed[0] is None or recorded[0] is None:
         agrees = claimed[0] is None and recorded[0] is None
     else:
-        agrees = math.isclose(claimed[0], recorded[0], rel_tol=1e-12) and math.isclose(
-            claimed[1], recorded[1], rel_tol=1e-12, abs_tol=1e-15
-        )
+        # the ledger holds what the run's accountant certified: never more than claimed, and
+        # within the calibration's precision of it (a much smaller charge means another run)
+        agrees = claimed[0] * (1 - 0.01) <= recorded[0] <= claimed[0] and recorded[1] == claimed[1]
     if not agrees:
         raise ValueError(
             f"configuration {config.name!r} claims epsilon, delta = {claimed} but its accountant "
@@ -357,7 +356,7 @@ def standard_configurations(
         pair (several seconds, once). Key generation is not counted in the rows' seconds.
     include : optional list of the ``FAMILIES`` to keep.
     """
-    from helpers import dp, dp_learning, encryption
+    from helpers import accounting, dp, dp_learning, encryption
 
     epsilons = [dp.check_epsilon(e) for e in epsilons]
     delta = dp.check_delta(delta, required=True)
@@ -382,18 +381,24 @@ def standard_configurations(
             max_samples=task.n_train,
         )
 
-    def dp_fedavg(task, rng, epsilon, inner, mode):
-        accountant = dp.PrivacyAccountant(epsilon, delta)
-        result, _ = dp_learning.dp_federated_averaging(
-            task.hospital_data,
-            epsilon,
-            delta,
-            ROUNDS,
-            DP_LEARNING_RATE,
-            CLIP_NORM,
-            inner=inner,
-            mode=mode,
+    def dp_plan(task, epsilon, noise):
+        return dp_learning.DPFederatedPlan(
+            epsilon=epsilon,
+            delta=delta,
+            rounds=ROUNDS,
+            clip_norm=CLIP_NORM,
+            lr=DP_LEARNING_RATE,
+            hospitals=[f"H{i + 1}" for i in range(len(task.hospital_data))],
             total_patients=task.n_train,
+            noise=noise,
+        )
+
+    def dp_fedavg(task, rng, epsilon, inner, noise):
+        accountant = accounting.PrivacyAccountant(epsilon, delta)
+        result, _ = dp_learning.dp_federated_averaging(
+            dp_plan(task, epsilon, noise),
+            task.hospital_data,
+            inner=inner,
             accountant=accountant,
             rng=rng,
             test_data=(task.X_test, task.y_test),
@@ -428,17 +433,17 @@ def standard_configurations(
             def central_dp(task, rng, epsilon=epsilon):
                 # the kit's DP-SGD (notebook 03) with its defaults, run by a trusted curator
                 X, y = task.pooled()
-                accountant = dp.PrivacyAccountant(epsilon, delta)
-                accountant.spend(epsilon, delta, label="DP-SGD on the pooled records")
+                accountant = accounting.PrivacyAccountant(epsilon, delta)
                 model = dp_learning.DPSGDLogisticRegression(
                     epsilon=epsilon, delta=delta, clip_norm=CLIP_NORM, rng=rng
                 ).fit(X, y)
-                # the model's own RDP accounting must fit inside what the ledger recorded
-                if model.epsilon_ > epsilon * (1 + 1e-9) or model.delta_ != delta:
-                    raise ValueError(
-                        f"DP-SGD spent (epsilon, delta) = ({model.epsilon_}, {model.delta_}), "
-                        f"more than the ({epsilon}, {delta}) the accountant recorded"
-                    )
+                # the ledger records what the fitted model's own accounting certifies
+                accountant.spend(
+                    model.epsilon_,
+                    model.delta_,
+                    label="DP-SGD on the pooled records",
+                    certified_by=model.accountant_,
+                )
                 weights = np.append(model.coef_[0], model.intercept_[0])
                 spent = accountant.spent
                 return Outcome(
@@ -515,7 +520,7 @@ def standard_configurations(
         for epsilon in epsilons:
 
             def local_dp(task, rng, epsilon=epsilon):
-                return dp_fedavg(task, rng, epsilon, federated.WeightedMean(), "local")
+                return dp_fedavg(task, rng, epsilon, federated.WeightedMean(), "silo")
 
             configs.append(
                 Configuration(

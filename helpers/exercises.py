@@ -6,6 +6,14 @@ a short "Correct" message or raises ``ExerciseNotSolved`` with a hint. In the le
 edition the answer cell holds ``...`` (Ellipsis), which every check reports as "not
 answered yet" rather than as a wrong answer.
 
+Every check starts by reading the answer with one of the ``require_...`` helpers below,
+which refuse an answer of the wrong type with a hint: a number is a real number or numpy
+scalar (never a bool, a string, None or a one-element array), a yes/no answer is ``bool``
+or ``np.bool_``, a name is a ``str``, a vector is a 1-D array of real numbers. A hint says
+what to look at, never the expected value. ``tests/test_exercise_checks.py`` holds, for every
+check here, right answers of several natural types and plausible wrong ones; a new check
+needs its entry there.
+
 Each notebook has its own section below, in course order; checks compute the expected
 answer from the same helpers the notebook uses, never from a hard-coded number.
 """
@@ -13,14 +21,49 @@ answer from the same helpers the notebook uses, never from a hard-coded number.
 from __future__ import annotations
 
 import math
+import numbers
 
+import numpy as np
 import pandas as pd
 
 from helpers import data, deid
 
 
 class ExerciseNotSolved(AssertionError):
-    """The answer is missing or wrong; the message says what to look at."""
+    """The answer is missing or wrong; the message says what to look at.
+
+    In Jupyter the error shows as its message alone, never as a traceback: a traceback
+    would print the check's source lines, and with them the reference computation.
+    IPython asks an exception for ``_render_traceback_()`` before formatting one, and what
+    it returns is also what nbclient stores as the error output (so a saved notebook and
+    the book show only the hint too).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class Correct(str):
+    """A passing check's message: a ``str`` that Jupyter shows as plain text, without quotes."""
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(str(self))
+
+
+def correct(exercise: str, detail: str = "") -> Correct:
+    """The message a passing check returns."""
+    return Correct(f"Correct: {exercise}" + (f" - {detail}" if detail else ""))
+
+
+# --- reading an answer: one helper per answer type ----------------------------------------
+
+
+def _shown(answer) -> str:
+    """A short description of a wrong answer for a hint (its value, or its type)."""
+    if isinstance(answer, np.ndarray | pd.Series | pd.DataFrame):
+        return f"a {type(answer).__name__} of shape {answer.shape}"
+    text = repr(answer)
+    return text if len(text) <= 40 and "\n" not in text else f"a {type(answer).__name__}"
 
 
 def require_answer(answer, exercise: str, what: str) -> None:
@@ -32,16 +75,92 @@ def require_answer(answer, exercise: str, what: str) -> None:
         )
 
 
-def correct(exercise: str, detail: str = "") -> str:
-    """The message a passing check returns."""
-    return f"Correct: {exercise}" + (f" - {detail}" if detail else "")
+def _is_bool(answer) -> bool:
+    return isinstance(answer, bool | np.bool_)
 
 
-def _close(answer, expected, tolerance: float) -> bool:
+def require_number(answer, exercise: str, what: str) -> float:
+    """The answer as a float when it is one finite real number (int, float, numpy scalar).
+
+    A bool, a string, None, a list or an array (even of one element) is refused with a hint
+    that names what was given, so ``True`` never passes for 1 and ``"0.5"`` never for 0.5.
+    """
+    require_answer(answer, exercise, what)
+    if _is_bool(answer):
+        raise ExerciseNotSolved(f"{exercise}: give {what}, not {answer!r}.")
+    if isinstance(answer, np.ndarray | list | tuple | pd.Series):
+        raise ExerciseNotSolved(
+            f"{exercise}: give {what} as a single number; got {_shown(answer)} "
+            "(take the element you mean, or float(...) of a single value)."
+        )
+    if not isinstance(answer, numbers.Real):
+        raise ExerciseNotSolved(
+            f"{exercise}: give {what} as a number; got {_shown(answer)}, a {type(answer).__name__}."
+        )
+    value = float(answer)
+    if not math.isfinite(value):
+        raise ExerciseNotSolved(f"{exercise}: give {what} as a finite number; got {answer!r}.")
+    return value
+
+
+def require_integer(answer, exercise: str, what: str) -> int:
+    """The answer as an int when it is a whole number (3, np.int64(3) or 3.0)."""
+    value = require_number(answer, exercise, what)
+    if not value.is_integer():
+        raise ExerciseNotSolved(f"{exercise}: give {what} as a whole number; got {answer!r}.")
+    return int(value)
+
+
+def require_bool(answer, exercise: str, what: str = "True or False") -> bool:
+    """The answer as a bool when it is ``True``/``False`` (``bool`` or ``np.bool_``).
+
+    ``1``, ``0``, ``"True"`` and ``"yes"`` are refused: a yes/no answer is a boolean.
+    """
+    require_answer(answer, exercise, what)
+    if not _is_bool(answer):
+        raise ExerciseNotSolved(f"{exercise}: answer {what}; got {_shown(answer)}.")
+    return bool(answer)
+
+
+def require_text(answer, exercise: str, what: str) -> str:
+    """The answer when it is a string (``str`` or ``np.str_``), stripped of outer spaces."""
+    require_answer(answer, exercise, what)
+    if not isinstance(answer, str):
+        raise ExerciseNotSolved(
+            f"{exercise}: give {what} as a string in quotes; got {_shown(answer)}."
+        )
+    return answer.strip()
+
+
+def require_vector(answer, exercise: str, what: str) -> np.ndarray:
+    """The answer as a flat float array when it is a 1-D (or one-row) array or list of reals."""
+    require_answer(answer, exercise, what)
+    if _is_bool(answer) or isinstance(answer, str | numbers.Number):
+        raise ExerciseNotSolved(f"{exercise}: give {what}; got {_shown(answer)}.")
     try:
-        return math.isfinite(float(answer)) and abs(float(answer) - expected) <= tolerance
+        values = np.asarray(answer)
     except (TypeError, ValueError):
+        values = np.asarray([], dtype=object)
+    if values.dtype.kind not in "iuf" or values.ndim not in (1, 2) or values.size == 0:
+        raise ExerciseNotSolved(
+            f"{exercise}: give {what} as a numpy array of numbers; got {_shown(answer)}."
+        )
+    if values.ndim == 2 and 1 not in values.shape:
+        raise ExerciseNotSolved(f"{exercise}: give {what} as one row; got shape {values.shape}.")
+    values = values.astype(np.float64).reshape(-1)
+    if not np.all(np.isfinite(values)):
+        raise ExerciseNotSolved(f"{exercise}: {what} must hold only finite numbers.")
+    return values
+
+
+def _close(value, expected, tolerance: float) -> bool:
+    """Whether a number read by ``require_number`` lies within ``tolerance`` of ``expected``.
+
+    Anything that is not a real number (a bool included) is never close.
+    """
+    if _is_bool(value) or not isinstance(value, numbers.Real):
         return False
+    return math.isfinite(float(value)) and abs(float(value) - float(expected)) <= tolerance
 
 
 # --- notebook 00: welcome and data ----------------------------------------------------
@@ -50,7 +169,7 @@ def _close(answer, expected, tolerance: float) -> bool:
 def check_00_uniqueness_with_birth_year(answer, population: pd.DataFrame) -> str:
     """Exercise 00.1: share of patients unique on (zip5, birth year, sex)."""
     exercise = "Exercise 1 (uniqueness with birth year)"
-    require_answer(answer, exercise, "a share between 0 and 1")
+    answer = require_number(answer, exercise, "a share between 0 and 1")
     expected = deid.uniqueness(
         population.assign(birth_year=population["birth_date"].dt.year),
         ["zip5", "birth_year", "sex"],
@@ -59,6 +178,11 @@ def check_00_uniqueness_with_birth_year(answer, population: pd.DataFrame) -> str
         return correct(exercise, f"{expected:.1%} are unique; far fewer than with full dates")
     if _close(answer, expected * 100, 0.05):
         raise ExerciseNotSolved(f"{exercise}: give a share between 0 and 1, not a percentage.")
+    if _close(answer, deid.uniqueness(population, ["zip5", "birth_date", "sex"]), 0.0005):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the uniqueness with full birth dates; keep only the year "
+            "(.dt.year) in a birth_year column."
+        )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. Add a birth_year column with .dt.year and pass "
         "['zip5', 'birth_year', 'sex'] to deid.uniqueness."
@@ -68,22 +192,33 @@ def check_00_uniqueness_with_birth_year(answer, population: pd.DataFrame) -> str
 def check_00_largest_hospital(answer, population: pd.DataFrame) -> str:
     """Exercise 00.2: the hospital that treats the most synthetic patients."""
     exercise = "Exercise 2 (largest hospital)"
-    require_answer(answer, exercise, "a hospital name (a string)")
-    expected = population["hospital"].value_counts().idxmax()
+    answer = require_text(answer, exercise, "a hospital name")
+    counts = population["hospital"].value_counts()
+    expected = counts.idxmax()
     if answer == expected:
         return correct(exercise, expected)
     if answer not in data.HOSPITALS:
-        raise ExerciseNotSolved(f"{exercise}: {answer!r} is not one of {data.HOSPITALS}.")
+        raise ExerciseNotSolved(
+            f"{exercise}: {answer!r} is not one of the hospital names in data.HOSPITALS; "
+            "copy the name exactly as the population spells it."
+        )
+    if answer == counts.idxmin():
+        raise ExerciseNotSolved(f"{exercise}: {answer!r} is the SMALLEST; look at the other end.")
     raise ExerciseNotSolved(f"{exercise}: {answer!r} is not the largest; try value_counts().")
 
 
 def check_00_label_skew(answer, parts) -> str:
     """Exercise 00.3: the largest share of malignant cases at any one hospital."""
     exercise = "Exercise 3 (label skew)"
-    require_answer(answer, exercise, "a share between 0 and 1")
-    expected = max(float(y.mean()) for _, y in parts)
+    answer = require_number(answer, exercise, "a share between 0 and 1")
+    shares = [float(np.mean(y)) for _, y in parts]
+    expected = max(shares)
     if _close(answer, expected, 0.0005):
         return correct(exercise, f"one hospital sees {expected:.0%} malignant cases")
+    if _close(answer, expected * 100, 0.05):
+        raise ExerciseNotSolved(f"{exercise}: give a share between 0 and 1, not a percentage.")
+    if _close(answer, min(shares), 0.0005):
+        raise ExerciseNotSolved(f"{exercise}: that is the SMALLEST share; take the largest.")
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. For each (X_h, y_h) in parts, y_h.mean() is the share "
         "of malignant cases; take the largest."
@@ -96,7 +231,7 @@ def check_00_label_skew(answer, parts) -> str:
 def check_01_safe_harbor_uniqueness(answer, released: pd.DataFrame) -> str:
     """Exercise 01.1: share of Safe Harbor records unique on (zip3, birth_year, sex)."""
     exercise = "Exercise 1 (uniqueness after Safe Harbor)"
-    require_answer(answer, exercise, "a share between 0 and 1")
+    answer = require_number(answer, exercise, "a share between 0 and 1")
     expected = deid.uniqueness(released, ["zip3", "birth_year", "sex"])
     if _close(answer, expected, 0.00005):
         return correct(exercise, f"{expected:.2%} of records are still unique")
@@ -111,12 +246,16 @@ def check_01_safe_harbor_uniqueness(answer, released: pd.DataFrame) -> str:
 def check_01_k_of_generalisation(answer, table: pd.DataFrame, quasi_identifiers) -> str:
     """Exercise 01.2: the k of a generalised table."""
     exercise = "Exercise 2 (k of a generalisation)"
-    require_answer(answer, exercise, "an integer k")
+    answer = require_integer(answer, exercise, "an integer k")
     expected = deid.k_anonymity(table, quasi_identifiers)
-    if _close(answer, expected, 0):
+    if answer == expected:
         if expected == 1:
             return correct(exercise, "k = 1: at least one record is alone in its class")
         return correct(exercise, f"k = {expected}: every record hides among {expected - 1} others")
+    if answer == int(deid.equivalence_classes(table, quasi_identifiers)["size"].max()):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the LARGEST class; k is the size of the smallest one."
+        )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. k is the size of the SMALLEST equivalence class: "
         "deid.k_anonymity(table, quasi_identifiers) (not the mean or the largest class)."
@@ -126,7 +265,7 @@ def check_01_k_of_generalisation(answer, table: pd.DataFrame, quasi_identifiers)
 def check_01_homogeneous_share(answer, table: pd.DataFrame, quasi_identifiers, sensitive) -> str:
     """Exercise 01.3: share of records in classes where everyone has the same diagnosis."""
     exercise = "Exercise 3 (homogeneity attack)"
-    require_answer(answer, exercise, "a share between 0 and 1")
+    answer = require_number(answer, exercise, "a share between 0 and 1")
     classes = deid.equivalence_classes(table, quasi_identifiers, sensitive)
     expected = float(classes.loc[classes["distinct"] == 1, "size"].sum() / classes["size"].sum())
     if _close(answer, expected, 0.00005):
@@ -148,11 +287,9 @@ def check_01_differencing(answer, records: pd.DataFrame, target_id, code: str) -
     from helpers import attacks  # attacks is used by notebook 01's checks only
 
     exercise = "Exercise 4 (differencing attack)"
-    require_answer(answer, exercise, "True or False")
-    if not isinstance(answer, bool):
-        raise ExerciseNotSolved(f"{exercise}: answer True or False; got {answer!r}.")
+    answer = require_bool(answer, exercise, "True or False")
     expected = attacks.differencing_attack(records, target_id, ("diagnosis_code", code)).truth
-    if answer == expected:
+    if answer == bool(expected):
         return correct(exercise, "two exact counts were enough to learn one patient's diagnosis")
     raise ExerciseNotSolved(
         f"{exercise}: not quite. Count the patients with diagnosis_code == {code!r}, then the "
@@ -168,11 +305,11 @@ def check_02_randomized_response(answer, noisy_bits, epsilon) -> str:
     from helpers import dp
 
     exercise = "Exercise 1 (randomized response estimate)"
-    require_answer(answer, exercise, "a share (a float)")
+    answer = require_number(answer, exercise, "a share (a float)")
     expected = dp.estimate_proportion(noisy_bits, epsilon)
     if _close(answer, expected, 1e-6):
         return correct(exercise, f"estimated share {expected:.3f}")
-    if _close(answer, float(pd.Series(noisy_bits).mean()), 1e-6):
+    if _close(answer, float(np.mean(noisy_bits)), 1e-6):
         raise ExerciseNotSolved(
             f"{exercise}: that is the share of noisy 'yes' answers, which is biased towards 0.5; "
             "undo the flipping with dp.estimate_proportion(noisy_bits, epsilon)."
@@ -183,7 +320,7 @@ def check_02_randomized_response(answer, noisy_bits, epsilon) -> str:
 def check_02_sum_sensitivity(answer, lower, upper) -> str:
     """Exercise 02.2: the sensitivity of a sum of values clipped to [lower, upper]."""
     exercise = "Exercise 2 (sensitivity of a clipped sum)"
-    require_answer(answer, exercise, "a number (the most one patient can change the sum)")
+    answer = require_number(answer, exercise, "a number (the most one patient can change the sum)")
     expected = max(abs(lower), abs(upper))
     if _close(answer, expected, 1e-9):
         return correct(
@@ -201,22 +338,24 @@ def check_02_queries_in_budget(
     answer, epsilon_per_query, epsilon_budget, delta_budget, delta_prime
 ) -> str:
     """Exercise 02.3: how many equal queries fit a budget under advanced composition."""
-    from helpers import dp
+    from helpers import accounting
 
     exercise = "Exercise 3 (queries within a budget)"
-    require_answer(answer, exercise, "a whole number of queries")
-    accountant = dp.PrivacyAccountant(
+    answer = require_integer(answer, exercise, "a whole number of queries")
+    accountant = accounting.PrivacyAccountant(
         epsilon_budget, delta_budget, composition="advanced", delta_prime=delta_prime
     )
     expected = 0
     while accountant.can_spend(epsilon_per_query):
         accountant.spend(epsilon_per_query)
         expected += 1
+    basic = int(epsilon_budget / epsilon_per_query + 1e-9)
     if answer == expected:
-        return correct(
-            exercise,
-            f"{expected} queries, against "
-            f"{int(epsilon_budget / epsilon_per_query + 1e-9)} under basic composition",
+        return correct(exercise, f"{expected} queries, against {basic} under basic composition")
+    if answer == basic:
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the count under BASIC composition (epsilons add up); "
+            "use composition='advanced'."
         )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. Make a PrivacyAccountant with composition='advanced' and "
@@ -229,7 +368,7 @@ def check_02_gaussian_sigma(answer, sensitivity, epsilon, delta) -> str:
     from helpers import dp
 
     exercise = "Exercise 4 (Gaussian noise scale)"
-    require_answer(answer, exercise, "a standard deviation (a float)")
+    answer = require_number(answer, exercise, "a standard deviation (a float)")
     expected = dp.gaussian_sigma(sensitivity, epsilon, delta)
     if _close(answer, expected, 1e-3 * expected):
         return correct(exercise, f"sigma = {expected:.3f}")
@@ -247,31 +386,31 @@ def check_02_gaussian_sigma(answer, sensitivity, epsilon, delta) -> str:
 
 def check_03_dpsgd_epsilon(answer, n, batch_size, noise_multiplier, epochs, delta) -> str:
     """Exercise 03.1: the epsilon that DP-SGD spends, from its RDP accountant."""
-    from helpers import dp_learning
+    from helpers import accounting
 
     exercise = "Exercise 1 (the epsilon of a DP-SGD run)"
-    require_answer(answer, exercise, "an epsilon (a float)")
-    expected = dp_learning.dpsgd_epsilon(n, batch_size, noise_multiplier, epochs, delta)
+    answer = require_number(answer, exercise, "an epsilon (a float)")
+    steps = math.ceil(epochs * n / batch_size)
+    rdp = accounting.rdp_sampled_gaussian(batch_size / n, noise_multiplier, steps)
+    expected = accounting.rdp_to_dp(accounting.DEFAULT_ORDERS, rdp, delta)[0]
     if _close(answer, expected, 1e-3 * expected):
         return correct(exercise, f"epsilon = {expected:.3f}")
-    mironov = dp_learning.dpsgd_epsilon(
-        n, batch_size, noise_multiplier, epochs, delta, conversion="mironov"
-    )
+    mironov = accounting.rdp_to_dp(accounting.DEFAULT_ORDERS, rdp, delta, "mironov")[0]
     if _close(answer, mironov, 1e-3 * mironov):
         raise ExerciseNotSolved(
             f"{exercise}: that uses Mironov's original RDP conversion, which is valid but looser; "
             "use the default (improved) conversion."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Call dp_learning.dpsgd_epsilon(n, batch_size, "
-        "noise_multiplier, epochs, delta)."
+        f"{exercise}: got {answer!r}. Call accounting.dpsgd_epsilon(n, batch_size, "
+        "noise_multiplier, epochs, delta, accountant='rdp')."
     )
 
 
 def check_03_data_norm(answer, n_features) -> str:
     """Exercise 03.2: diffprivlib's data_norm for features declared to lie in [0, 1]."""
     exercise = "Exercise 2 (data_norm from declared bounds)"
-    require_answer(answer, exercise, "a number (the largest possible L2 norm of one row)")
+    answer = require_number(answer, exercise, "a number (the largest possible L2 norm of one row)")
     expected = math.sqrt(n_features)
     if _close(answer, expected, 1e-6):
         return correct(
@@ -292,7 +431,7 @@ def check_03_membership_auc(answer, model, members, non_members) -> str:
     from helpers import dp_learning
 
     exercise = "Exercise 3 (membership inference AUC)"
-    require_answer(answer, exercise, "an AUC between 0 and 1")
+    answer = require_number(answer, exercise, "an AUC between 0 and 1")
     expected = dp_learning.membership_inference(model, members, non_members).auc
     if _close(answer, expected, 1e-9):
         if abs(expected - 0.5) < 0.05:
@@ -318,14 +457,14 @@ def check_03_membership_auc(answer, model, members, non_members) -> str:
 def check_04_total_upload(answer, history: pd.DataFrame) -> str:
     """Exercise 04.1: total bytes all hospitals uploaded over a whole FedAvg run."""
     exercise = "Exercise 1 (communication cost)"
-    require_answer(answer, exercise, "a number of bytes (an int)")
+    answer = require_integer(answer, exercise, "a number of bytes (an int)")
     expected = int(history["bytes_up"].sum())
-    if _close(answer, expected, 0.5):
+    if answer == expected:
         per_round = int(history["bytes_up"].iloc[-1])
         return correct(exercise, f"{expected} bytes: {per_round} bytes per round")
-    if _close(answer, int(history["bytes_up"].iloc[-1]), 0.5):
+    if answer == int(history["bytes_up"].iloc[-1]):
         raise ExerciseNotSolved(f"{exercise}: that is one round; sum bytes_up over all rounds.")
-    if _close(answer, expected + int(history["bytes_down"].sum()), 0.5):
+    if answer == expected + int(history["bytes_down"].sum()):
         raise ExerciseNotSolved(f"{exercise}: count the uploads (bytes_up) only, not bytes_down.")
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. The history has a bytes_up column; add it up."
@@ -337,7 +476,7 @@ def check_04_reconstructed_feature(answer, update, standardiser, feature: int) -
     from helpers import federated
 
     exercise = "Exercise 2 (invert an update)"
-    require_answer(answer, exercise, "a number in the feature's original units")
+    answer = require_number(answer, exercise, "a number in the feature's original units")
     x = federated.gradient_inversion(update)
     raw = standardiser.mean + standardiser.scale * x
     expected = float(raw[feature])
@@ -361,12 +500,17 @@ def check_04_personalised_mse(
     from helpers import federated
 
     exercise = "Exercise 3 (personalise the federated model)"
-    require_answer(answer, exercise, "a mean squared error (a number)")
+    answer = require_number(answer, exercise, "a mean squared error (a number)")
     tuned, _ = hospital.local_update(global_weights, epochs=epochs, lr=lr)
     expected = federated.loss(tuned, *test_data, model=hospital.model)
+    before = federated.loss(global_weights, *test_data, model=hospital.model)
     if _close(answer, expected, 0.005 * max(1.0, abs(expected))):
-        before = federated.loss(global_weights, *test_data, model=hospital.model)
         return correct(exercise, f"MSE {expected:.0f}, down from {before:.0f} before fine-tuning")
+    if _close(answer, before, 0.005 * max(1.0, abs(before))):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the federated model BEFORE fine-tuning; run local_update "
+            "first and score the weights it returns."
+        )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. Start local_update from the federated weights with "
         f"epochs={epochs} and lr={lr}, then compute federated.loss on the hospital's "
@@ -377,15 +521,19 @@ def check_04_personalised_mse(
 def check_04_rounds_to_target(answer, history: pd.DataFrame, target: float) -> str:
     """Exercise 04.4: the first round whose global accuracy reaches ``target``."""
     exercise = "Exercise 4 (rounds to a target accuracy)"
-    require_answer(answer, exercise, "a round number (an int)")
+    answer = require_integer(answer, exercise, "a round number (an int)")
     reached = history.loc[history["accuracy"] >= target, "round"]
     if reached.empty:
         raise ExerciseNotSolved(
             f"{exercise}: this run never reaches {target}; use more rounds or local epochs."
         )
     expected = int(reached.min())
-    if _close(answer, expected, 0):
+    if answer == expected:
         return correct(exercise, f"round {expected}")
+    if answer in set(reached.astype(int)):
+        raise ExerciseNotSolved(
+            f"{exercise}: round {answer} reaches the target, but an earlier round does too."
+        )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. Filter history rows with accuracy >= {target} and take "
         "the smallest round."
@@ -400,19 +548,21 @@ def check_05_ciphertext_bytes(answer, public_key) -> str:
     from helpers import encryption  # encryption is used by notebook 05's checks only
 
     exercise = "Exercise 1 (ciphertext size)"
-    require_answer(answer, exercise, "a whole number of bytes")
+    answer = require_integer(answer, exercise, "a whole number of bytes")
     expected = encryption.ciphertext_bytes(public_key)
     bits = encryption.key_bits_of(public_key)
-    if _close(answer, expected, 0):
+    if answer == expected:
         return correct(
             exercise,
             f"{expected} bytes, {expected // encryption.PLAINTEXT_BYTES}x the 8 bytes of a float64",
         )
-    if _close(answer, expected // 2, 0):
+    if answer == expected // 2:
         raise ExerciseNotSolved(
             f"{exercise}: {answer!r} bytes is the size of n. A ciphertext lives modulo n**2, "
             "which has twice as many bits."
         )
+    if answer in (bits, 2 * bits):
+        raise ExerciseNotSolved(f"{exercise}: that is a number of BITS; a byte holds 8 bits.")
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. A ciphertext is a number below n**2; n has {bits} bits. "
         "Divide the bits of n**2 by 8 (or call encryption.ciphertext_bytes)."
@@ -422,7 +572,7 @@ def check_05_ciphertext_bytes(answer, public_key) -> str:
 def check_05_encrypted_mean(answer, population: pd.DataFrame, column: str) -> str:
     """Exercise 05.2: the mean of ``column`` over all hospitals, computed under encryption."""
     exercise = "Exercise 2 (encrypted mean)"
-    require_answer(answer, exercise, "the decrypted mean (a number)")
+    answer = require_number(answer, exercise, "the decrypted mean (a number)")
     values = population[column]
     expected = float(values.mean())
     per_hospital = population.groupby("hospital")[column].mean()
@@ -448,16 +598,16 @@ def check_05_ciphertexts_per_hospital(
     from helpers import encryption
 
     exercise = "Exercise 3 (packing)"
-    require_answer(answer, exercise, "a whole number of ciphertexts")
+    answer = require_integer(answer, exercise, "a whole number of ciphertexts")
     encoder = encryption.PackedEncoder(precision_bits, n_parties, value_bound, public_key)
     expected = encoder.n_ciphertexts(n_parameters)
-    if _close(answer, expected, 0):
+    if answer == expected:
         return correct(
             exercise,
             f"{encoder.slots_per_ciphertext} slots of {encoder.slot_bits} bits per ciphertext, so "
             f"{expected} ciphertexts instead of {n_parameters}",
         )
-    if _close(answer, n_parameters, 0):
+    if answer == n_parameters:
         raise ExerciseNotSolved(f"{exercise}: {n_parameters} is the per-value count; pack them.")
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. Build encryption.PackedEncoder({precision_bits}, "
@@ -472,27 +622,28 @@ def check_05_ciphertexts_per_hospital(
 def check_06_local_noise_std(answer, aggregator) -> str:
     """Exercise 06.1: standard deviation of the summed noise under local DP."""
     exercise = "Exercise 1 (local noise)"
-    require_answer(answer, exercise, "a standard deviation (a positive number)")
-    expected = math.sqrt(aggregator.n_hospitals) * aggregator.noise_std
+    answer = require_number(answer, exercise, "a standard deviation (a positive number)")
+    n_hospitals, noise_std = len(aggregator.plan.hospitals), aggregator.plan.noise_std
+    expected = math.sqrt(n_hospitals) * noise_std
     if _close(answer, expected, 1e-9 + 1e-6 * expected):
-        central = aggregator.noise_std
+        central = noise_std
         return correct(
             exercise,
-            f"{expected:.4g}: sqrt({aggregator.n_hospitals}) = "
+            f"{expected:.4g}: sqrt({n_hospitals}) = "
             f"{expected / central:.2f} times the central noise",
         )
-    if _close(answer, aggregator.noise_std, 1e-12):
+    if _close(answer, noise_std, 1e-12):
         raise ExerciseNotSolved(
             f"{exercise}: that is ONE hospital's noise; the sum holds "
-            f"{aggregator.n_hospitals} independent draws."
+            f"{n_hospitals} independent draws."
         )
-    if _close(answer, aggregator.n_hospitals * aggregator.noise_std, 1e-12):
+    if _close(answer, n_hospitals * noise_std, 1e-12):
         raise ExerciseNotSolved(
             f"{exercise}: independent variances add, not standard deviations; "
             "take the square root of the summed variance."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Add the {aggregator.n_hospitals} variances "
+        f"{exercise}: got {answer!r}. Add the {n_hospitals} variances "
         "noise_std**2 and take the square root."
     )
 
@@ -501,15 +652,10 @@ def check_06_other_hospital_update(
     answer, other_hospital, start_weights, epochs: int, lr: float
 ) -> str:
     """Exercise 06.2: a hospital recovers the other hospital's weights from a two-party sum."""
-    import numpy as np
-
     exercise = "Exercise 2 (the curious hospital)"
-    require_answer(answer, exercise, "a weight vector (numpy array)")
-    expected, _ = other_hospital.local_update(np.asarray(start_weights, dtype=float), epochs, lr)
-    try:
-        answer = np.asarray(answer, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
-        raise ExerciseNotSolved(f"{exercise}: give the weights as a numpy array.") from None
+    answer = require_vector(answer, exercise, "a weight vector (numpy array)")
+    start = np.asarray(start_weights, dtype=float)
+    expected, _ = other_hospital.local_update(start, epochs, lr)
     if answer.shape != expected.shape:
         raise ExerciseNotSolved(
             f"{exercise}: expected {expected.size} weights (coefficients and "
@@ -522,6 +668,11 @@ def check_06_other_hospital_update(
             f"B's weights to within {gap:.1e}: with two parties, the "
             "sum is no secret from either of them",
         )
+    if float(np.max(np.abs(answer - start))) <= 1e-12:
+        raise ExerciseNotSolved(
+            f"{exercise}: those are the weights the round STARTED from; B's update is what "
+            "the global model minus A's share leaves."
+        )
     raise ExerciseNotSolved(
         f"{exercise}: off by up to {gap:.3g}. The global model is "
         "(n_A w_A + n_B w_B) / (n_A + n_B); solve it for w_B."
@@ -533,7 +684,7 @@ def check_06_membership_ceiling(answer, epsilon, delta) -> str:
     from helpers import dp
 
     exercise = "Exercise 3 (a ceiling on membership inference)"
-    require_answer(answer, exercise, "an advantage between 0 and 1")
+    answer = require_number(answer, exercise, "an advantage between 0 and 1")
     epsilon, delta = dp.check_epsilon(epsilon), dp.check_delta(delta)
     expected = dp.max_membership_advantage(epsilon, delta)
     if _close(answer, expected, 1e-6):
@@ -552,22 +703,27 @@ def check_06_membership_ceiling(answer, epsilon, delta) -> str:
 
 def check_06_noise_multiplier(answer, epsilon, delta, rounds) -> str:
     """Exercise 06.4: the noise multiplier for more full-batch rounds at the same budget."""
-    from helpers import dp_learning
+    from helpers import accounting
 
     exercise = "Exercise 4 (more rounds, same budget)"
-    require_answer(answer, exercise, "a noise multiplier (a positive number)")
-    expected = dp_learning.noise_multiplier_for(epsilon, delta, 1.0, rounds)
+    answer = require_number(answer, exercise, "a noise multiplier (a positive number)")
+    expected = accounting.noise_multiplier_for(epsilon, delta, 1.0, rounds)
+    half = accounting.noise_multiplier_for(epsilon, delta, 1.0, max(1, rounds // 2))
     if _close(answer, expected, 1e-6 * expected):
-        half = dp_learning.noise_multiplier_for(epsilon, delta, 1.0, max(1, rounds // 2))
         return correct(
             exercise,
             f"{expected:.2f}, {expected / half:.2f} times the multiplier for "
-            f"{max(1, rounds // 2)} rounds: about sqrt(2), not 2, because "
-            "Gaussian rounds compose in RDP",
+            f"{max(1, rounds // 2)} rounds: sqrt(2), not 2, because T Gaussian rounds "
+            "compose into one Gaussian with sensitivity sqrt(T)",
+        )
+    if _close(answer, 2 * half, 1e-6 * expected):
+        raise ExerciseNotSolved(
+            f"{exercise}: doubling the multiplier over-pays: Gaussian rounds compose so that "
+            "the multiplier grows with the square root of the number of rounds."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Call dp_learning.noise_multiplier_for"
-        f"({epsilon}, {delta}, 1.0, {rounds})."
+        f"{exercise}: got {answer!r}. Use accounting.noise_multiplier_for with a sampling "
+        "rate of 1 (every round uses all patients) and the new number of rounds."
     )
 
 
@@ -577,7 +733,7 @@ def check_06_noise_multiplier(answer, epsilon, delta, rounds) -> str:
 def check_07_smallest_epsilon(answer, table: pd.DataFrame, family: str, min_accuracy: float) -> str:
     """Exercise 07.1: the smallest epsilon at which a DP family reaches a mean accuracy."""
     exercise = "Exercise 1 (the smallest budget)"
-    require_answer(answer, exercise, "an epsilon (a number)")
+    answer = require_number(answer, exercise, "an epsilon (a number)")
     rows = table[[str(name).startswith(f"{family} (eps=") for name in table.index]]
     if rows.empty:
         raise ValueError(f"table has no rows of the family {family!r}")
@@ -604,7 +760,7 @@ def check_07_smallest_epsilon(answer, table: pd.DataFrame, family: str, min_accu
 def check_07_accuracy_gap(answer, table: pd.DataFrame, better: str, worse: str) -> str:
     """Exercise 07.2: mean-accuracy difference between two configurations of the table."""
     exercise = "Exercise 2 (the price of trusting nobody)"
-    require_answer(answer, exercise, "a difference of accuracies (a share, e.g. 0.01)")
+    answer = require_number(answer, exercise, "a difference of accuracies (a share, e.g. 0.01)")
     expected = float(table.loc[better, "accuracy_mean"] - table.loc[worse, "accuracy_mean"])
     spread = float(max(table.loc[better, "accuracy_std"], table.loc[worse, "accuracy_std"]))
     if _close(answer, expected, 1e-9):
@@ -626,7 +782,7 @@ def check_07_ratio(
 ) -> str:
     """Exercise 07.3: how many times one configuration's cost column exceeds another's."""
     exercise = "Exercise 3 (the cost of encryption)"
-    require_answer(answer, exercise, "a ratio (a positive number)")
+    answer = require_number(answer, exercise, "a ratio (a positive number)")
     expected = float(table.loc[numerator, column] / table.loc[denominator, column])
     if _close(answer, expected, 1e-9 * max(1.0, expected)):
         return correct(

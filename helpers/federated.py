@@ -27,11 +27,14 @@ How one round's hospital updates become the next global weights is an :class:`Ag
 with four methods, each of which runs at a named party. The training loop
 (:func:`federated_averaging`) never looks inside a message; it only moves them::
 
-    for every hospital (AT THE HOSPITAL):
-        w_i, n_i = hospital.local_update(global_w, ...)
-        message_i = aggregator.encode(w_i, n_i, rng)        # what leaves the hospital
-    combined = aggregator.combine([message_1, ..., message_k])   # AT THE SERVER
-    global_w = aggregator.decode(combined, rng)             # AT WHOEVER MAY READ THE RESULT
+    aggregator.start(run_settings)                           # AT THE SERVER, before any data
+    every round:
+        asked = aggregator.select(round, hospitals, rng)     # AT THE SERVER (default: all)
+        for every hospital asked (AT THE HOSPITAL):
+            w_i, n_i = hospital.local_update(global_w, ...)
+            message_i = aggregator.encode(w_i, n_i, rng)    # what leaves the hospital
+        combined = aggregator.combine([message_1, ..., message_k])   # AT THE SERVER
+        global_w = aggregator.decode(combined, rng)         # AT WHOEVER MAY READ THE RESULT
 
 - ``encode(weights, n_samples, rng) -> message``: turn a hospital's new weights and count into
   the message it sends (plain: ``(n * w, n)``; secure aggregation: ciphertexts; local DP:
@@ -44,6 +47,10 @@ with four methods, each of which runs at a named party. The training loop
 - ``message_bytes(message) -> int``: bytes one message takes on the wire, for the
   communication columns of the history. ``broadcast_bytes(weights)`` (default: 8 bytes per
   weight) counts the download of the global weights by one hospital.
+- ``start(run_settings)`` (optional): sees the run's settings (:class:`RunSettings`) before
+  any hospital computes anything, and may refuse them (DP aggregators check that the run is
+  the one their guarantee was computed for). ``select(round, hospitals, rng)`` (optional):
+  which hospitals are asked each round (default all; DP client sampling picks at random).
 - ``name`` and ``trusted_parties`` (plain words) label the aggregator in tables.
 
 :class:`WeightedMean` is plain FedAvg. ``helpers.encryption.SecureAggregator`` (Paillier) and
@@ -101,8 +108,26 @@ _COUNT_BYTES = 8  # a patient count travels as one 64-bit integer
 # --- model maths (numpy only) -----------------------------------------------------------
 
 
+def _numeric(values, name: str, what: str) -> np.ndarray:
+    """``values`` as float64, or the kit's ValueError naming what is not a number."""
+    if isinstance(values, pd.DataFrame):
+        text = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
+        if text:
+            raise ValueError(
+                f"{name} must hold only numbers ({what}); columns {text} are not numeric: "
+                "encode or drop them first"
+            )
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must hold only numbers ({what}); it holds something that is not a number "
+            "(text, None or a nested object)"
+        ) from None
+
+
 def _as_features(X, name: str = "X") -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
+    X = _numeric(X, name, "patients x features")
     if X.ndim == 1:
         X = X[None, :]
     if X.ndim != 2:
@@ -115,7 +140,7 @@ def _as_features(X, name: str = "X") -> np.ndarray:
 
 
 def _as_labels(y, n_rows: int, model: str, name: str = "y") -> np.ndarray:
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    y = _numeric(y, name, "one label per patient").reshape(-1)
     if y.shape[0] != n_rows:
         raise ValueError(f"{name} must have one label per row of X ({n_rows}); got {y.shape[0]}")
     if not np.all(np.isfinite(y)):
@@ -513,6 +538,37 @@ class Aggregator(abc.ABC):
         """Bytes one hospital downloads to receive the global weights (float64 each)."""
         return int(np.asarray(weights).size * _WEIGHT_BYTES)
 
+    def start(self, run: RunSettings) -> None:
+        """Runs AT THE SERVER once, before any hospital computes anything: see what will run.
+
+        The default accepts every run. An aggregator whose guarantee depends on how the run
+        is configured (DP: the learning rate, the rounds, who clips) checks it here and
+        raises ValueError naming both values when the run differs from what it was built for.
+        """
+        return None
+
+    def select(self, round_number: int, hospitals: list, rng) -> list:
+        """Runs AT THE SERVER each round: which hospitals are asked to take part (default: all)."""
+        return list(hospitals)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What one call of :func:`federated_averaging` will run, as the aggregator sees it first.
+
+    hospitals : the Hospital objects (their names, sizes and types; the loop does not let the
+        aggregator touch their records).  rounds, local_epochs, lr, batch_size : the loop's
+        settings.  initial_weights : the starting global model.  model : "logistic" or "linear".
+    """
+
+    hospitals: tuple
+    rounds: int
+    local_epochs: int
+    lr: float
+    batch_size: int | None
+    initial_weights: np.ndarray
+    model: str
+
 
 class WeightedMean(Aggregator):
     """Plain FedAvg: the next global weights are the patient-count-weighted mean.
@@ -616,8 +672,8 @@ class FederatedResult:
         ``round``, ``accuracy``, ``loss`` (global model on ``test_data`` if given, else on the
         pooled training data: a simulation-only view), ``accuracy_<hospital name>`` (each
         hospital's own evaluation of the global model), ``bytes_up`` (all hospitals' messages
-        this round), ``bytes_down`` (global weights sent to every hospital this round),
-        ``seconds`` (wall time of the round).
+        this round), ``bytes_down`` (global weights sent to every hospital asked this round),
+        ``seconds`` (wall time of the round), ``reported`` (hospitals whose message arrived).
     model, aggregator : labels of what was run.
     """
 
@@ -654,6 +710,7 @@ def federated_averaging(
     test_data=None,
     progress: bool = False,
     batch_size: int | None = None,
+    dropped=None,
 ) -> FederatedResult:
     """Train one model across hospitals with federated averaging (FedAvg).
 
@@ -670,8 +727,12 @@ def federated_averaging(
     test_data : optional ``(X_test, y_test)`` for the global accuracy and loss columns.
     progress : show a progress bar over rounds (notebooks pass True).
     batch_size : None for full-batch local steps, or patients per mini-batch.
+    dropped : simulated failures, ``{round: [hospital names]}``: those hospitals are asked
+        but do not report in that round (a laptop that lost its connection). None: none.
 
-    Returns a :class:`FederatedResult`.
+    Before any hospital computes anything the aggregator sees the run's settings
+    (``Aggregator.start``) and may refuse them; each round it chooses who is asked
+    (``Aggregator.select``, default everyone). Returns a :class:`FederatedResult`.
 
     Reference: McMahan et al., "Communication-Efficient Learning of Deep Networks from
     Decentralized Data", AISTATS 2017, https://proceedings.mlr.press/v54/mcmahan17a.html
@@ -691,11 +752,15 @@ def federated_averaging(
     else:
         weights = _as_weights(initial_weights, d, "initial_weights").copy()
     test = _check_test_data(test_data, d, model)
+    dropped = _check_dropped(dropped, hospitals, rounds)
+    aggregator.start(
+        RunSettings(tuple(hospitals), rounds, local_epochs, lr, batch_size, weights.copy(), model)
+    )
     if test is None:
         pooled = [h._data() for h in hospitals]
         test = (np.vstack([p[0] for p in pooled]), np.concatenate([p[1] for p in pooled]))
 
-    def row(round_number, w, up, down, seconds):
+    def row(round_number, w, up, down, seconds, reported):
         entry = {
             "round": round_number,
             "accuracy": score(w, *test, model),
@@ -703,23 +768,25 @@ def federated_averaging(
         }
         for h in hospitals:
             entry[f"accuracy_{h.name}"] = h.evaluate(w)["accuracy"]
-        entry.update(bytes_up=up, bytes_down=down, seconds=seconds)
+        entry.update(bytes_up=up, bytes_down=down, seconds=seconds, reported=reported)
         return entry
 
-    rows = [row(0, weights, 0, 0, 0.0)]
+    rows = [row(0, weights, 0, 0, 0.0, 0)]
     for r in _progress(range(1, rounds + 1), progress, desc="FedAvg rounds", total=rounds):
         start = time.perf_counter()
-        down = sum(aggregator.broadcast_bytes(weights) for _ in hospitals)
+        asked = aggregator.select(r, hospitals, rng)
+        down = sum(aggregator.broadcast_bytes(weights) for _ in asked)
         messages = []
-        for h in hospitals:
+        for h in asked:
             new_weights, n = h.local_update(
                 weights.copy(), local_epochs, lr, rng=rng, batch_size=batch_size
             )
-            messages.append(aggregator.encode(new_weights, n, rng))
+            if h.name not in dropped.get(r, ()):  # a dropped hospital's message never arrives
+                messages.append(aggregator.encode(new_weights, n, rng))
         up = sum(int(aggregator.message_bytes(m)) for m in messages)
         combined = aggregator.combine(messages)
         weights = _as_weights(aggregator.decode(combined, rng), d, "decoded weights").copy()
-        rows.append(row(r, weights, up, down, time.perf_counter() - start))
+        rows.append(row(r, weights, up, down, time.perf_counter() - start, len(messages)))
     return FederatedResult(
         weights=weights,
         history=pd.DataFrame(rows),
@@ -727,6 +794,27 @@ def federated_averaging(
         aggregator=aggregator.name,
         hospitals=[h.name for h in hospitals],
     )
+
+
+def _check_dropped(dropped, hospitals, rounds: int) -> dict:
+    if dropped is None:
+        return {}
+    if not isinstance(dropped, dict):
+        raise TypeError(
+            f"dropped must be a dict {{round: [hospital names]}} or None; got {type(dropped).__name__}"
+        )
+    names = {h.name for h in hospitals}
+    checked = {}
+    for round_number, lost in dropped.items():
+        round_number = check_integer(round_number, "dropped round", minimum=1, maximum=rounds)
+        lost = [lost] if isinstance(lost, str) else list(lost)
+        unknown = sorted(set(lost) - names)
+        if unknown:
+            raise ValueError(
+                f"dropped names hospitals that are not in the run: {unknown}; the run has {sorted(names)}"
+            )
+        checked[round_number] = frozenset(lost)
+    return checked
 
 
 # --- baselines --------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 From every committed notebook and case study (``notebooks.find_notebooks()``):
 - each cell tagged ``solution`` is replaced by a stub that says what to write, e.g.
   ``answer = ...  # TODO: a share between 0 and 1 (Exercise 00.1: ...)``; the hint comes from
-  the check function the next check cell calls (its ``require_answer`` text and docstring);
+  the check function the next check cell calls (its ``require_...`` text and docstring);
 - outputs of solution cells and of exercise check cells are cleared (they would show the
   answer); the check cells still run and, until the learner replaces the ``...``, raise
   ``ExerciseNotSolved`` saying what is missing (``helpers.exercises.require_answer``);
@@ -46,6 +46,15 @@ SUPPORT_FILES = (
     "requirements-flower.txt",
     "pyproject.toml",
     "Makefile",
+)
+#: The helpers.exercises functions that read an answer; their third argument says what to write.
+ANSWER_READERS = (
+    "require_answer",
+    "require_number",
+    "require_integer",
+    "require_bool",
+    "require_text",
+    "require_vector",
 )
 STUB_HEADER = (
     "# Your answer: replace each ... below, run this cell, then run the check cell below it."
@@ -119,7 +128,7 @@ def check_calls(cells) -> list[tuple[str, str]]:
 
 
 def check_hint(function_name: str, module: str = "helpers.exercises") -> str:
-    """What a check expects, from its ``require_answer(..., what)`` text and its docstring."""
+    """What a check expects, from its ``require_...(answer, exercise, what)`` text and docstring."""
     try:
         function = getattr(importlib.import_module(module), function_name)
         source = inspect.getsource(function)
@@ -130,7 +139,7 @@ def check_hint(function_name: str, module: str = "helpers.exercises") -> str:
         for node in ast.walk(ast.parse(source)):
             if (
                 isinstance(node, ast.Call)
-                and getattr(node.func, "id", getattr(node.func, "attr", "")) == "require_answer"
+                and getattr(node.func, "id", getattr(node.func, "attr", "")) in ANSWER_READERS
                 and len(node.args) >= 3
                 and isinstance(node.args[2], ast.Constant)
             ):

@@ -184,74 +184,6 @@ def test_dp_histogram_categories_and_bins():
         dp.dp_histogram([1], 1.0, bins=3)
 
 
-# ------------------------------------------------------------------ composition, accountant
-
-
-def test_advanced_composition_beats_basic_for_many_small_steps():
-    eps, delta = dp.advanced_composition(0.01, 0.0, 1000, 1e-6)
-    assert eps < 1000 * 0.01 and delta == pytest.approx(1e-6)
-    # Dwork-Rothblum-Vadhan formula evaluated by hand
-    assert eps == pytest.approx(
-        math.sqrt(2000 * math.log(1e6)) * 0.01 + 1000 * 0.01 * math.expm1(0.01)
-    )
-    assert dp.advanced_composition(1.0, 0.0, 3, 1e-6)[0] > 3.0  # few large steps: worse
-    assert dp.basic_composition([0.5, 0.25], [1e-6, 0.0]) == (0.75, 1e-6)
-
-
-def test_accountant_refuses_overspend_and_keeps_the_ledger():
-    acc = dp.PrivacyAccountant(1.0, 1e-5)
-    acc.spend(0.4, label="count")
-    acc.spend(0.5, 1e-6, label="mean")
-    with pytest.raises(dp.BudgetExceededError, match="Nothing was spent"):
-        acc.spend(0.2, label="too much")
-    assert len(acc.ledger) == 2 and acc.ledger["total_epsilon"].iloc[-1] == pytest.approx(0.9)
-    assert acc.remaining.epsilon == pytest.approx(0.1)
-    acc.spend(0.1)  # exactly the rest is allowed
-    with pytest.raises(dp.BudgetExceededError):
-        dp.PrivacyAccountant(1.0).spend(0.5, 1e-9)  # no delta budget
-
-
-def test_accountant_with_advanced_composition_allows_more_small_queries():
-    basic = dp.PrivacyAccountant(1.0, 1e-5)
-    advanced = dp.PrivacyAccountant(1.0, 1e-5, composition="advanced", delta_prime=1e-6)
-    counts = {}
-    for name, acc in (("basic", basic), ("advanced", advanced)):
-        n = 0
-        while acc.can_spend(0.01):
-            acc.spend(0.01)
-            n += 1
-        counts[name] = n
-    assert counts["basic"] == 100 and counts["advanced"] > 100
-    with pytest.raises(ValueError, match="delta_prime"):
-        dp.PrivacyAccountant(1.0, 1e-5, composition="advanced")
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    budget=st.floats(0.01, 10),
-    spends=st.lists(st.tuples(st.floats(1e-3, 3), st.sampled_from([0.0, 1e-7, 1e-6])), max_size=30),
-    composition=st.sampled_from(["basic", "advanced"]),
-)
-def test_no_sequence_of_spends_exceeds_the_budget(budget, spends, composition):
-    acc = dp.PrivacyAccountant(
-        budget,
-        1e-5,
-        composition=composition,
-        delta_prime=1e-7 if composition == "advanced" else None,
-    )
-    for eps, delta in spends:
-        before_ledger, before_spent = acc.ledger.copy(), acc.spent
-        try:
-            acc.spend(eps, delta)
-        except dp.BudgetExceededError:
-            # a refused spend changes nothing
-            pd.testing.assert_frame_equal(acc.ledger, before_ledger)
-            assert acc.spent == before_spent
-        assert acc.spent.epsilon <= budget * (1 + 1e-9)
-        assert acc.spent.delta <= 1e-5 * (1 + 1e-9)
-        assert acc.remaining.epsilon >= 0
-
-
 # ------------------------------------------------------------------ the audit
 
 
@@ -356,8 +288,6 @@ CALLS_EPS = [
     lambda e: dp.dp_sum([1.0], 0, 1, e),
     lambda e: dp.dp_mean([1.0], 0, 1, e),
     lambda e: dp.dp_histogram(["a"], e, categories=["a"]),
-    lambda e: dp.PrivacyAccountant(1.0).spend(e),
-    lambda e: dp.advanced_composition(e, 0.0, 2, 1e-6),
     lambda e: dp.gaussian_delta(1.0, 1.0, e),
 ]
 
@@ -376,7 +306,6 @@ def test_bad_delta_always_raises(bad):
     for call in (
         lambda d: dp.gaussian_mechanism(1.0, 1.0, 1.0, d),
         lambda d: dp.gaussian_sigma(1.0, 1.0, d),
-        lambda d: dp.PrivacyAccountant(1.0, 0.5).spend(0.1, d),
         lambda d: dp.empirical_epsilon(lambda x, r: x, 0, 1, 100, delta=d),
     ):
         with pytest.raises(ValueError, match="delta"):
@@ -421,8 +350,6 @@ def test_other_validation_messages():
         dp.geometric_mechanism(1, 1.0, sensitivity=0)
     with pytest.raises(TypeError, match="rng"):
         dp.laplace_mechanism(1.0, 1.0, 1.0, rng="seed")
-    with pytest.raises(ValueError, match="epsilon_budget"):
-        dp.PrivacyAccountant(0.0)
     with pytest.raises(ValueError, match="method"):
         dp.gaussian_sigma(1, 1, 1e-5, method="exact")
     with pytest.raises(ValueError, match="mechanism"):

@@ -1,5 +1,5 @@
-"""helpers.dp_learning: the RDP accountant against published values, DP-SGD, the diffprivlib
-wrappers, sweeps and membership inference."""
+"""helpers.dp_learning: DP-SGD, the diffprivlib wrappers, sweeps and membership inference
+(accounting is tested in test_accounting.py, DP federated averaging in test_dp_federated.py)."""
 
 import math
 import warnings
@@ -13,62 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from helpers import data
+from helpers import accounting, data
 from helpers import dp_learning as L
-
-# --------------------------------------------------------------- the accountant vs references
-
-
-@pytest.mark.parametrize(
-    "n, batch, sigma, epochs, delta, expected",
-    [
-        # TensorFlow Privacy, tensorflow_privacy/privacy/analysis/compute_dp_sgd_privacy_test.py
-        # (test_compute_dp_sgd_privacy, Test0 and Test1), https://github.com/tensorflow/privacy
-        (60000, 150, 1.3, 15, 1e-5, 0.7242234026109595),
-        (100000, 100, 1.0, 30, 1e-7, 1.4154988495444842),
-    ],
-)
-def test_dpsgd_epsilon_matches_tensorflow_privacy(n, batch, sigma, epochs, delta, expected):
-    assert L.dpsgd_epsilon(n, batch, sigma, epochs, delta) == pytest.approx(expected, rel=1e-8)
-
-
-def test_rdp_of_sampled_gaussian_matches_tensorflow_privacy():
-    # rdp_accountant_test.py: test_compute_rdp_sequence and test_compute_rdp_scalar
-    rdp = L.rdp_sampled_gaussian(0.01, 2.5, 50, [1.5, 2.5, 5, 50, 100])
-    np.testing.assert_allclose(
-        rdp, [0.00065, 0.001085, 0.00218075, 0.023846, 167.416307], atol=1e-5
-    )
-    assert L.rdp_sampled_gaussian(0.1, 2, 10, [5])[0] == pytest.approx(0.07737, abs=1e-5)
-    assert L.rdp_sampled_gaussian(1.0, 10, 1, [20])[0] == pytest.approx(0.1)  # alpha / (2 sigma^2)
-    assert L.rdp_sampled_gaussian(0.0, 10, 1, [20])[0] == 0.0
-
-
-def test_rdp_conversion_is_an_upper_bound_on_the_exact_gaussian_epsilon():
-    # one Gaussian step (q = 1): RDP-converted epsilon >= the exact analytic epsilon
-    from helpers import dp
-
-    orders = np.linspace(1.1, 200, 400)
-    for sigma in (0.8, 2.0, 5.0):
-        eps_rdp, _ = L.rdp_to_dp(orders, L.rdp_sampled_gaussian(1.0, sigma, 1, orders), 1e-5)
-        assert eps_rdp >= dp.gaussian_epsilon(sigma, 1.0, 1e-5) - 1e-9
-    eps_improved, _ = L.rdp_to_dp([2.0, 8.0], [0.1, 0.4], 1e-5)
-    eps_mironov, _ = L.rdp_to_dp([2.0, 8.0], [0.1, 0.4], 1e-5, conversion="mironov")
-    assert eps_improved < eps_mironov
-
-
-def test_subsampling_amplifies_privacy():
-    full = L.dpsgd_epsilon(1000, 1000, 1.0, 10, 1e-5)
-    sampled = L.dpsgd_epsilon(1000, 10, 1.0, 0.1, 1e-5)  # the same 10 steps at q = 0.01
-    assert sampled < full / 10
-
-
-def test_noise_multiplier_for_hits_the_target():
-    z = L.noise_multiplier_for(1.0, 1e-5, 0.05, 400)
-    eps = L.rdp_to_dp(L.DEFAULT_ORDERS, L.rdp_sampled_gaussian(0.05, z, 400), 1e-5)[0]
-    assert 0.99 < eps <= 1.0
-    eps_less = L.rdp_to_dp(L.DEFAULT_ORDERS, L.rdp_sampled_gaussian(0.05, z * 0.99, 400), 1e-5)[0]
-    assert eps_less > 1.0
-
 
 # --------------------------------------------------------------- DP-SGD
 
@@ -118,6 +64,24 @@ def test_dpsgd_full_batch_accounting(cancer):
     assert model.steps_ == 30 and model.epsilon_ <= 2.0
 
 
+@pytest.mark.parametrize("choice", accounting.ACCOUNTANTS)
+def test_dpsgd_calibrates_with_the_chosen_accountant_and_says_which(cancer, choice):
+    X, y = cancer
+    model = L.DPSGDLogisticRegression(1.0, accountant=choice, epochs=5, rng=0).fit(X, y)
+    assert model.accountant_ == choice
+    q = 32 / len(y)
+    expected = accounting.noise_multiplier_for(1.0, model.delta_, q, model.steps_, choice)
+    assert model.noise_multiplier_ == expected
+    assert model.epsilon_ == accounting.epsilon_for(expected, model.delta_, q, model.steps_, choice)
+
+
+def test_dpsgd_needs_less_noise_under_the_tight_accountant(cancer):
+    X, y = cancer
+    pld = L.DPSGDLogisticRegression(1.0, rng=0).fit(X, y)
+    rdp = L.DPSGDLogisticRegression(1.0, accountant="rdp", rng=0).fit(X, y)
+    assert pld.accountant_ == "pld" and pld.noise_multiplier_ < 0.95 * rdp.noise_multiplier_
+
+
 def test_dpsgd_validation(cancer):
     X, y = cancer
     with pytest.raises(ValueError, match="epsilon"):
@@ -136,7 +100,7 @@ def test_dpsgd_validation(cancer):
 @given(bad=st.one_of(st.floats(max_value=0.0), st.just(math.inf), st.just(math.nan)))
 def test_bad_epsilon_always_raises_in_learning(bad):
     for call in (
-        lambda: L.noise_multiplier_for(bad, 1e-5, 0.1, 10),
+        lambda: accounting.noise_multiplier_for(bad, 1e-5, 0.1, 10),
         lambda: L.DPSGDLogisticRegression(bad).fit([[0.0], [1.0]], [0, 1]),
         lambda: L.diffprivlib_logistic_regression(bad, 1.0),
         lambda: L.diffprivlib_gaussian_nb(bad, [0.0], [1.0]),
@@ -150,9 +114,9 @@ def test_bad_epsilon_always_raises_in_learning(bad):
 @given(bad=st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.0), st.just(math.nan)))
 def test_bad_delta_always_raises_in_learning(bad):
     with pytest.raises(ValueError, match="delta"):
-        L.dpsgd_epsilon(100, 10, 1.0, 1, bad)
+        accounting.dpsgd_epsilon(100, 10, 1.0, 1, bad)
     with pytest.raises(ValueError, match="delta"):
-        L.noise_multiplier_for(1.0, bad, 0.1, 10)
+        accounting.noise_multiplier_for(1.0, bad, 0.1, 10)
 
 
 # --------------------------------------------------------------- diffprivlib wrappers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import re
 import zipfile
@@ -12,9 +13,9 @@ import learner_edition as le
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 
 import notebooks as nb
+from helpers import exercises
 from helpers.exercises import ExerciseNotSolved
 
 #: The kit under test (KIT_ROOT points the tests at another checkout, for development).
@@ -63,7 +64,7 @@ def test_solution_becomes_a_stub_that_says_what_to_write():
     learner = le.learner_version(original)
     assert nbformat.writes(original) == before, "the committed notebook is never modified"
     stub, check = learner.cells[2], learner.cells[3]
-    assert "answer = ...  # TODO: a hospital name (a string)" in stub.source
+    assert "answer = ...  # TODO: a hospital name (Exercise 00.2" in stub.source
     assert "largest" not in stub.source.split("TODO")[0] and "idxmax" not in stub.source
     assert "counts" not in stub.source, "only the checked answer is stubbed, not the working"
     assert stub.outputs == [] and check.outputs == [] and check.execution_count is None
@@ -199,9 +200,17 @@ def _first_exercise(notebook):
     return None
 
 
+def _check_source_lines(function_name: str) -> set[str]:
+    """The meaningful source lines of a check function (the reference answer lives there)."""
+    source = inspect.getsource(getattr(exercises, function_name))
+    return {line.strip() for line in source.splitlines() if len(line.strip()) >= 12}
+
+
 @pytest.mark.slow
-def test_a_learner_check_fails_with_a_helpful_message_not_a_name_error(edition):
-    """Run the first learner notebook with an exercise up to its first check cell."""
+def test_an_unsolved_check_shows_its_hint_alone_never_the_checks_source(edition):
+    """Run the first learner notebook with an exercise up to its first check cell, as
+    JupyterLab would (nbclient, the kit's kernel), and read the error output it stores:
+    that is what the learner sees, and what a saved notebook or the book would show."""
     for path in NOTEBOOKS:
         learner = nbformat.read(edition.parent / "learner" / path.relative_to(ROOT), as_version=4)
         stop = _first_exercise(learner)
@@ -214,11 +223,37 @@ def test_a_learner_check_fails_with_a_helpful_message_not_a_name_error(edition):
         learner,
         timeout=nb.CELL_TIMEOUT,
         kernel_name="python3",
+        allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    with pytest.raises(CellExecutionError) as raised:
-        client.execute()
-    assert raised.value.ename == "ExerciseNotSolved", (
-        f"{path.name}: {raised.value.ename}: {raised.value.evalue}"
-    )
-    assert "not answered yet" in raised.value.evalue
+    client.execute()
+    errors = [
+        (i, o)
+        for i, c in enumerate(learner.cells)
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
+    assert [i for i, _ in errors] == [stop], f"{path.name}: only the check cell may stop"
+    error = errors[0][1]
+    assert error.ename == "ExerciseNotSolved" and "not answered yet" in error.evalue
+    shown = "\n".join(error.traceback)
+    assert len(error.traceback) == 1 and shown.count("\n") <= 1, shown
+    assert shown.startswith("ExerciseNotSolved: Exercise ")
+    for leak in ("Traceback", "exercises.py", "File ", "expected", "raise "):
+        assert leak not in shown, f"{leak!r} in the shown error: {shown}"
+    (function_name, _), *_ = le.check_calls([learner.cells[stop]])
+    leaked = [line for line in _check_source_lines(function_name) if line in shown]
+    assert not leaked, f"the check's source is shown: {leaked}"
+
+
+def test_every_check_renders_as_one_line_without_its_source():
+    """What IPython shows for each check's "not answered yet" (its _render_traceback_)."""
+    for name in [n for n in dir(exercises) if n.startswith("check_")]:
+        function = getattr(exercises, name)
+        n_args = len(inspect.signature(function).parameters)
+        with pytest.raises(ExerciseNotSolved) as raised:
+            function(..., *[None] * (n_args - 1))
+        shown = raised.value._render_traceback_()
+        assert len(shown) == 1 and "\n" not in shown[0], shown
+        assert not [line for line in _check_source_lines(name) if line in shown[0]], name

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import notebooks as nb
-from helpers import dp_learning, evaluation, exercises
+from helpers import accounting, dp_learning, evaluation, exercises
 from helpers import federated as fl
 
 PATHS = {
@@ -120,28 +120,26 @@ def task():
 
 
 def _local_aggregator(task, n_hospitals=5):
-    return dp_learning.DPAggregator(
-        fl.WeightedMean(),
-        1.0,
-        1e-5,
-        30,
-        1.0,
-        2.0,
-        task.n_train,
-        n_hospitals,
-        np.zeros(task.n_features + 1),
-        mode="local",
+    plan = dp_learning.DPFederatedPlan(
+        epsilon=1.0,
+        delta=1e-5,
+        rounds=30,
+        clip_norm=1.0,
+        lr=2.0,
+        hospitals=[f"H{i + 1}" for i in range(n_hospitals)],
+        total_patients=task.n_train,
+        noise="silo",
     )
+    return dp_learning.DPAggregator(plan)
 
 
 def test_check_06_local_noise_std(task):
     agg = _local_aggregator(task)
-    assert exercises.check_06_local_noise_std(math.sqrt(5) * agg.noise_std, agg).startswith(
-        "Correct"
-    )
+    noise_std = agg.plan.noise_std
+    assert exercises.check_06_local_noise_std(math.sqrt(5) * noise_std, agg).startswith("Correct")
     for wrong, hint in (
-        (agg.noise_std, "ONE hospital"),
-        (5 * agg.noise_std, "variances add"),
+        (noise_std, "ONE hospital"),
+        (5 * noise_std, "variances add"),
         (1.0, "square root"),
     ):
         with pytest.raises(exercises.ExerciseNotSolved, match=hint):
@@ -177,12 +175,12 @@ def test_check_06_membership_ceiling():
 
 
 def test_check_06_noise_multiplier():
-    right = dp_learning.noise_multiplier_for(1.0, 1e-5, 1.0, 60)
+    right = accounting.noise_multiplier_for(1.0, 1e-5, 1.0, 60)
     message = exercises.check_06_noise_multiplier(right, 1.0, 1e-5, 60)
     assert message.startswith("Correct") and "1.41 times" in message
-    with pytest.raises(exercises.ExerciseNotSolved, match="noise_multiplier_for"):
+    with pytest.raises(exercises.ExerciseNotSolved, match="over-pays"):
         exercises.check_06_noise_multiplier(
-            2 * dp_learning.noise_multiplier_for(1.0, 1e-5, 1.0, 30), 1.0, 1e-5, 60
+            2 * accounting.noise_multiplier_for(1.0, 1e-5, 1.0, 30), 1.0, 1e-5, 60
         )
 
 
