@@ -94,6 +94,12 @@ def _noise_scale(numerator: float, epsilon: float, what: str) -> float:
             f"{what} = {numerator:g} / {epsilon:g} is too large a noise scale for floating-point "
             f"noise (at most {_MAX_NOISE_SCALE:g}); use a larger epsilon or a smaller sensitivity"
         )
+    if scale < _MIN_NOISE_SCALE:
+        raise ValueError(
+            f"{what} = {numerator:g} / {epsilon:g} is too small a noise scale for floating-point "
+            f"noise (at least {_MIN_NOISE_SCALE:g}: smaller samples are denormal, coarsely "
+            "rounded and vanish when added); rescale the data"
+        )
     return scale
 
 
@@ -107,8 +113,10 @@ def _release(noisy, scalar: bool, what: str):
     return float(noisy) if scalar else noisy
 
 
-#: Largest noise scale (std or Laplace b) drawn: samples stay far below float overflow.
+#: Largest and smallest noise scale (std or Laplace b) drawn: samples stay far from float
+#: overflow, and far above the denormal numbers, which carry too few bits to be noise.
 _MAX_NOISE_SCALE = 1e300
+_MIN_NOISE_SCALE = 1e-300
 
 
 # ---------------------------------------------------------------------------- mechanisms
@@ -137,7 +145,8 @@ def laplace_mechanism(value, sensitivity, epsilon, rng: RandomState = None):
         check_sensitivity(sensitivity), check_epsilon(epsilon), "sensitivity / epsilon"
     )
     rng = check_rng(rng)
-    noisy = value + rng.laplace(0.0, scale, size=None if scalar else np.shape(value))
+    with np.errstate(over="ignore"):  # an overflow is refused by _release
+        noisy = value + rng.laplace(0.0, scale, size=None if scalar else np.shape(value))
     return _release(noisy, scalar, "value")
 
 
@@ -246,19 +255,30 @@ def gaussian_sigma(sensitivity, epsilon, delta, method: str = "analytic") -> flo
             )
         sigma = math.sqrt(2 * math.log(1.25 / delta)) * sensitivity / epsilon
     else:
-        sigma = _analytic_sigma(sensitivity, epsilon, delta)
-    if not math.isfinite(sigma) or sigma > _MAX_NOISE_SCALE:
+        # delta depends on sigma / sensitivity only: calibrate for sensitivity 1, then scale.
+        sigma = sensitivity * _analytic_sigma(epsilon, delta)
+    if not (math.isfinite(sigma) and _MIN_NOISE_SCALE <= sigma <= _MAX_NOISE_SCALE):
         raise ValueError(
             f"the Gaussian noise for sensitivity={sensitivity:g}, epsilon={epsilon:g}, "
-            f"delta={delta:g} would have std {sigma:g}, beyond floating-point noise; use a "
-            "larger epsilon or delta, or a smaller sensitivity"
+            f"delta={delta:g} would have std {sigma:g}, outside the floating-point noise "
+            f"this kit draws ([{_MIN_NOISE_SCALE:g}, {_MAX_NOISE_SCALE:g}]); rescale the data "
+            "or change epsilon or delta"
+        )
+    if method == "analytic":
+        for _ in range(8):  # scaling rounds sigma: step up until it verifies as it is used
+            if _gaussian_delta_upper(sigma, sensitivity, epsilon) <= delta:
+                return sigma
+            sigma = math.nextafter(sigma, math.inf)
+        raise ValueError(  # pragma: no cover - the unit calibration leaves a wide margin
+            f"the Gaussian calibration could not be verified for sensitivity={sensitivity:g}"
         )
     return sigma
 
 
 @functools.lru_cache(maxsize=1024)
-def _analytic_sigma(sensitivity: float, epsilon: float, delta: float) -> float:
-    """Bisection behind ``gaussian_sigma`` (cached: mechanisms are called in loops)."""
+def _analytic_sigma(epsilon: float, delta: float) -> float:
+    """Bisection behind ``gaussian_sigma`` for sensitivity 1 (cached: mechanisms run in loops)."""
+    sensitivity = 1.0
 
     def satisfied(sigma: float) -> bool:
         return _gaussian_delta_upper(sigma, sensitivity, epsilon) <= delta
@@ -276,10 +296,10 @@ def _analytic_sigma(sensitivity: float, epsilon: float, delta: float) -> float:
             low, high = high, high * 2
             if high > _MAX_NOISE_SCALE:
                 raise ValueError(
-                    f"no Gaussian noise of std up to {_MAX_NOISE_SCALE:g} gives a verified "
-                    f"delta <= {delta:g} for sensitivity={sensitivity:g}, epsilon={epsilon:g}: "
-                    "use a larger epsilon or delta or a smaller sensitivity (and an epsilon "
-                    "below 1e27, beyond which rounding hides the answer)"
+                    f"no Gaussian noise of std up to {_MAX_NOISE_SCALE:g} times the sensitivity "
+                    f"gives a verified delta <= {delta:g} at epsilon={epsilon:g}: use a larger "
+                    "epsilon or delta (and an epsilon below 1e27, beyond which rounding hides "
+                    "the answer)"
                 )
     for _ in range(200):
         mid = math.sqrt(low * high)
@@ -377,8 +397,18 @@ def clip_l2(vector, max_norm, axis: int | None = None) -> np.ndarray:
     """
     vector = check_real_array(vector, "vector")
     max_norm = check_real(max_norm, "max_norm", low=0.0, low_inclusive=False)
-    norms = np.linalg.norm(vector, axis=axis, keepdims=axis is not None)
-    return vector * np.minimum(1.0, max_norm / np.maximum(norms, 1e-300))
+    keep = axis is not None
+    with np.errstate(over="ignore", divide="ignore"):
+        norms = np.linalg.norm(vector, axis=axis, keepdims=keep)
+        factor = np.minimum(1.0, max_norm / np.maximum(norms, 1e-300))
+    overflowed = ~np.isfinite(norms)
+    if np.any(overflowed):  # a norm beyond float range: norm = largest * (norm of vector / largest)
+        largest = np.max(np.abs(vector), axis=axis, keepdims=keep)
+        unit = np.linalg.norm(
+            vector / np.where(largest > 0, largest, 1.0), axis=axis, keepdims=keep
+        )
+        factor = np.where(overflowed, np.minimum(1.0, (max_norm / largest) / unit), factor)
+    return vector * factor
 
 
 def gaussian_mechanism(value, sensitivity, epsilon, delta, rng: RandomState = None):
@@ -401,7 +431,8 @@ def gaussian_mechanism(value, sensitivity, epsilon, delta, rng: RandomState = No
     value, scalar = _check_value(value, "value")
     sigma = gaussian_sigma(sensitivity, epsilon, delta)
     rng = check_rng(rng)
-    noisy = value + rng.normal(0.0, sigma, size=None if scalar else np.shape(value))
+    with np.errstate(over="ignore"):  # an overflow is refused by _release
+        noisy = value + rng.normal(0.0, sigma, size=None if scalar else np.shape(value))
     return _release(noisy, scalar, "value")
 
 
@@ -606,7 +637,8 @@ def dp_sum(values, lower, upper, epsilon, rng: RandomState = None) -> float:
     epsilon = check_epsilon(epsilon)
     scale = _noise_scale(max(abs(lower), abs(upper)), epsilon, "max(|lower|, |upper|) / epsilon")
     rng = check_rng(rng)
-    total = float(np.clip(values, lower, upper).sum())
+    with np.errstate(over="ignore"):  # an overflowing sum is refused by _release
+        total = float(np.clip(values, lower, upper).sum())
     return _release(total + rng.laplace(0.0, scale), True, "sum")
 
 
@@ -625,8 +657,10 @@ def dp_mean(values, lower, upper, epsilon, rng: RandomState = None) -> float:
     sum_scale = _noise_scale(2 * (upper - lower), epsilon, "2 (upper - lower) / epsilon")
     count_scale = _noise_scale(2.0, epsilon, "2 / epsilon")
     rng = check_rng(rng)
-    shifted = np.clip(values, lower, upper) - lower
-    noisy_sum = _release(float(shifted.sum()) + rng.laplace(0.0, sum_scale), True, "sum")
+    with np.errstate(over="ignore"):  # an overflowing sum is refused by _release
+        shifted = np.clip(values, lower, upper) - lower
+        total = float(shifted.sum())
+    noisy_sum = _release(total + rng.laplace(0.0, sum_scale), True, "sum")
     noisy_count = float(values.size) + rng.laplace(0.0, count_scale)
     mean = lower + noisy_sum / max(noisy_count, 1.0)
     return float(np.clip(mean, lower, upper))

@@ -60,7 +60,7 @@ from phe import EncodedNumber, EncryptedNumber, PaillierPrivateKey, PaillierPubl
 from phe.util import mulmod, powmod
 
 from helpers._progress import progress as _progress
-from helpers._validation import check_choice, check_integer, check_real
+from helpers._validation import check_choice, check_integer, check_real, check_real_array
 from helpers.federated import Aggregator
 
 #: NIST SP 800-57 Part 1 Rev. 5, "Recommendation for Key Management: Part 1 - General"
@@ -362,13 +362,12 @@ def _encode_fixed(public_key, value, exponent: int) -> EncodedNumber:
 
 
 def _as_vector(values, name: str = "values") -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
+    """A non-empty 1-D vector of finite real numbers (booleans and text are refused)."""
+    array = check_real_array(values, name)
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-D vector; got shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name} must hold at least one value")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must hold only finite numbers")
     return array
 
 
@@ -779,13 +778,11 @@ def secure_sum(
     private_key = _check_private_key(private_key)
     if private_key.public_key != public_key:
         raise ValueError("private_key does not belong to public_key")
-    matrix = np.asarray(vectors, dtype=np.float64)
+    matrix = check_real_array(vectors, "vectors")
     if matrix.ndim != 2 or matrix.shape[0] < 1 or matrix.shape[1] < 1:
         raise ValueError(
             f"vectors must be a 2-D array (parties x length); got shape {matrix.shape}"
         )
-    if not np.all(np.isfinite(matrix)):
-        raise ValueError("vectors must hold only finite numbers")
     pool = _check_pool(pool, public_key)
     precision_bits = check_integer(precision_bits, "precision_bits", minimum=0, maximum=52)
     n_parties, length = matrix.shape
