@@ -401,7 +401,7 @@ def encrypt_vector(
     pool = _check_pool(pool, public_key)
     exponent = exponent_for(precision)
     steps = float(np.max(np.abs(values))) / _BASE ** float(exponent)
-    if steps + 1 > public_key.max_int / _MAX_EXACT:  # room left for 2**53 summands
+    if steps + 1 > public_key.max_int // _MAX_EXACT:  # room left for 2**53 summands
         raise OverflowError(
             f"values up to {float(np.max(np.abs(values))):g} at a step of "
             f"{_BASE ** float(exponent):g} do not fit this key's plaintexts with room to add "
