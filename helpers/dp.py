@@ -235,10 +235,10 @@ def gaussian_sigma(sensitivity, epsilon, delta, method: str = "analytic") -> flo
     method : "analytic" (default) - the smallest sigma whose delta, bounded from above
         including floating-point rounding, is at most ``delta``; found by bisection (Balle &
         Wang, ICML 2018, https://arxiv.org/abs/1805.06530) and verified before it is
-        returned. Valid for every epsilon; where rounding makes the second term of Balle and
-        Wang's formula useless (epsilon beyond about 1e14) the bound falls back to its first
-        term, which is conservative; where even that cannot be evaluated (epsilon beyond
-        about 1e27) it raises ValueError. "classic" - sigma = sqrt(2 ln(1.25/delta))
+        returned. Valid for every epsilon; where rounding blurs the answer (tiny epsilon
+        and delta, or epsilon beyond about 1e14) the sigma returned is conservative (a
+        little more noise than the optimum), and where no sigma can be verified (epsilon
+        around 1e300) it raises ValueError. "classic" - sigma = sqrt(2 ln(1.25/delta))
         sensitivity / epsilon (Dwork & Roth, "The Algorithmic Foundations of Differential
         Privacy", 2014, Theorem A.1, https://doi.org/10.1561/0400000042); proved only for
         epsilon < 1, so it raises ValueError for epsilon >= 1.
@@ -254,9 +254,10 @@ def gaussian_sigma(sensitivity, epsilon, delta, method: str = "analytic") -> flo
                 "Use method='analytic', which is valid for every epsilon."
             )
         sigma = math.sqrt(2 * math.log(1.25 / delta)) * sensitivity / epsilon
-    else:
-        # delta depends on sigma / sensitivity only: calibrate for sensitivity 1, then scale.
-        sigma = sensitivity * _analytic_sigma(epsilon, delta)
+    elif 1e-200 <= sensitivity <= 1e200:
+        sigma = _analytic_sigma(sensitivity, epsilon, delta)
+    else:  # delta depends on sigma / sensitivity only: calibrate at 1, then scale
+        sigma = sensitivity * _analytic_sigma(1.0, epsilon, delta)
     if not (math.isfinite(sigma) and _MIN_NOISE_SCALE <= sigma <= _MAX_NOISE_SCALE):
         raise ValueError(
             f"the Gaussian noise for sensitivity={sensitivity:g}, epsilon={epsilon:g}, "
@@ -276,33 +277,29 @@ def gaussian_sigma(sensitivity, epsilon, delta, method: str = "analytic") -> flo
 
 
 @functools.lru_cache(maxsize=1024)
-def _analytic_sigma(epsilon: float, delta: float) -> float:
-    """Bisection behind ``gaussian_sigma`` for sensitivity 1 (cached: mechanisms run in loops)."""
-    sensitivity = 1.0
+def _analytic_sigma(sensitivity: float, epsilon: float, delta: float) -> float:
+    """Bisection behind ``gaussian_sigma`` (cached: mechanisms are called in loops)."""
 
     def satisfied(sigma: float) -> bool:
         return _gaussian_delta_upper(sigma, sensitivity, epsilon) <= delta
 
-    # delta(sigma) decreases in sigma. Start from the classic sigma (the right order of
-    # magnitude for small epsilon; too small for large epsilon, where rounding also makes
-    # very large sigmas unverifiable), bracket by doubling or halving, then bisect.
-    guess = sensitivity * math.sqrt(2 * math.log(1.25 / delta)) / epsilon
-    low = high = min(max(guess, sensitivity * 1e-150), _MAX_NOISE_SCALE)
-    if satisfied(high):
-        while satisfied(low) and low > sensitivity * 1e-150:
-            high, low = low, low / 2
-    else:
-        while not satisfied(high):
-            low, high = high, high * 2
-            if high > _MAX_NOISE_SCALE:
-                raise ValueError(
-                    f"no Gaussian noise of std up to {_MAX_NOISE_SCALE:g} times the sensitivity "
-                    f"gives a verified delta <= {delta:g} at epsilon={epsilon:g}: use a larger "
-                    "epsilon or delta (and an epsilon below 1e27, beyond which rounding hides "
-                    "the answer)"
-                )
+    # delta(sigma) decreases in sigma: bracket, then bisect on a log scale.
+    low, high = sensitivity * 1e-3, sensitivity
+    while not satisfied(high):
+        low, high = high, high * 2
+        if high > _MAX_NOISE_SCALE:
+            raise ValueError(
+                f"no Gaussian noise of std up to {_MAX_NOISE_SCALE:g} gives a verified delta "
+                f"<= {delta:g} for sensitivity={sensitivity:g}, epsilon={epsilon:g}: use a "
+                "larger epsilon or delta or a smaller sensitivity (and an epsilon below 1e27, "
+                "beyond which rounding hides the answer)"
+            )
+    while satisfied(low) and low > max(1e-12, sensitivity * 1e-150):
+        high, low = low, low / 2
     for _ in range(200):
         mid = math.sqrt(low * high)
+        if not 0.0 < mid < math.inf:  # the product under- or overflowed
+            mid = math.sqrt(low) * math.sqrt(high)
         if satisfied(mid):
             high = mid
         else:
@@ -540,7 +537,7 @@ def estimate_proportion(noisy_bits, epsilon) -> float:
 
 
 def _keep_probability(epsilon: float) -> float:
-    return float(special.expit(epsilon))
+    return 1.0 / (1.0 + math.exp(-epsilon))  # epsilon > 0: exp never overflows
 
 
 def _check_bits(bits, name: str = "bits") -> np.ndarray:
@@ -569,7 +566,13 @@ def exponential_probabilities(scores, sensitivity, epsilon) -> np.ndarray:
     if scores.size == 0:
         raise ValueError("scores must hold at least one candidate")
     sensitivity = check_sensitivity(sensitivity)
-    factor = check_epsilon(epsilon) / (2 * sensitivity)
+    epsilon = check_epsilon(epsilon)
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits = epsilon * scores / (2 * sensitivity)
+    if np.all(np.isfinite(logits)):
+        return special.softmax(logits)  # softmax subtracts the largest logit itself
+    # Logits beyond float range: shift the scores first (softmax is shift-invariant).
+    factor = epsilon / (2 * sensitivity)
     if not math.isfinite(factor):
         raise ValueError(
             f"epsilon / (2 sensitivity) must be a finite float; got epsilon={epsilon!r}, "
@@ -580,10 +583,7 @@ def exponential_probabilities(scores, sensitivity, epsilon) -> np.ndarray:
     if not np.all(np.isfinite(spread)):
         raise ValueError("scores must differ by less than float range (their spread overflows)")
     with np.errstate(over="ignore", under="ignore"):
-        probabilities = special.softmax(spread * factor)
-    if not np.all(np.isfinite(probabilities)):  # pragma: no cover - guarded above
-        raise ValueError("the selection probabilities are not finite")
-    return probabilities
+        return special.softmax(spread * factor)
 
 
 def exponential_mechanism(scores, sensitivity, epsilon, rng: RandomState = None) -> int:
