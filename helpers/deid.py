@@ -150,7 +150,9 @@ def safe_harbor(
     df : DataFrame of synthetic records (a population or a voter roll).
     zip3_population : residents per zip3 (see ``restricted_zip3``); default the synthetic
         region's table.
-    roles : mapping column -> role text; default ``helpers.data.COLUMN_ROLES``.
+    roles : mapping column -> role text; default ``helpers.data.COLUMN_ROLES``. A role must
+        start with one of ``KNOWN_ROLES`` (e.g. "quasi-identifier (date)"); any other is
+        refused.
     reference_date : Timestamp at which ages are measured.
     keep : column names without a role to keep unchanged, e.g. a voter roll's
         ``keep=["voter_id", "registration_year"]`` when an attacker coarsens the roll the
@@ -170,6 +172,13 @@ def safe_harbor(
         repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
         raise ValueError(f"df has several columns labelled {repeated}; each label must be unique")
     roles = dict(data.COLUMN_ROLES if roles is None else roles)
+    for column in df.columns:
+        role = roles.get(column)
+        if role is not None and not (isinstance(role, str) and role.startswith(KNOWN_ROLES)):
+            raise ValueError(
+                f"role {role!r} of column {column!r} is not one safe_harbor knows; a role must "
+                f"start with one of {list(KNOWN_ROLES)} (or keep=[...] the column)"
+            )
     keep = _check_keep(df, keep, roles)
     unknown = [c for c in df.columns if c not in roles and c not in keep]
     if unknown:
@@ -227,6 +236,18 @@ def safe_harbor(
             out = out.rename(columns={column: new_name})
     return out
 
+
+#: The roles safe_harbor acts on (the start of a role text, as in ``data.COLUMN_ROLES``):
+#: direct identifiers are removed; quasi-identifiers are coarsened where a rule applies
+#: (ZIP codes, dates, ages, geographic subdivisions) and kept otherwise; attributes and
+#: measurements are kept. Any other role is refused: fail closed.
+KNOWN_ROLES = (
+    "direct identifier",
+    "quasi-identifier",
+    "sensitive attribute",
+    "attribute",
+    "clinical measurement",
+)
 
 #: What a ZIP code must look like: five digits, optionally a ZIP+4 suffix.
 _ZIP5_PATTERN = r"\d{5}(-\d{4})?"

@@ -387,8 +387,8 @@ def encrypt_vector(
     precision : float > 0; values are rounded to multiples of ``16**exponent_for(precision)``
         (error at most ``precision / 2`` per value); values too large for the key's
         plaintexts (with room to add 2**53 of them) raise OverflowError. A fixed exponent
-        for every value means
-        the unencrypted exponent leaks nothing (phe's documented caveat, "Security Caveats",
+        for every value means the unencrypted exponent leaks nothing (phe's documented
+        caveat, "Security Caveats",
         https://python-paillier.readthedocs.io/en/stable/caveats.html) and ciphertexts add
         without rescaling.
     pool : optional ObfuscatorPool (precomputed r**n); None = phe draws r online.

@@ -474,3 +474,13 @@ def test_measures_give_the_kits_messages_for_bad_quasi_identifiers():
             measure(pd.concat([TABLE, TABLE[["sex"]]], axis=1), ["sex"])
         with pytest.raises(ValueError, match="mixes number and text"):
             measure(pd.DataFrame({"zip": ["02139", 2139]}), ["zip"])
+
+
+def test_safe_harbor_fails_closed_on_a_role_it_does_not_know():
+    roles = data.COLUMN_ROLES | {"contact": "how to reach the patient"}
+    with pytest.raises(ValueError, match="role 'how to reach the patient' of column 'contact'"):
+        deid.safe_harbor(_records(contact=["a", "b", "c"]), roles=roles)
+    kept = deid.safe_harbor(
+        _records(ward=["A", "B", "C"]), roles=roles | {"ward": "attribute (ward)"}
+    )
+    assert kept["ward"].tolist() == ["A", "B", "C"]
