@@ -152,7 +152,7 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
         out.append(row)
     columns = ["epsilon", "algorithm", "rdp noise", "rdp accuracy", "pld noise", "pld accuracy"]
     columns += ["PLD gain (paired)", "accuracy", "cpu ms per fit"]
-    return pd.DataFrame(out).reindex(columns=columns).fillna("")
+    return pd.DataFrame(out).reindex(columns=columns).astype(object).fillna("")
 
 
 def main(argv=None) -> int:
