@@ -194,7 +194,8 @@ def gaussian_delta(sigma, sensitivity, epsilon) -> float:
     e = epsilon (Balle & Wang, Theorem 8), computed in log space so large epsilon neither
     overflows nor cancels two tiny numbers. Floating point still leaves an error where the
     two terms nearly agree; ``gaussian_sigma`` and ``gaussian_epsilon`` therefore calibrate
-    against a proven upper bound of this value, not against it.
+    against an upper bound of this value that allows for every rounding (assuming scipy's
+    ``log_ndtr`` is accurate to 16 ulps), not against it.
 
     Reference: B. Balle and Y.-X. Wang, "Improving the Gaussian Mechanism for Differential
     Privacy: Analytical Calibration and Optimal Denoising", ICML 2018,
@@ -208,7 +209,7 @@ def gaussian_delta(sigma, sensitivity, epsilon) -> float:
 
 
 def _gaussian_delta_upper(sigma: float, sensitivity: float, epsilon: float) -> float:
-    """An upper bound on ``gaussian_delta`` that holds despite rounding (inf if none is known).
+    """An upper bound on ``gaussian_delta`` allowing for rounding (inf if none is known).
 
     The first term is rounded up and the second down by their error bounds. With a large
     epsilon the second term's bound may be useless; then the bound is Phi(a - b) itself,
