@@ -2,6 +2,8 @@
 
     python scripts/notebooks.py                 execute every notebook in place (make notebooks)
     python scripts/notebooks.py notebooks/01*   execute the given notebooks in place
+    python scripts/notebooks.py --measure       execute every notebook without saving it,
+                                                only to record the run times (docs/timings.json)
 
 Tests, the book build and the learner edition import this module, so every notebook is
 executed the same way: its own folder as working directory, the kit's kernel, timings
@@ -16,6 +18,7 @@ metadata (``metadata["kit"]["claims"]``), never in its outputs.
 from __future__ import annotations
 
 import ast
+import html
 import json
 import os
 import re
@@ -39,6 +42,9 @@ KIT_METADATA_KEYS = (
     "exercise_minutes",
     "budget_seconds",
 )
+#: The kit's record of its last measured execution: seconds per notebook (the instructor
+#: guide's run times), written by `make notebooks` and an executing `make book`.
+TIMINGS = "docs/timings.json"
 #: Text that must never appear in committed outputs: machine paths.
 MACHINE_PATH = re.compile(r"(/work/|/root/|/home/[a-z]|/Users/|/tmp/|site-packages|[A-Z]:\\\\)")
 
@@ -84,6 +90,31 @@ def execute(path: Path, cell_timeout: int = CELL_TIMEOUT) -> tuple[nbformat.Note
     if missing:
         raise ClaimsNotChecked(f"{path.name}: these claims never ran: {missing}")
     return notebook, seconds
+
+
+def read_timings(root: Path = ROOT) -> dict:
+    """The kit's timing record: {"measured": date, "cpu_count": n, "seconds": {rel: s}}."""
+    path = root / TIMINGS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def record_timings(seconds: dict[str, float], root: Path = ROOT) -> dict:
+    """Merge measured ``{notebook rel path: seconds}`` into the kit's timing record."""
+    record = read_timings(root)
+    record["seconds"] = {
+        **record.get("seconds", {}),
+        **{rel: round(float(value), 1) for rel, value in seconds.items()},
+    }
+    record["seconds"] = dict(sorted(record["seconds"].items()))
+    record["measured"] = time.strftime("%Y-%m-%d")
+    record["cpu_count"] = os.cpu_count()
+    # A busy machine runs notebooks slower: say how busy it was (1-minute load average).
+    record["load_average"] = round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
+    record["note"] = "wall-clock seconds of one execution top to bottom; one run on one machine"
+    path = root / TIMINGS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return record
 
 
 def execute_in_place(path: Path) -> float:
@@ -150,6 +181,87 @@ def claims_not_checked(notebook) -> list[str]:
     ]
 
 
+# --- the author's checks, removed where readers and learners look -------------------------
+
+#: Cells holding only the author's prose-number checks (``claim(...)``).
+AUTHOR_TAG = "author-check"
+
+
+def python_source(source: str) -> str:
+    """The source without IPython magics and shell escapes, so ``ast`` can parse it."""
+    return "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+
+
+def _claim_statements(tree) -> list[tuple[ast.stmt, list]]:
+    """(statement, the body list holding it) for every ``claim(...)`` expression statement."""
+    found = []
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            if isinstance(body, list):
+                for statement in body:
+                    if (
+                        isinstance(statement, ast.Expr)
+                        and isinstance(statement.value, ast.Call)
+                        and getattr(statement.value.func, "id", None) == "claim"
+                    ):
+                        found.append((statement, body))
+    return found
+
+
+def strip_claims(source: str) -> str:
+    """The source without its ``claim(...)`` statements; a block left empty gets ``pass``.
+
+    Returns the source unchanged when it cannot be parsed or when a claim shares a line with
+    other code (``x = 1; claim(...)``): claims are inert in a learner's kernel anyway.
+    """
+    try:
+        tree = ast.parse(python_source(source))
+    except SyntaxError:
+        return source
+    lines = source.splitlines()
+    drop, passes = set(), {}
+    for statement, body in _claim_statements(tree):
+        first, last = statement.lineno - 1, statement.end_lineno - 1
+        before = lines[first][: statement.col_offset]
+        after = lines[last][statement.end_col_offset :]
+        if before.strip() or after.strip().lstrip(";").strip():
+            return source
+        drop.update(range(first, last + 1))
+        kept = [s for s in body if not (set(range(s.lineno - 1, s.end_lineno)) <= drop)]
+        if not kept and body is not tree.body:
+            passes[first] = before + "pass"
+    out = [passes.get(n, line) for n, line in enumerate(lines) if n in passes or n not in drop]
+    return "\n".join(out).strip("\n")
+
+
+_CLAIM_IMPORT = re.compile(r"^from helpers\.claims import claim[ \t]*(\n|$)", re.M)
+
+
+def without_author_checks(cells) -> list:
+    """The cells without the author's prose-number checks: cells tagged ``author-check`` go,
+    ``claim(...)`` statements go (a cell left empty goes), and the ``claim`` import goes when
+    nothing uses it any more. For the learner edition and the book's copy."""
+    kept = []
+    for cell in cells:
+        if AUTHOR_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        if cell.cell_type == "code":
+            stripped = strip_claims(cell.source)
+            if stripped != cell.source and not stripped.strip():
+                continue  # a cell that held only claims
+            cell.source = stripped
+        kept.append(cell)
+    code = [c for c in kept if c.cell_type == "code"]
+    if not any(re.search(r"\bclaim\b", _CLAIM_IMPORT.sub("", c.source)) for c in code):
+        for cell in code:
+            cell.source = _CLAIM_IMPORT.sub("", cell.source)
+        kept = [c for c in kept if c.cell_type != "code" or c.source.strip()]
+    return kept
+
+
 def problems(notebook) -> list[str]:
     """What is wrong with a committed notebook: order, errors, stderr, machine paths, metadata."""
     found = []
@@ -180,13 +292,90 @@ def problems(notebook) -> list[str]:
     return found
 
 
+# --- what a reader sees: alt text and untruncated tables ------------------------------------
+
+#: Image types a notebook output can hold; each must carry ``metadata[mime]["alt"]``.
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+#: A cell whose output deliberately shortens values that are not the point (a 1,233-digit
+#: ciphertext shown as its first digits) says so with this tag.
+ABRIDGED_TAG = "abridged"
+_TABLE_CELL = re.compile(r"<t([dh])\b[^>]*>(.*?)</t\1>", re.S)
+
+
+def real_alt_text(alt) -> bool:
+    """Whether ``alt`` describes a figure (a sentence of at least six words), rather than being
+    empty, a file name, a URL or matplotlib's "<Figure size 700x400 with 1 Axes>"."""
+    if not isinstance(alt, str):
+        return False
+    text = alt.strip()
+    if re.search(r"(\.(png|jpe?g|svg|gif)\b|^https?:|^<Figure|_images/)", text, re.I):
+        return False
+    return len(re.findall(r"[A-Za-z]{2,}", text)) >= 6
+
+
+def images_without_alt_text(notebook) -> list[str]:
+    """Each image output whose metadata lacks real alt text (``plotting.finish(ax, alt=...)``)."""
+    found = []
+    for index, cell in enumerate(code_cells(notebook)):
+        for output in cell.get("outputs", []):
+            for mime in IMAGE_TYPES:
+                if mime in output.get("data", {}):
+                    alt = output.get("metadata", {}).get(mime, {}).get("alt")
+                    if not real_alt_text(alt):
+                        found.append(f"code cell {index}: a figure without alt text ({alt!r})")
+    return found
+
+
+def truncated_tables(notebook) -> list[str]:
+    """Table outputs with a cell cut short ("All geographic subdivisions smaller than a sta...")
+    or elided rows/columns ("..."), outside cells tagged ``abridged``.
+
+    Show such tables with ``helpers.plotting.full_table``.
+    """
+    found = []
+    for index, cell in enumerate(code_cells(notebook)):
+        if ABRIDGED_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            table = output.get("data", {}).get("text/html", "")
+            if isinstance(table, list):
+                table = "".join(table)
+            if "<table" not in table:
+                continue
+            cut = [
+                text
+                for _, content in _TABLE_CELL.findall(table)
+                if (text := html.unescape(re.sub(r"<[^>]+>", "", content)).strip()).endswith(
+                    ("...", "\u2026")
+                )
+            ]
+            if cut:
+                found.append(
+                    f"code cell {index}: a table with {len(cut)} cut cell(s), e.g. {cut[0][-60:]!r}"
+                )
+    return found
+
+
 def main(argv: list[str]) -> int:
-    paths = [Path(a).resolve() for a in argv] or find_notebooks()
+    """Execute the given notebooks (default: all) in place, and record how long each took.
+
+    ``--measure`` executes without saving the notebooks: it only updates the timing record.
+    """
+    measure_only = "--measure" in argv
+    paths = [Path(a).resolve() for a in argv if a != "--measure"] or find_notebooks()
+    measured = {}
     for path in paths:
-        seconds = execute_in_place(path)
+        if measure_only:
+            _, seconds = execute(path)
+        else:
+            seconds = execute_in_place(path)
+        measured[path.relative_to(ROOT).as_posix()] = seconds
         print(f"{seconds:7.1f} s  {path.relative_to(ROOT)}")
-        for problem in problems(nbformat.read(path, as_version=4)):
-            print(f"          problem: {problem}")
+        if not measure_only:
+            for problem in problems(nbformat.read(path, as_version=4)):
+                print(f"          problem: {problem}")
+    record_timings(measured)
+    print(f"run times recorded in {TIMINGS}")
     return 0
 
 
