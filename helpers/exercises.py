@@ -190,8 +190,8 @@ def check_00_uniqueness_with_birth_year(answer, population: pd.DataFrame) -> str
 
 
 def check_00_uniqueness_in_smaller_list(answer, population: pd.DataFrame, n_patients: int) -> str:
-    """Exercise 00.2: share unique on (zip5, birth year, sex) among the first ``n_patients``."""
-    exercise = "Exercise 2 (uniqueness in a smaller list)"
+    """Exercise 00.3: share unique on (zip5, birth year, sex) among the first ``n_patients``."""
+    exercise = "Exercise 3 (uniqueness in a smaller list)"
     answer = require_number(answer, exercise, "a share between 0 and 1")
     columns = ["zip5", "birth_year", "sex"]
     with_year = population.assign(birth_year=population["birth_date"].dt.year)
@@ -222,8 +222,8 @@ def check_00_uniqueness_in_smaller_list(answer, population: pd.DataFrame, n_pati
 
 
 def check_00_largest_hospital(answer, population: pd.DataFrame) -> str:
-    """Exercise 00.3: the hospital that treats the most synthetic patients."""
-    exercise = "Exercise 3 (largest hospital)"
+    """Exercise 00.2: the hospital that treats the most synthetic patients."""
+    exercise = "Exercise 2 (largest hospital)"
     answer = require_text(answer, exercise, "a hospital name")
     counts = population["hospital"].value_counts()
     expected = counts.idxmax()
