@@ -194,25 +194,50 @@ def python_source(source: str) -> str:
     )
 
 
+def _is_claim(statement) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Call)
+        and getattr(statement.value.func, "id", None) == "claim"
+    )
+
+
+def _claims_only(statement) -> bool:
+    """A claim, or a loop/branch/with block that does nothing but claim (``pass`` aside)."""
+    if _is_claim(statement):
+        return True
+    if isinstance(statement, (ast.For, ast.While, ast.If, ast.With)):
+        inner = [
+            s
+            for s in statement.body + getattr(statement, "orelse", [])
+            if not isinstance(s, ast.Pass)
+        ]
+        return bool(inner) and all(_claims_only(s) for s in inner)
+    return False
+
+
 def _claim_statements(tree) -> list[tuple[ast.stmt, list]]:
-    """(statement, the body list holding it) for every ``claim(...)`` expression statement."""
+    """(statement, the body list holding it) for every statement that only claims: a
+    ``claim(...)`` call, or a whole block whose statements all only claim (outermost first)."""
     found = []
-    for node in ast.walk(tree):
-        for name in ("body", "orelse", "finalbody"):
-            body = getattr(node, name, None)
-            if isinstance(body, list):
-                for statement in body:
-                    if (
-                        isinstance(statement, ast.Expr)
-                        and isinstance(statement.value, ast.Call)
-                        and getattr(statement.value.func, "id", None) == "claim"
-                    ):
-                        found.append((statement, body))
+
+    def visit(body):
+        for statement in body:
+            if _claims_only(statement):
+                found.append((statement, body))
+                continue
+            for name in ("body", "orelse", "finalbody", "handlers"):
+                inner = getattr(statement, name, None)
+                if isinstance(inner, list):
+                    visit(inner)
+
+    visit(tree.body)
     return found
 
 
 def strip_claims(source: str) -> str:
-    """The source without its ``claim(...)`` statements; a block left empty gets ``pass``.
+    """The source without its claim statements (and blocks that only claim); a block left
+    empty gets ``pass``.
 
     Returns the source unchanged when it cannot be parsed or when a claim shares a line with
     other code (``x = 1; claim(...)``): claims are inert in a learner's kernel anyway.
