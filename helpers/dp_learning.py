@@ -1,5 +1,5 @@
 """Differentially private model training: DP-SGD, diffprivlib wrappers, privacy-utility sweeps,
-the loss-threshold membership-inference attack, and DP federated averaging.
+membership-inference attacks (loss threshold, likelihood ratio), and DP federated averaging.
 
 Neighbouring datasets differ by adding or removing one patient (as in ``helpers.dp``), except
 where a DP federated plan protects a whole hospital (``unit="hospital"``). Every epsilon here
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from diffprivlib import models as dpl_models
 from diffprivlib.accountant import BudgetAccountant
-from scipy import special
+from scipy import special, stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -403,6 +403,74 @@ def membership_inference(model, members, non_members) -> MembershipResult:
     fpr = (loss_out[None, :] <= cuts[:, None]).mean(axis=1)
     best = float(max(0.0, np.max(tpr - fpr)))
     return MembershipResult(auc, advantage, best, threshold, loss_in, loss_out)
+
+
+def lira_scores(confidences, inside) -> np.ndarray:
+    """Membership scores of the likelihood-ratio attack (LiRA), each model attacked by the others.
+
+    The attacker trains many *shadow* models, each on a random half of the candidate
+    patients, so every patient is in the training data of some and out of others. For one
+    patient, the model's confidence in their true label is roughly Gaussian across models,
+    with a higher mean when they were trained on: fit one Gaussian to the "in" models and one
+    to the "out" models, and score a target model by the log likelihood ratio of its
+    confidence. Calibrating per patient is what finds members at a low false-positive rate:
+    an outlier the model always fits poorly still fits *less* poorly when it was trained on.
+
+    Parameters
+    ----------
+    confidences : array (models, patients), each model's logit-scaled confidence in each
+        patient's true label, log(p / (1 - p)) with p the predicted probability of that label
+        (for logistic regression: the decision function, negated for label 0).
+    inside : bool array of the same shape: whether each patient was in each model's training
+        data. Every patient must be in at least 3 models and out of at least 3.
+
+    Returns an array of the same shape: for model m and patient i,
+    log N(c_mi; mu_in, s_in^2) - log N(c_mi; mu_out, s_out^2), where (mu, s) are the mean and
+    standard deviation (ddof 1) of patient i's confidences under the OTHER models that did
+    ("in") and did not ("out") train on them. Leave-one-model-out: every model is in turn the
+    target and the rest are the attacker's shadow models. Higher means more likely a member;
+    the true-positive rate at a low false-positive rate (``attacks.membership_power``) is how
+    the field reports it.
+
+    Reference: N. Carlini, S. Chien, M. Nasr, S. Song, A. Terzis and F. Tramer, "Membership
+    Inference Attacks From First Principles", IEEE S&P 2022, https://arxiv.org/abs/2112.03570
+    (the online attack, Algorithm 1, with per-example variances).
+    """
+    confidences = np.asarray(confidences, dtype=float)
+    inside = np.asarray(inside)
+    if confidences.ndim != 2 or confidences.shape != inside.shape:
+        raise ValueError(
+            "confidences and inside must be 2-D arrays of the same shape (models, patients); "
+            f"got {confidences.shape} and {inside.shape}"
+        )
+    if inside.dtype != bool:
+        raise TypeError(f"inside must be a boolean array; got dtype {inside.dtype}")
+    if not np.all(np.isfinite(confidences)):
+        raise ValueError("confidences must hold only finite numbers")
+    n_in = inside.sum(axis=0)
+    n_out = len(inside) - n_in
+    if n_in.min() < 3 or n_out.min() < 3:
+        raise ValueError(
+            "every patient must be in at least 3 models and out of at least 3 (so each target "
+            f"leaves 2 of each to fit a Gaussian); the least covered is in {n_in.min()} and out "
+            f"of {n_out.min()}: train more shadow models"
+        )
+    centred = confidences - confidences.mean(axis=0)  # keeps the moments below accurate
+    fits = []
+    for member in (inside, ~inside):
+        weight = member.astype(float)
+        total, squares, count = (
+            (weight * centred).sum(axis=0),
+            (weight * centred**2).sum(axis=0),
+            weight.sum(axis=0),
+        )
+        # leave the target model out of its own Gaussian
+        count_m = count - weight
+        mean_m = (total - weight * centred) / count_m
+        variance_m = ((squares - weight * centred**2) - count_m * mean_m**2) / (count_m - 1)
+        fits.append((mean_m, np.sqrt(np.maximum(variance_m, 1e-12))))
+    (mean_in, sd_in), (mean_out, sd_out) = fits
+    return stats.norm.logpdf(centred, mean_in, sd_in) - stats.norm.logpdf(centred, mean_out, sd_out)
 
 
 # ------------------------------------------------------------------ DP federated learning

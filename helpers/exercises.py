@@ -189,6 +189,38 @@ def check_00_uniqueness_with_birth_year(answer, population: pd.DataFrame) -> str
     )
 
 
+def check_00_uniqueness_in_smaller_list(answer, population: pd.DataFrame, n_patients: int) -> str:
+    """Exercise 00.3: share unique on (zip5, birth year, sex) among the first ``n_patients``."""
+    exercise = "Exercise 3 (uniqueness in a smaller list)"
+    answer = require_number(answer, exercise, "a share between 0 and 1")
+    columns = ["zip5", "birth_year", "sex"]
+    with_year = population.assign(birth_year=population["birth_date"].dt.year)
+    expected = deid.uniqueness(with_year.head(n_patients), columns)
+    everyone = deid.uniqueness(with_year, columns)
+    if _close(answer, expected, 0.0005):
+        return correct(
+            exercise,
+            f"{expected:.1%} of the first {n_patients:,} are unique, against {everyone:.1%} of "
+            f"all {len(population):,}: with fewer people in the list, fewer share a combination. "
+            "Uniqueness is a property of a record within a list, not of the person",
+        )
+    if _close(answer, expected * 100, 0.05):
+        raise ExerciseNotSolved(f"{exercise}: give a share between 0 and 1, not a percentage.")
+    if _close(answer, everyone, 0.0005):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the share among ALL patients (Exercise 1); count among only "
+            "the first patients of the table (.head(...))."
+        )
+    if _close(answer, deid.uniqueness(population.head(n_patients), data.QUASI_IDENTIFIERS), 0.0005):
+        raise ExerciseNotSolved(
+            f"{exercise}: that uses full birth dates; use the birth_year column of Exercise 1."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Take the first {n_patients:,} rows of the table with its "
+        "birth_year column and pass them, with ['zip5', 'birth_year', 'sex'], to deid.uniqueness."
+    )
+
+
 def check_00_largest_hospital(answer, population: pd.DataFrame) -> str:
     """Exercise 00.2: the hospital that treats the most synthetic patients."""
     exercise = "Exercise 2 (largest hospital)"
@@ -207,21 +239,44 @@ def check_00_largest_hospital(answer, population: pd.DataFrame) -> str:
     raise ExerciseNotSolved(f"{exercise}: {answer!r} is not the largest; try value_counts().")
 
 
-def check_00_label_skew(answer, parts) -> str:
-    """Exercise 00.3: the largest share of malignant cases at any one hospital."""
-    exercise = "Exercise 3 (label skew)"
-    answer = require_number(answer, exercise, "a share between 0 and 1")
-    shares = [float(np.mean(y)) for _, y in parts]
-    expected = max(shares)
-    if _close(answer, expected, 0.0005):
-        return correct(exercise, f"one hospital sees {expected:.0%} malignant cases")
-    if _close(answer, expected * 100, 0.05):
-        raise ExerciseNotSolved(f"{exercise}: give a share between 0 and 1, not a percentage.")
-    if _close(answer, min(shares), 0.0005):
-        raise ExerciseNotSolved(f"{exercise}: that is the SMALLEST share; take the largest.")
+def check_00_fewest_malignant(answer, parts, names) -> str:
+    """Exercise 00.4: the hospital of a split with the fewest malignant cases to learn from."""
+    exercise = "Exercise 4 (who has least to learn from?)"
+    answer = require_text(answer, exercise, "a hospital name")
+    names = list(names)
+    if len(names) != len(parts):
+        raise ValueError(f"names must give one name per part; got {len(names)} for {len(parts)}")
+    cases = np.array([int(np.sum(y)) for _, y in parts])
+    sizes = np.array([len(y) for _, y in parts])
+    shares = cases / sizes
+    if (cases == cases.min()).sum() > 1:
+        raise ValueError("the fewest malignant cases must be at one hospital only")
+    expected = names[int(np.argmin(cases))]
+    if answer == expected:
+        return correct(
+            exercise,
+            f"{expected}: {cases.min()} malignant case(s) among {sizes[np.argmin(cases)]} "
+            "patients. Hospitals differ in size (quantity skew) as well as in case mix (label "
+            "skew); what a model can learn depends on both",
+        )
+    if answer not in names:
+        raise ExerciseNotSolved(
+            f"{exercise}: {answer!r} is not one of the hospitals of the split; copy a name "
+            "from the table exactly."
+        )
+    if answer == names[int(np.argmin(sizes))]:
+        raise ExerciseNotSolved(
+            f"{exercise}: {answer!r} has the fewest PATIENTS, but most of them may be "
+            "malignant. Count each hospital's malignant cases (the sum of y_h)."
+        )
+    if answer == names[int(np.argmin(shares))]:
+        raise ExerciseNotSolved(
+            f"{exercise}: {answer!r} has the lowest SHARE of malignant cases; a model learns "
+            "from the NUMBER of cases it sees. Multiply share by patients, or sum y_h."
+        )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. For each (X_h, y_h) in parts, y_h.mean() is the share "
-        "of malignant cases; take the largest."
+        f"{exercise}: {answer!r} is not it. For each hospital, count the malignant cases "
+        "(the sum of its labels y_h) and take the hospital with the fewest."
     )
 
 
@@ -234,7 +289,12 @@ def check_01_safe_harbor_uniqueness(answer, released: pd.DataFrame) -> str:
     answer = require_number(answer, exercise, "a share between 0 and 1")
     expected = deid.uniqueness(released, ["zip3", "birth_year", "sex"])
     if _close(answer, expected, 0.00005):
-        return correct(exercise, f"{expected:.2%} of records are still unique")
+        return correct(
+            exercise,
+            f"{expected:.2%} of records are still unique. Fewer than with the raw three-digit "
+            "ZIP and birth year: Safe Harbor merges small ZIP areas into 000 and removes the "
+            "birth year of everyone aged 90 or over, exactly where records were rare",
+        )
     if _close(answer, expected * 100, 0.005):
         raise ExerciseNotSolved(f"{exercise}: give a share between 0 and 1, not a percentage.")
     raise ExerciseNotSolved(
@@ -243,22 +303,33 @@ def check_01_safe_harbor_uniqueness(answer, released: pd.DataFrame) -> str:
     )
 
 
-def check_01_k_of_generalisation(answer, table: pd.DataFrame, quasi_identifiers) -> str:
-    """Exercise 01.2: the k of a generalised table."""
-    exercise = "Exercise 2 (k of a generalisation)"
-    answer = require_integer(answer, exercise, "an integer k")
-    expected = deid.k_anonymity(table, quasi_identifiers)
+def check_01_records_to_suppress(answer, table: pd.DataFrame, quasi_identifiers, k: int) -> str:
+    """Exercise 01.2: how many records must be suppressed to make a table k-anonymous."""
+    exercise = "Exercise 2 (suppress to reach k)"
+    answer = require_integer(answer, exercise, "the number of records")
+    classes = deid.equivalence_classes(table, quasi_identifiers)
+    small = classes[classes["size"] < k]
+    expected = int(small["size"].sum())
     if answer == expected:
-        if expected == 1:
-            return correct(exercise, "k = 1: at least one record is alone in its class")
-        return correct(exercise, f"k = {expected}: every record hides among {expected - 1} others")
-    if answer == int(deid.equivalence_classes(table, quasi_identifiers)["size"].max()):
+        return correct(
+            exercise,
+            f"{expected} records in {len(small)} classes smaller than {k} "
+            f"({expected / len(table):.2%} of the release): suppress them and every remaining "
+            f"record hides among at least {k - 1} others",
+        )
+    if answer == len(small):
         raise ExerciseNotSolved(
-            f"{exercise}: that is the LARGEST class; k is the size of the smallest one."
+            f"{exercise}: that is the number of CLASSES that are too small; count the RECORDS "
+            "in them (add up their sizes)."
+        )
+    if answer == int(classes.loc[classes["size"] <= k, "size"].sum()):
+        raise ExerciseNotSolved(
+            f"{exercise}: a class of exactly {k} records already satisfies k = {k}; suppress "
+            f"only classes smaller than {k}."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. k is the size of the SMALLEST equivalence class: "
-        "deid.k_anonymity(table, quasi_identifiers) (not the mean or the largest class)."
+        f"{exercise}: got {answer!r}. List the classes with deid.equivalence_classes, keep "
+        f"those whose size is below {k}, and add up their sizes."
     )
 
 
@@ -283,17 +354,36 @@ def check_01_homogeneous_share(answer, table: pd.DataFrame, quasi_identifiers, s
 
 
 def check_01_differencing(answer, records: pd.DataFrame, target_id, code: str) -> str:
-    """Exercise 01.4: whether the target patient has the diagnosis, from two counts."""
+    """Exercise 01.4: the two exact counts of a differencing attack, [with, without the target]."""
     from helpers import attacks  # attacks is used by notebook 01's checks only
 
     exercise = "Exercise 4 (differencing attack)"
-    answer = require_bool(answer, exercise, "True or False")
-    expected = attacks.differencing_attack(records, target_id, ("diagnosis_code", code)).truth
-    if answer == bool(expected):
-        return correct(exercise, "two exact counts were enough to learn one patient's diagnosis")
+    answer = require_vector(answer, exercise, "the two counts [with the target, without]")
+    result = attacks.differencing_attack(records, target_id, ("diagnosis_code", code))
+    expected = np.array([result.count_with, result.count_without], dtype=float)
+    if answer.size != 2:
+        raise ExerciseNotSolved(
+            f"{exercise}: give exactly two counts, [with the target, without]; got {answer.size}."
+        )
+    if np.array_equal(answer, expected):
+        verdict = "has" if result.truth else "does not have"
+        return correct(
+            exercise,
+            f"the counts differ by {result.difference:g}, so patient {target_id} {verdict} "
+            f"{code}: two exact counts of thousands of patients were enough",
+        )
+    if np.array_equal(answer, expected[::-1]) and expected[0] != expected[1]:
+        raise ExerciseNotSolved(
+            f"{exercise}: the counts are swapped; put the count WITH patient {target_id} first."
+        )
+    if answer[0] == expected[0]:
+        raise ExerciseNotSolved(
+            f"{exercise}: the first count is right; for the second, leave patient {target_id} "
+            "out of the table before counting."
+        )
     raise ExerciseNotSolved(
-        f"{exercise}: not quite. Count the patients with diagnosis_code == {code!r}, then the "
-        f"same count without patient {target_id}; a difference of 1 means they have it."
+        f"{exercise}: got {_shown(answer)}. Count the patients with diagnosis_code == {code!r}, "
+        f"then the same count over the table without patient {target_id}."
     )
 
 
@@ -309,39 +399,96 @@ def check_02_randomized_response(answer, noisy_bits, epsilon) -> str:
     expected = dp.estimate_proportion(noisy_bits, epsilon)
     if _close(answer, expected, 1e-6):
         return correct(exercise, f"estimated share {expected:.3f}")
-    if _close(answer, float(np.mean(noisy_bits)), 1e-6):
+    observed = float(np.mean(noisy_bits))
+    if _close(answer, observed, 1e-6):
         raise ExerciseNotSolved(
-            f"{exercise}: that is the share of noisy 'yes' answers, which is biased towards 0.5; "
-            "undo the flipping with dp.estimate_proportion(noisy_bits, epsilon)."
+            f"{exercise}: that is the share of noisy 'yes' answers, which is pulled towards 0.5; "
+            "solve E[observed] = (1 - p) + (2p - 1) * share for the share."
         )
-    raise ExerciseNotSolved(f"{exercise}: got {answer!r}; use dp.estimate_proportion.")
+    truth = math.exp(epsilon) / (1 + math.exp(epsilon))
+    if _close(answer, (observed - truth) / (1 - 2 * truth), 1e-6):
+        raise ExerciseNotSolved(
+            f"{exercise}: p is the probability of telling the TRUTH, e^eps / (1 + e^eps), "
+            "not of lying."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. With p = e^eps / (1 + e^eps), undo the flipping: "
+        "(observed share - (1 - p)) / (2p - 1)."
+    )
 
 
-def check_02_sum_sensitivity(answer, lower, upper) -> str:
-    """Exercise 02.2: the sensitivity of a sum of values clipped to [lower, upper]."""
-    exercise = "Exercise 2 (sensitivity of a clipped sum)"
+def check_02_laplace_release(answer, true_value, sensitivity, epsilon, seed: int) -> str:
+    """Exercise 02.2: a Laplace-mechanism release written in numpy, with a fresh generator."""
+    exercise = "Exercise 2 (write the Laplace mechanism)"
+    answer = require_number(answer, exercise, "the released number (a float)")
+
+    def release(scale):
+        return float(true_value + np.random.default_rng(seed).laplace(0.0, scale))
+
+    expected = release(sensitivity / epsilon)
+    if _close(answer, expected, 1e-9 * max(1.0, abs(expected))):
+        return correct(
+            exercise,
+            f"released {expected:.3f}; dp.laplace_mechanism with the same seed releases the "
+            "same number, after checking its arguments",
+        )
+    if _close(answer, float(true_value), 1e-9):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the true value; a release adds Laplace noise to it."
+        )
+    if _close(answer, release(epsilon / sensitivity), 1e-9 * max(1.0, abs(answer))):
+        raise ExerciseNotSolved(
+            f"{exercise}: the scale is upside down: it is sensitivity / epsilon, so that less "
+            "epsilon means MORE noise."
+        )
+    if _close(answer, release(1.0), 1e-9 * max(1.0, abs(answer))):
+        raise ExerciseNotSolved(
+            f"{exercise}: the noise must depend on epsilon: its scale is sensitivity / epsilon."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. Make a fresh rng = np.random.default_rng({seed}), draw "
+        "ONE rng.laplace(0.0, scale) with scale = sensitivity / epsilon, and add it to the "
+        "true value."
+    )
+
+
+def check_02_sum_sensitivity(answer, lower, upper, max_contributions: int = 1) -> str:
+    """Exercise 02.3: the sensitivity of a sum of values clipped to [lower, upper], when one
+    patient contributes at most ``max_contributions`` values."""
+    exercise = "Exercise 3 (sensitivity of a clipped sum)"
     answer = require_number(answer, exercise, "a number (the most one patient can change the sum)")
-    expected = max(abs(lower), abs(upper))
+    per_value = max(abs(lower), abs(upper))
+    expected = max_contributions * per_value
     if _close(answer, expected, 1e-9):
         return correct(
             exercise, f"adding or removing one patient moves the sum by at most {expected:g}"
         )
-    if _close(answer, upper - lower, 1e-9):
+    if max_contributions > 1 and _close(answer, per_value, 1e-9):
         raise ExerciseNotSolved(
-            f"{exercise}: upper - lower is the sensitivity when one patient's value is REPLACED; "
-            "here one patient is added or removed, so the sum moves by that patient's whole value."
+            f"{exercise}: that is what ONE encounter can change; the privacy unit is the "
+            "patient, who may contribute several encounters."
         )
-    raise ExerciseNotSolved(f"{exercise}: got {answer!r}; how large can one clipped value be?")
+    if _close(answer, max_contributions * (upper - lower), 1e-9) or _close(
+        answer, upper - lower, 1e-9
+    ):
+        raise ExerciseNotSolved(
+            f"{exercise}: upper - lower is the sensitivity when a value is REPLACED; here one "
+            "patient is added or removed, so the sum moves by that patient's whole values."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}; how large can one clipped value be, and how many values "
+        "can one patient contribute?"
+    )
 
 
 def check_02_queries_in_budget(
     answer, epsilon_per_query, epsilon_budget, delta_budget, delta_prime
 ) -> str:
-    """Exercise 02.3: how many equal queries fit a budget under advanced composition."""
+    """Exercise 02.4: how many equal queries fit a budget under advanced composition."""
     from helpers import accounting
 
-    exercise = "Exercise 3 (queries within a budget)"
-    answer = require_integer(answer, exercise, "a whole number of queries")
+    exercise = "Exercise 4 (queries within a budget)"
+    answer = require_integer(answer, exercise, "the number of queries")
     accountant = accounting.PrivacyAccountant(
         epsilon_budget, delta_budget, composition="advanced", delta_prime=delta_prime
     )
@@ -357,6 +504,10 @@ def check_02_queries_in_budget(
             f"{exercise}: that is the count under BASIC composition (epsilons add up); "
             "use composition='advanced'."
         )
+    if answer == expected + 1:
+        raise ExerciseNotSolved(
+            f"{exercise}: one too many: count only the spends the accountant accepted."
+        )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. Make a PrivacyAccountant with composition='advanced' and "
         "spend epsilon_per_query while accountant.can_spend(...) is True; count the spends."
@@ -364,15 +515,20 @@ def check_02_queries_in_budget(
 
 
 def check_02_gaussian_sigma(answer, sensitivity, epsilon, delta) -> str:
-    """Exercise 02.4: the analytic Gaussian noise scale for (epsilon, delta)."""
+    """Exercise 02.5: the analytic Gaussian noise scale for (epsilon, delta)."""
     from helpers import dp
 
-    exercise = "Exercise 4 (Gaussian noise scale)"
+    exercise = "Exercise 5 (Gaussian noise scale)"
     answer = require_number(answer, exercise, "a standard deviation (a float)")
     expected = dp.gaussian_sigma(sensitivity, epsilon, delta)
-    if _close(answer, expected, 1e-3 * expected):
-        return correct(exercise, f"sigma = {expected:.3f}")
     classic = math.sqrt(2 * math.log(1.25 / delta)) * sensitivity / epsilon
+    if _close(answer, expected, 1e-3 * expected):
+        comparison = "smaller" if expected < classic else "larger"
+        return correct(
+            exercise,
+            f"sigma = {expected:.3f}, {comparison} than the classic formula's {classic:.3f} "
+            "(which is not proved at this epsilon)",
+        )
     if _close(answer, classic, 1e-3 * classic):
         raise ExerciseNotSolved(
             f"{exercise}: that is the classic bound, which is proved only for epsilon < 1; use "
@@ -384,32 +540,117 @@ def check_02_gaussian_sigma(answer, sensitivity, epsilon, delta) -> str:
 # --- notebook 03: differentially private machine learning -----------------------------
 
 
-def check_03_dpsgd_epsilon(answer, n, batch_size, noise_multiplier, epochs, delta) -> str:
-    """Exercise 03.1: the epsilon that DP-SGD spends, from its RDP accountant."""
+def check_03_dpsgd_step(
+    answer,
+    weights,
+    X_batch,
+    y_batch,
+    noise_multiplier,
+    clip_norm,
+    expected_batch_size,
+    learning_rate,
+    seed: int,
+) -> str:
+    """Exercise 03.1: one DP-SGD step written out (per-patient gradients, clip, noise, step)."""
+    from helpers import dp, federated
+
+    exercise = "Exercise 1 (write one DP-SGD step)"
+    answer = require_vector(answer, exercise, "the new weights (coefficients, then intercept)")
+    weights = np.asarray(weights, dtype=float)
+    gradients = federated.per_patient_gradients(weights, X_batch, y_batch)
+
+    def step(summed, noise_std, divide_by):
+        noise = dp.gaussian_noise(weights.shape, noise_std, np.random.default_rng(seed))
+        return weights - learning_rate * (summed + noise) / divide_by
+
+    clipped_sum = dp.clip_l2(gradients, clip_norm, axis=1).sum(axis=0)
+    expected = step(clipped_sum, noise_multiplier * clip_norm, expected_batch_size)
+    if answer.shape != expected.shape:
+        raise ExerciseNotSolved(
+            f"{exercise}: give {expected.size} weights (one per feature, then the intercept); "
+            f"got {answer.size}."
+        )
+    if np.allclose(answer, expected, rtol=1e-9, atol=1e-12):
+        return correct(
+            exercise,
+            "clip each patient's gradient, add one Gaussian draw to the sum, divide by the "
+            "EXPECTED batch size: that is every step of DPSGDLogisticRegression",
+        )
+    mistakes = {
+        "the gradients were not clipped: clip each patient's gradient to clip_norm before "
+        "summing": step(gradients.sum(axis=0), noise_multiplier * clip_norm, expected_batch_size),
+        "clip each patient's gradient, not their sum: it is one patient's influence that "
+        "must be bounded": step(
+            dp.clip_l2(gradients.sum(axis=0), clip_norm),
+            noise_multiplier * clip_norm,
+            expected_batch_size,
+        ),
+        "the noise standard deviation is the noise multiplier TIMES the clip norm": step(
+            clipped_sum, noise_multiplier, expected_batch_size
+        ),
+        "divide by the EXPECTED batch size (sampling rate x n), not by the batch's own size, "
+        "which depends on who was sampled": step(
+            clipped_sum, noise_multiplier * clip_norm, len(y_batch)
+        ),
+        "the step adds no noise: draw it with rng.normal(0, noise std, size) from a fresh "
+        "generator": weights - learning_rate * clipped_sum / expected_batch_size,
+    }
+    for hint, wrong in mistakes.items():
+        if np.allclose(answer, wrong, rtol=1e-9, atol=1e-12):
+            raise ExerciseNotSolved(f"{exercise}: {hint}.")
+    raise ExerciseNotSolved(
+        f"{exercise}: not yet. Per patient: residual = sigmoid(x . w) - y, gradient = residual "
+        "* [x, 1]; clip each to clip_norm; sum; add normal noise from a fresh generator; "
+        "divide by the expected batch size; step."
+    )
+
+
+def check_03_dpsgd_epsilon(
+    answer, n, batch_size, noise_multiplier, epochs, delta, previous_batch_size=None
+) -> str:
+    """Exercise 03.2: the epsilon a DP-SGD run spends, certified by the PLD accountant."""
     from helpers import accounting
 
-    exercise = "Exercise 1 (the epsilon of a DP-SGD run)"
+    exercise = "Exercise 2 (the epsilon of a DP-SGD run)"
     answer = require_number(answer, exercise, "an epsilon (a float)")
-    steps = math.ceil(epochs * n / batch_size)
-    rdp = accounting.rdp_sampled_gaussian(batch_size / n, noise_multiplier, steps)
-    expected = accounting.rdp_to_dp(accounting.DEFAULT_ORDERS, rdp, delta)[0]
+    args = (n, batch_size, noise_multiplier, epochs, delta)
+    expected = accounting.dpsgd_epsilon(*args, accountant="pld")
     if _close(answer, expected, 1e-3 * expected):
-        return correct(exercise, f"epsilon = {expected:.3f}")
-    mironov = accounting.rdp_to_dp(accounting.DEFAULT_ORDERS, rdp, delta, "mironov")[0]
-    if _close(answer, mironov, 1e-3 * mironov):
+        detail = f"epsilon = {expected:.3f}"
+        if previous_batch_size is not None:
+            before = accounting.dpsgd_epsilon(
+                n, previous_batch_size, noise_multiplier, epochs, delta, accountant="pld"
+            )
+            change = "more" if expected > before else "less"
+            detail += (
+                f", {change} than {before:.3f} with batches of {previous_batch_size}: each "
+                "patient is now sampled more often, which weakens the amplification by "
+                "subsampling more than the fewer steps save"
+            )
+        return correct(exercise, detail)
+    if previous_batch_size is not None:
+        before = accounting.dpsgd_epsilon(
+            n, previous_batch_size, noise_multiplier, epochs, delta, accountant="pld"
+        )
+        if _close(answer, before, 1e-3 * before):
+            raise ExerciseNotSolved(
+                f"{exercise}: that is the epsilon of the ORIGINAL batch size; use the new one."
+            )
+    rdp = accounting.dpsgd_epsilon(*args, accountant="rdp")
+    if _close(answer, rdp, 1e-3 * rdp):
         raise ExerciseNotSolved(
-            f"{exercise}: that uses Mironov's original RDP conversion, which is valid but looser; "
-            "use the default (improved) conversion."
+            f"{exercise}: that is the RDP accountant's epsilon, a valid but looser bound; the "
+            "exercise asks for the PLD accountant (the kit's default)."
         )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. Call accounting.dpsgd_epsilon(n, batch_size, "
-        "noise_multiplier, epochs, delta, accountant='rdp')."
+        "noise_multiplier, epochs, delta) with the new batch size."
     )
 
 
 def check_03_data_norm(answer, n_features) -> str:
-    """Exercise 03.2: diffprivlib's data_norm for features declared to lie in [0, 1]."""
-    exercise = "Exercise 2 (data_norm from declared bounds)"
+    """Exercise 03.3: diffprivlib's data_norm for features declared to lie in [0, 1]."""
+    exercise = "Exercise 3 (data_norm from declared bounds)"
     answer = require_number(answer, exercise, "a number (the largest possible L2 norm of one row)")
     expected = math.sqrt(n_features)
     if _close(answer, expected, 1e-6):
@@ -420,34 +661,41 @@ def check_03_data_norm(answer, n_features) -> str:
         raise ExerciseNotSolved(
             f"{exercise}: {n_features} is the L1 norm bound; data_norm is an L2 norm."
         )
+    if _close(answer, math.sqrt(n_features + 1), 1e-6):
+        raise ExerciseNotSolved(
+            f"{exercise}: diffprivlib adds the intercept's 1 itself; give the norm of the "
+            "features alone."
+        )
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. A row with every one of the {n_features} features at its "
         "upper bound 1 has the largest L2 norm."
     )
 
 
-def check_03_membership_auc(answer, model, members, non_members) -> str:
-    """Exercise 03.3: the AUC of the loss-threshold membership-inference attack."""
-    from helpers import dp_learning
-
-    exercise = "Exercise 3 (membership inference AUC)"
-    answer = require_number(answer, exercise, "an AUC between 0 and 1")
-    expected = dp_learning.membership_inference(model, members, non_members).auc
-    if _close(answer, expected, 1e-9):
-        if abs(expected - 0.5) < 0.05:
-            verdict = "close to chance: little leaks"
-        elif expected > 0.5:
-            verdict = "above chance: it leaks"
-        else:
-            verdict = "below chance: sampling noise with so few patients, not a leak"
-        return correct(exercise, f"AUC = {expected:.3f} ({verdict})")
-    if _close(answer, 1 - expected, 1e-9):
-        raise ExerciseNotSolved(
-            f"{exercise}: members are the training patients; swap the two sets."
+def check_03_epsilon_for_ceiling(answer, tpr_ceiling, false_positive_rate, delta) -> str:
+    """Exercise 03.4: the largest epsilon whose DP bound keeps TPR <= ceiling at a given FPR."""
+    exercise = "Exercise 4 (choose epsilon for an attack ceiling)"
+    answer = require_number(answer, exercise, "an epsilon (a positive number)")
+    if not tpr_ceiling > delta + false_positive_rate:
+        raise ValueError("tpr_ceiling must exceed false_positive_rate + delta")
+    expected = math.log((tpr_ceiling - delta) / false_positive_rate)
+    if _close(answer, expected, 1e-4):
+        return correct(
+            exercise,
+            f"epsilon = {expected:.3f}: any attack on an ({expected:.2f}, {delta:g})-DP model "
+            f"flags at most {tpr_ceiling:.1%} of members when it wrongly flags "
+            f"{false_positive_rate:.1%} of non-members",
         )
+    if _close(answer, math.log(tpr_ceiling / false_positive_rate), 1e-4):
+        raise ExerciseNotSolved(
+            f"{exercise}: the bound is TPR <= e^eps * FPR + delta: subtract delta before dividing."
+        )
+    if _close(answer, (tpr_ceiling - delta) / false_positive_rate, 1e-4) or _close(
+        answer, tpr_ceiling / false_positive_rate, 1e-4
+    ):
+        raise ExerciseNotSolved(f"{exercise}: that is e^eps; take its logarithm.")
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Use dp_learning.membership_inference(model, members, "
-        "non_members).auc."
+        f"{exercise}: got {answer!r}. Solve e^eps * FPR + delta = ceiling for eps."
     )
 
 

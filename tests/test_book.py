@@ -459,7 +459,7 @@ def test_figure_alt_text_and_exercise_hints_reach_the_book(tmp_path):
     images = re.findall(r"<img\b[^>]*>", page)
     assert len(images) == 1 and f'alt="{alt}"' in images[0], images
     text = re.sub(r"<[^>]+>", "", page)
-    assert "ExerciseNotSolved: Exercise 2 (sensitivity of a clipped sum): not answered yet" in text
+    assert "ExerciseNotSolved: Exercise 3 (sensitivity of a clipped sum): not answered yet" in text
     for leak in ("Traceback", "exercises.py", "max(abs(lower)", "expected ="):
         assert leak not in text, leak
 

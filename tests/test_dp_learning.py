@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-from helpers import accounting, data
+from helpers import accounting, attacks, data
 from helpers import dp_learning as L
 
 # --------------------------------------------------------------- DP-SGD
@@ -211,3 +213,67 @@ def test_per_example_loss():
             return np.tile([0.5, 0.5], (len(X), 1))
 
     np.testing.assert_allclose(L.per_example_loss(Half(), np.zeros((3, 1)), [0, 1, 1]), math.log(2))
+
+
+# --------------------------------------------------------------- the likelihood-ratio attack
+
+
+def _lira_brute_force(confidences, inside):
+    """LiRA written the slow, obvious way: one target model at a time."""
+    scores = np.empty_like(confidences)
+    for m in range(len(confidences)):
+        others = np.arange(len(confidences)) != m
+        for i in range(confidences.shape[1]):
+            c, where = confidences[others, i], inside[others, i]
+            ins, outs = c[where], c[~where]
+            scores[m, i] = stats.norm.logpdf(
+                confidences[m, i], ins.mean(), ins.std(ddof=1)
+            ) - stats.norm.logpdf(confidences[m, i], outs.mean(), outs.std(ddof=1))
+    return scores
+
+
+def test_lira_scores_equal_the_leave_one_model_out_definition():
+    rng = np.random.default_rng(4)
+    inside = rng.random((12, 7)) < 0.5
+    inside[:3], inside[3:6] = True, False  # every patient in >= 3 and out of >= 3 models
+    confidences = rng.normal(size=(12, 7)) * 3 + 40 + inside  # large offset: moments stay exact
+    np.testing.assert_allclose(
+        L.lira_scores(confidences, inside), _lira_brute_force(confidences, inside), atol=1e-8
+    )
+
+
+def test_lira_finds_members_at_low_false_positive_rate_where_a_global_threshold_cannot():
+    # Each patient has their own typical confidence (an outlier is always fitted poorly);
+    # training on them raises it by a little. A global threshold sees mostly who is typical.
+    rng = np.random.default_rng(0)
+    models, patients = 64, 400
+    inside = rng.random((models, patients)) < 0.5
+    typical = rng.normal(0.0, 3.0, patients)
+    confidences = typical + 1.0 * inside + rng.normal(0.0, 0.3, (models, patients))
+    scores = L.lira_scores(confidences, inside)
+    lira = attacks.membership_power(scores[inside], scores[~inside], 0.01)
+    global_threshold = attacks.membership_power(confidences[inside], confidences[~inside], 0.01)
+    assert lira > 0.5 and global_threshold < 0.05
+
+
+def test_lira_learns_nothing_when_membership_does_not_change_the_model():
+    rng = np.random.default_rng(1)
+    inside = rng.random((64, 300)) < 0.5
+    confidences = rng.normal(0.0, 1.0, (64, 300))  # independent of membership
+    scores = L.lira_scores(confidences, inside)
+    assert 0.47 < roc_auc_score(inside.ravel(), scores.ravel()) < 0.53
+    assert attacks.membership_power(scores[inside], scores[~inside], 0.1) < 0.13
+
+
+def test_lira_scores_refuse_what_they_cannot_fit():
+    inside = np.zeros((8, 4), dtype=bool)
+    inside[:4] = True
+    with pytest.raises(ValueError, match="same shape"):
+        L.lira_scores(np.zeros((8, 3)), inside)
+    with pytest.raises(TypeError, match="boolean"):
+        L.lira_scores(np.zeros((8, 4)), inside.astype(int))
+    with pytest.raises(ValueError, match="finite"):
+        L.lira_scores(np.full((8, 4), np.nan), inside)
+    inside[:, 0] = True  # patient 0 is in every model: no "out" Gaussian to compare with
+    with pytest.raises(ValueError, match="at least 3"):
+        L.lira_scores(np.zeros((8, 4)), inside)

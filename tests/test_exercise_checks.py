@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import accounting, data, deid, dp, dp_learning, encryption, exercises, federated
+from helpers import accounting, data, deid, dp, encryption, exercises, federated
 from helpers.exercises import ExerciseNotSolved
 
 KINDS = ("number", "integer", "bool", "text", "vector")
@@ -88,16 +88,6 @@ def _classes(sizes, distinct_diagnoses) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _members():
-    from sklearn.linear_model import LogisticRegression
-
-    rng = np.random.default_rng(3)
-    X = rng.normal(size=(60, 3))
-    y = (X[:, 0] + 0.8 * rng.normal(size=60) > 0).astype(int)
-    model = LogisticRegression(C=100.0).fit(X[:30], y[:30])
-    return model, (X[:30], y[:30]), (X[30:], y[30:])
-
-
 def _linear_hospital(seed: int, n: int = 24) -> federated.Hospital:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 2))
@@ -132,6 +122,21 @@ def _00_uniqueness():
     return Entry("number", expected, (people,), mistakes=[100 * expected, full_dates])
 
 
+def _00_smaller_list():
+    people = population().assign(birth_year=population()["birth_date"].dt.year)
+    columns = ["zip5", "birth_year", "sex"]
+    expected = deid.uniqueness(people.head(60), columns)
+    everyone = deid.uniqueness(people, columns)
+    full_dates = deid.uniqueness(people.head(60), ["zip5", "birth_date", "sex"])
+    assert abs(expected - everyone) > 0.01, "the fixture must tell the two lists apart"
+    return Entry(
+        "number",
+        expected,
+        (population(), 60),
+        mistakes=[everyone, full_dates, 100 * expected, deid.uniqueness(people.head(6), columns)],
+    )
+
+
 def _00_largest():
     counts = population()["hospital"].value_counts()
     return Entry(
@@ -142,23 +147,20 @@ def _00_largest():
     )
 
 
-def _00_label_skew():
+def _00_fewest_malignant():
+    # The smallest hospital is not the one with fewest malignant cases, and neither is the
+    # one with the lowest share: A has 3 of 100 (3 %), B 1 of 10 (10 %), C 9 of 9.
     parts = [
-        (np.zeros((15, 2)), np.r_[np.ones(11), np.zeros(4)]),  # 0.7333
-        (np.zeros((20, 2)), np.r_[np.ones(7), np.zeros(13)]),  # 0.35
-        (np.zeros((12, 2)), np.r_[np.ones(1), np.zeros(11)]),  # 0.0833
+        (np.zeros((100, 2)), np.r_[np.ones(3), np.zeros(97)]),
+        (np.zeros((10, 2)), np.r_[np.ones(1), np.zeros(9)]),
+        (np.zeros((9, 2)), np.ones(9)),
     ]
-    shares = [float(y.mean()) for _, y in parts]
+    names = ["A General", "B Clinic", "C Centre"]
     return Entry(
-        "number",
-        max(shares),
-        (parts,),
-        mistakes=[
-            min(shares),
-            100 * max(shares),
-            float(np.mean(np.concatenate([y for _, y in parts]))),
-        ],
-        typed=[0.733],
+        "text",
+        "B Clinic",
+        (parts, names),
+        mistakes=["A General", "C Centre", "b clinic", "Hillcrest Regional", "B"],
     )
 
 
@@ -175,20 +177,22 @@ def _01_safe_harbor():
     return Entry("number", expected, (released,), mistakes=[100 * expected])
 
 
-def _01_k():
-    table = _classes([3, 4, 7], [1, 2, 3])
+def _01_suppress():
+    # classes of 2, 3, 4, 5 and 7 records: to reach k = 5 suppress 2 + 3 + 4 = 9 records
+    table = _classes([2, 3, 4, 5, 7], [1, 1, 2, 2, 3])
     return Entry(
         "integer",
-        3,
-        (table, ["zip3", "age_band"]),
-        mistakes=[7, 14 / 3, 2, 14],  # largest class, mean size, k - 1, number of records
+        9,
+        (table, ["zip3", "age_band"], 5),
+        # classes too small, records in classes <= k, the smallest class, k itself
+        mistakes=[3, 14, 2, 5, 9.5, 21],
     )
 
 
 def _01_homogeneous():
     table = _classes([3, 4, 7, 6], [1, 2, 1, 3])
-    # classes with one diagnosis: sizes 3 and 7, so 10 of 20 records; 2 of 4 classes would be 0.5
-    table = pd.concat([table, _classes([5], [1]).assign(zip3="099")], ignore_index=True)
+    # classes with one diagnosis: sizes 3, 7 and 9, so 19 of 29 records; 3 of 5 classes is 0.6
+    table = pd.concat([table, _classes([9], [1]).assign(zip3="099")], ignore_index=True)
     classes = deid.equivalence_classes(table, ["zip3", "age_band"], "diagnosis")
     expected = float(classes.loc[classes["distinct"] == 1, "size"].sum() / classes["size"].sum())
     share_of_classes = float((classes["distinct"] == 1).mean())
@@ -202,21 +206,64 @@ def _01_homogeneous():
 
 def _01_differencing():
     people = population()
-    target = people.loc[people["diagnosis_code"] != "E11", "patient_id"].iloc[0]
-    # The target does NOT have E11: np.False_ is a right answer, True and 1 are wrong.
+    target = people.loc[people["diagnosis_code"] == "E11", "patient_id"].iloc[0]
+    with_target = int((people["diagnosis_code"] == "E11").sum())
+    expected = np.array([with_target, with_target - 1], dtype=float)
     return Entry(
-        "bool", False, (people, target, "E11"), mistakes=["False", "no", 0, np.int64(0), 1.0]
+        "vector",
+        expected,
+        (people, target, "E11"),
+        mistakes=[
+            np.array([with_target, with_target]),  # forgot to leave the target out
+            expected[::-1],  # swapped
+            np.array([1.0, 0.0]),  # the difference as two bits
+            np.array([len(people), len(people) - 1]),  # counted everyone, not the diagnosis
+            [with_target - 1, with_target - 2],
+        ],
     )
 
 
 def _02_randomized_response():
     bits = np.random.default_rng(11).integers(0, 2, size=300)
     expected = dp.estimate_proportion(bits, 0.5)
-    return Entry("number", expected, (bits, 0.5), mistakes=[float(bits.mean())])
+    p = math.exp(0.5) / (1 + math.exp(0.5))
+    flipped = (bits.mean() - p) / (1 - 2 * p)  # p taken as the probability of lying
+    return Entry("number", expected, (bits, 0.5), mistakes=[float(bits.mean()), flipped])
+
+
+def _02_laplace_release():
+    true_count, sensitivity, epsilon, seed = 95.0, 1.0, 0.5, 7
+
+    def release(scale):
+        return true_count + np.random.default_rng(seed).laplace(0.0, scale)
+
+    expected = release(sensitivity / epsilon)
+    reused = np.random.default_rng(seed)
+    reused.laplace(0.0, 1.0)  # a generator that was already used once
+    return Entry(
+        "number",
+        expected,
+        (true_count, sensitivity, epsilon, seed),
+        mistakes=[
+            true_count,
+            release(epsilon / sensitivity),
+            release(1.0),
+            true_count + reused.laplace(0.0, sensitivity / epsilon),
+            true_count + np.random.default_rng(seed).normal(0.0, sensitivity / epsilon),
+        ],
+    )
 
 
 def _02_sum_sensitivity():
-    return Entry("number", 180.0, (20, 180), mistakes=[160.0, 20.0, 90.0], typed=[180])
+    # values clipped to [60, 250], at most 3 encounters per patient
+    return Entry(
+        "number",
+        750.0,
+        (60, 250),
+        {"max_contributions": 3},
+        mistakes=[250.0, 570.0, 190.0, 3.0, 60.0],
+        typed=[750],
+    )
 
 
 def _02_queries():
@@ -250,22 +297,78 @@ def _02_gaussian_sigma():
 
 
 def _03_dpsgd_epsilon():
-    args = (10_000, 100, 1.1, 5, 1e-5)
-    rdp = accounting.rdp_sampled_gaussian(100 / 10_000, 1.1, 500)
-    mironov = accounting.rdp_to_dp(accounting.DEFAULT_ORDERS, rdp, 1e-5, "mironov")[0]
-    expected = accounting.dpsgd_epsilon(*args, accountant="rdp")
-    return Entry("number", expected, args, mistakes=[mironov])
+    args = (10_000, 200, 1.1, 5, 1e-5)
+    expected = accounting.dpsgd_epsilon(*args, accountant="pld")
+    rdp = accounting.dpsgd_epsilon(*args, accountant="rdp")
+    before = accounting.dpsgd_epsilon(10_000, 100, 1.1, 5, 1e-5, accountant="pld")
+    steps = math.ceil(5 * 10_000 / 200)
+    mironov = accounting.rdp_to_dp(
+        accounting.DEFAULT_ORDERS,
+        accounting.rdp_sampled_gaussian(200 / 10_000, 1.1, steps),
+        1e-5,
+        "mironov",
+    )[0]
+    return Entry(
+        "number",
+        expected,
+        args,
+        {"previous_batch_size": 100},
+        mistakes=[rdp, before, mironov, 2 * before],
+    )
+
+
+def _03_dpsgd_step():
+    rng = np.random.default_rng(5)
+    weights = np.array([0.3, -0.2, 0.1, 0.05])
+    X_batch = rng.normal(0.0, 3.0, size=(5, 3))  # large enough that every gradient is clipped
+    y_batch = np.array([1, 0, 1, 1, 0])
+    z, clip, expected_batch, lr, seed = 1.3, 0.5, 8.0, 0.7, 3
+    X1 = np.column_stack([X_batch, np.ones(5)])
+    residual = 1 / (1 + np.exp(-(X1 @ weights))) - y_batch
+    gradients = residual[:, None] * X1
+    norms = np.linalg.norm(gradients, axis=1, keepdims=True)
+    assert (norms > clip).all(), "the fixture must clip every gradient"
+    clipped = gradients * np.minimum(1.0, clip / norms)
+
+    def step(total, noise_std, divide_by):
+        noise = np.random.default_rng(seed).normal(0.0, noise_std, size=4)
+        return weights - lr * (total + noise) / divide_by
+
+    total = gradients.sum(axis=0)
+    return Entry(
+        "vector",
+        step(clipped.sum(axis=0), z * clip, expected_batch),
+        (weights, X_batch, y_batch, z, clip, expected_batch, lr, seed),
+        mistakes=[
+            step(total, z * clip, expected_batch),  # no clipping
+            step(total * min(1.0, clip / np.linalg.norm(total)), z * clip, expected_batch),
+            step(clipped.sum(axis=0), z, expected_batch),  # noise std z, not z C
+            step(clipped.sum(axis=0), z * clip, 5),  # the batch's own size
+            weights - lr * clipped.sum(axis=0) / expected_batch,  # no noise
+            weights,
+            step(clipped.sum(axis=0), z * clip, expected_batch)[:3],  # intercept missing
+        ],
+    )
 
 
 def _03_data_norm():
-    return Entry("number", math.sqrt(12), (12,), mistakes=[12, 144, 6.0], typed=[3.4641016])
+    return Entry(
+        "number",
+        math.sqrt(12),
+        (12,),
+        mistakes=[12, 144, 6.0, math.sqrt(13)],
+        typed=[3.4641016],
+    )
 
 
-def _03_membership_auc():
-    model, members, non_members = _members()
-    auc = dp_learning.membership_inference(model, members, non_members).auc
-    assert abs(auc - 0.5) > 0.01, "the fixture's AUC must tell members from non-members"
-    return Entry("number", auc, (model, members, non_members), mistakes=[1 - auc, 0.5])
+def _03_epsilon_for_ceiling():
+    tpr, fpr, delta = 0.01, 0.001, 1e-3
+    return Entry(
+        "number",
+        math.log((tpr - delta) / fpr),
+        (tpr, fpr, delta),
+        mistakes=[math.log(tpr / fpr), (tpr - delta) / fpr, tpr / fpr, math.log(tpr)],
+    )
 
 
 def _history():
@@ -410,19 +513,22 @@ def _07_ratio():
 
 REGISTRY = {
     "check_00_uniqueness_with_birth_year": _00_uniqueness,
+    "check_00_uniqueness_in_smaller_list": _00_smaller_list,
     "check_00_largest_hospital": _00_largest,
-    "check_00_label_skew": _00_label_skew,
+    "check_00_fewest_malignant": _00_fewest_malignant,
     "check_01_safe_harbor_uniqueness": _01_safe_harbor,
-    "check_01_k_of_generalisation": _01_k,
+    "check_01_records_to_suppress": _01_suppress,
     "check_01_homogeneous_share": _01_homogeneous,
     "check_01_differencing": _01_differencing,
     "check_02_randomized_response": _02_randomized_response,
+    "check_02_laplace_release": _02_laplace_release,
     "check_02_sum_sensitivity": _02_sum_sensitivity,
     "check_02_queries_in_budget": _02_queries,
     "check_02_gaussian_sigma": _02_gaussian_sigma,
     "check_03_dpsgd_epsilon": _03_dpsgd_epsilon,
+    "check_03_dpsgd_step": _03_dpsgd_step,
     "check_03_data_norm": _03_data_norm,
-    "check_03_membership_auc": _03_membership_auc,
+    "check_03_epsilon_for_ceiling": _03_epsilon_for_ceiling,
     "check_04_total_upload": _04_total_upload,
     "check_04_reconstructed_feature": _04_reconstructed,
     "check_04_personalised_mse": _04_personalised,
