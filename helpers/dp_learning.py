@@ -765,9 +765,12 @@ class DPAggregator(federated.Aggregator):
 
     def select(self, round_number, hospitals, rng):
         if self.plan.sampling_rate == 1.0:
-            return list(hospitals)
-        rng = check_rng(rng)
-        return [h for h in hospitals if rng.random() < self.plan.sampling_rate]
+            asked = list(hospitals)
+        else:
+            rng = check_rng(rng)
+            asked = [h for h in hospitals if rng.random() < self.plan.sampling_rate]
+        # the inner aggregator sees who is asked (pairwise masking sets up its keys here)
+        return self.inner.select(round_number, asked, rng) if asked else asked
 
     def _require_started(self):
         if self._global is None:
@@ -778,6 +781,13 @@ class DPAggregator(federated.Aggregator):
 
     def encode(self, weights, n_samples, rng=None):
         """AT THE HOSPITAL: its change to the global weights (plus its own noise, silo mode)."""
+        return self.inner.encode(self._change(weights, n_samples, rng), 1, rng)
+
+    def encode_as(self, sender, weights, n_samples, rng=None):
+        """:meth:`encode`, passing the sender on to the inner aggregator (pairwise masking)."""
+        return self.inner.encode_as(sender, self._change(weights, n_samples, rng), 1, rng)
+
+    def _change(self, weights, n_samples, rng):
         self._require_started()
         change = np.asarray(weights, dtype=np.float64).reshape(-1) - self._global
         bound = self.plan.max_update_norm(check_integer(n_samples, "n_samples", minimum=1))
@@ -789,7 +799,7 @@ class DPAggregator(federated.Aggregator):
             )
         if self.plan.noise == "silo":
             change = change + dp.gaussian_noise(change.shape, self.plan.noise_std, rng)
-        return self.inner.encode(change, 1, rng)
+        return change
 
     def combine(self, messages):
         """AT THE SERVER: count what arrived; the inner aggregator combines it."""

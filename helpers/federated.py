@@ -32,13 +32,14 @@ with four methods, each of which runs at a named party. The training loop
         asked = aggregator.select(round, hospitals, rng)     # AT THE SERVER (default: all)
         for every hospital asked (AT THE HOSPITAL):
             w_i, n_i = hospital.local_update(global_w, ...)
-            message_i = aggregator.encode(w_i, n_i, rng)    # what leaves the hospital
+            message_i = aggregator.encode_as(name_i, w_i, n_i, rng)  # what leaves the hospital
         combined = aggregator.combine([message_1, ..., message_k])   # AT THE SERVER
         global_w = aggregator.decode(combined, rng)         # AT WHOEVER MAY READ THE RESULT
 
 - ``encode(weights, n_samples, rng) -> message``: turn a hospital's new weights and count into
-  the message it sends (plain: ``(n * w, n)``; secure aggregation: ciphertexts; local DP:
-  noised values).
+  the message it sends (plain: ``(n * w, n)``; secure aggregation: ciphertexts or masked
+  vectors; silo-level DP: noised values). The loop calls ``encode_as(sender, ...)``, which
+  by default is ``encode``; pairwise masking needs the sender's name to pick its keys.
 - ``combine(messages) -> combined``: the server's only view of the round (plain: sums;
   secure aggregation: ciphertext sums under a public key only).
 - ``decode(combined, rng) -> weights``: produce the next global weights (plain: the server
@@ -53,8 +54,9 @@ with four methods, each of which runs at a named party. The training loop
   which hospitals are asked each round (default all; DP client sampling picks at random).
 - ``name`` and ``trusted_parties`` (plain words) label the aggregator in tables.
 
-:class:`WeightedMean` is plain FedAvg. ``helpers.encryption.SecureAggregator`` (Paillier) and
-the DP aggregators in ``helpers.dp_learning`` plug into the same loop unchanged.
+:class:`WeightedMean` is plain FedAvg. ``helpers.encryption.SecureAggregator`` (Paillier),
+``helpers.masking.MaskingAggregator`` (pairwise masking, no key holder) and the DP aggregators
+in ``helpers.dp_learning`` plug into the same loop unchanged.
 
 Standardising features without pooling the data
 -----------------------------------------------
@@ -533,6 +535,14 @@ class Aggregator(abc.ABC):
         """Runs AT THE SERVER each round: which hospitals are asked to take part (default: all)."""
         return list(hospitals)
 
+    def encode_as(self, sender: str, weights: np.ndarray, n_samples: int, rng) -> object:
+        """Runs AT HOSPITAL ``sender``: :meth:`encode`, for a protocol that must know who sends.
+
+        The loop calls this one. The default ignores the name; pairwise masking
+        (``helpers.masking``) masks with keys it agreed with each other hospital, so it needs it.
+        """
+        return self.encode(weights, n_samples, rng)
+
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -764,7 +774,7 @@ def federated_averaging(
                 weights.copy(), local_epochs, lr, rng=rng, batch_size=batch_size
             )
             if h.name not in dropped.get(r, ()):  # a dropped hospital's message never arrives
-                messages.append(aggregator.encode(new_weights, n, rng))
+                messages.append(aggregator.encode_as(h.name, new_weights, n, rng))
         up = sum(int(aggregator.message_bytes(m)) for m in messages)
         combined = aggregator.combine(messages)
         weights = _as_weights(aggregator.decode(combined, rng), d, "decoded weights").copy()
