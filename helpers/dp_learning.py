@@ -838,6 +838,7 @@ def dp_federated_averaging(
     progress: bool = False,
     model: str = "logistic",
     dropped=None,
+    evaluate_every: int = 1,
 ) -> tuple[federated.FederatedResult, DPAggregator]:
     """DP federated averaging in one call: the plan's hospitals, its DPAggregator, the FedAvg loop.
 
@@ -850,7 +851,8 @@ def dp_federated_averaging(
         ``encryption.SecureAggregator`` needs ``weight_bound`` at least the largest update
         (``plan.max_update_norm`` of the largest hospital) and, in silo mode, room for noise.
     accountant : charged before the first round (None: a fresh one with the plan's budget).
-    rng, test_data, progress, dropped : passed to ``federated.federated_averaging``.
+    rng, test_data, progress, dropped, evaluate_every : passed to
+        ``federated.federated_averaging``.
     model : "logistic" or "linear".
 
     Returns ``(result, aggregator)``; ``aggregator.accountant.ledger`` holds the charge.
@@ -867,5 +869,6 @@ def dp_federated_averaging(
         test_data=test_data,
         progress=progress,
         dropped=dropped,
+        evaluate_every=evaluate_every,
     )
     return result, aggregator

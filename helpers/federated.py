@@ -352,6 +352,25 @@ class Standardiser:
         std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
         return cls(mean, std)
 
+    @classmethod
+    def fit(cls, X) -> Standardiser:
+        """Mean and standard deviation of ``X`` itself: one hospital's OWN scaler.
+
+        Equal to ``from_moments`` of that hospital's own ``local_statistics``: nothing leaves
+        the hospital, and nothing of the other hospitals comes in.
+        """
+        X = _as_features(X)
+        return cls.from_moments(np.concatenate([X.mean(axis=0), (X**2).mean(axis=0)]))
+
+    def raw_weights(self, weights) -> np.ndarray:
+        """The same model on raw (unstandardised) features: fold the scaling into the weights.
+
+        ``w . (x - mean) / scale + b = (w / scale) . x + (b - sum(w * mean / scale))``.
+        """
+        weights = _as_weights(weights, self.mean.shape[0])
+        coefficients = weights[:-1] / self.scale
+        return np.append(coefficients, weights[-1] - np.sum(coefficients * self.mean))
+
     def transform(self, X) -> np.ndarray:
         """Standardise ``X`` (patients x features)."""
         X = _as_features(X)
@@ -703,6 +722,7 @@ def federated_averaging(
     progress: bool = False,
     batch_size: int | None = None,
     dropped=None,
+    evaluate_every: int = 1,
 ) -> FederatedResult:
     """Train one model across hospitals with federated averaging (FedAvg).
 
@@ -721,6 +741,9 @@ def federated_averaging(
     batch_size : None for full-batch local steps, or patients per mini-batch.
     dropped : simulated failures, ``{round: [hospital names]}``: those hospitals are asked
         but do not report in that round (a laptop that lost its connection). None: none.
+    evaluate_every : int >= 1; the accuracy and loss columns are computed every this many
+        rounds and in the last round (NaN in between). Studies that repeat a run many times
+        and need only the final model pass ``rounds``.
 
     Before any hospital computes anything the aggregator sees the run's settings
     (``Aggregator.start``) and may refuse them; each round it chooses who is asked
@@ -745,6 +768,7 @@ def federated_averaging(
         weights = _as_weights(initial_weights, d, "initial_weights").copy()
     test = _check_test_data(test_data, d, model)
     dropped = _check_dropped(dropped, hospitals, rounds)
+    evaluate_every = check_integer(evaluate_every, "evaluate_every", minimum=1)
     aggregator.start(
         RunSettings(tuple(hospitals), rounds, local_epochs, lr, batch_size, weights.copy(), model)
     )
@@ -753,13 +777,14 @@ def federated_averaging(
         test = (np.vstack([p[0] for p in pooled]), np.concatenate([p[1] for p in pooled]))
 
     def row(round_number, w, up, down, seconds, reported):
+        evaluated = round_number % evaluate_every == 0 or round_number == rounds
         entry = {
             "round": round_number,
-            "accuracy": score(w, *test, model),
-            "loss": loss(w, *test, model),
+            "accuracy": score(w, *test, model) if evaluated else np.nan,
+            "loss": loss(w, *test, model) if evaluated else np.nan,
         }
         for h in hospitals:
-            entry[f"accuracy_{h.name}"] = h.evaluate(w)["accuracy"]
+            entry[f"accuracy_{h.name}"] = h.evaluate(w)["accuracy"] if evaluated else np.nan
         entry.update(bytes_up=up, bytes_down=down, seconds=seconds, reported=reported)
         return entry
 
@@ -856,6 +881,9 @@ class LocalOnlyResult:
     table: pd.DataFrame
 
 
+SCALINGS = ("as given", "own")
+
+
 def local_only_training(
     hospitals,
     epochs: int,
@@ -863,8 +891,16 @@ def local_only_training(
     rng: RandomState = None,
     batch_size: int | None = None,
     test_data=None,
+    scaling: str = "as given",
 ) -> LocalOnlyResult:
     """Baseline: every hospital trains alone on its own records (no collaboration).
+
+    A baseline "alone" must borrow nothing from the federation, the scaling of its
+    features included: with ``scaling="own"`` each hospital standardises its records with its
+    OWN mean and standard deviation (:meth:`Standardiser.fit`), trains, and reports the model
+    on raw features (:meth:`Standardiser.raw_weights`), so it is scored on raw test data.
+    Hospitals already standardised with the federation's pooled statistics
+    (:func:`federated_standardisation`) are NOT alone: pass raw hospitals here.
 
     Parameters
     ----------
@@ -872,11 +908,15 @@ def local_only_training(
     epochs, lr, rng, batch_size : as in :func:`gradient_descent`.
     test_data : None (each hospital evaluates on its own training data), one
         ``(X_test, y_test)`` pair shared by all, or a list with one pair per hospital
-        (e.g. each hospital's own held-out patients).
+        (e.g. each hospital's own held-out patients); in the hospitals' units (raw features
+        with ``scaling="own"``).
+    scaling : "as given" (train on the records as the hospital holds them, e.g. already scaled
+        by public bounds) or "own" (each hospital's own scaler, as above).
     """
     hospitals = _check_hospitals(hospitals)
     epochs = check_integer(epochs, "epochs", minimum=1)
     lr = check_real(lr, "lr", low=0.0, low_inclusive=False)
+    scaling = check_choice(scaling, "scaling", SCALINGS)
     rng = check_rng(rng)
     d, model = hospitals[0].n_features, hospitals[0].model
     if test_data is None:
@@ -892,7 +932,14 @@ def local_only_training(
         tests = [_check_test_data(test_data, d, model)] * len(hospitals)
     weights, rows = {}, []
     for h, test in zip(hospitals, tests, strict=True):
-        w, n = h.local_update(np.zeros(d + 1), epochs, lr, rng=rng, batch_size=batch_size)
+        if scaling == "own":
+            X, y = h._data()  # at the hospital: its own records, its own statistics
+            own = Standardiser.fit(X)
+            alone = Hospital(own.transform(X), y, name=h.name, model=model)
+            w, n = alone.local_update(np.zeros(d + 1), epochs, lr, rng=rng, batch_size=batch_size)
+            w = own.raw_weights(w)
+        else:
+            w, n = h.local_update(np.zeros(d + 1), epochs, lr, rng=rng, batch_size=batch_size)
         weights[h.name] = w
         if test is None:
             metrics = h.evaluate(w)
@@ -912,9 +959,14 @@ def gradient_inversion(update) -> np.ndarray:
     ``r * [x, 1]`` (``r`` a scalar residual), so dividing the coefficient part by the
     intercept part returns ``x`` exactly. The same holds for a weight UPDATE after one
     gradient step on one patient (``new - old = -lr * gradient``; ``lr`` cancels). For a
-    batch the gradient is ``mean_i r_i [x_i, 1]`` and the ratio is a residual-weighted
-    average of the patients, not any one of them; secure aggregation hides even that
-    hospital-level update behind the sum over hospitals.
+    batch the gradient is ``mean_i r_i [x_i, 1]`` and the ratio is
+    ``sum_i (r_i / sum_j r_j) x_i``: a combination of the patients with weights that sum to
+    1 but have the signs of the residuals. From zero weights the residuals are ``+1/2`` for
+    benign and ``-1/2`` for malignant patients, so the weights have both signs and the result
+    is an extrapolation beyond the class means, not an average of patients. The intercept
+    entry itself is ``mean_i r_i``: after one step from zero weights it gives the hospital's
+    share of malignant patients exactly (``-lr * (1/2 - share)``), a case-mix leak that secure
+    aggregation hides behind the sum over hospitals.
 
     Parameters
     ----------
