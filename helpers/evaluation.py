@@ -518,60 +518,129 @@ def tradeoff_study(
 class Scenario:
     """A clinical scenario's constraints, as the worksheet reads them.
 
-    min_accuracy : the whole 95 % interval of the mean test accuracy must be at least this.
+    max_loss : the accuracy (a share: 0.04 is four points) the scenario may lose against
+        ``reference``, the non-private model the same hospitals would train; a configuration
+        qualifies only when the whole 95 % interval of its paired loss lies below it.
+        (Relative to the reference, because how hard a split is moves every row alike.)
     trusted : the :data:`PARTIES` the scenario can trust.
     server_may_see_updates : whether the coordinating server may receive individual
         hospitals' updates (even noised ones).
-    max_seconds : CPU seconds per training run (this machine's scale).
+    max_seconds : CPU seconds per training run on this machine's scale (inf: no limit).
     guarantee : whether a formal DP guarantee is required.  shared_model : whether the sites
         need one joint model (local-only training gives none).
+    story : the scenario in words (notebook 07 prints it).
     """
 
     name: str
-    min_accuracy: float
+    max_loss: float
     trusted: frozenset = frozenset()
     server_may_see_updates: bool = False
     max_seconds: float = math.inf
     guarantee: bool = True
     shared_model: bool = True
+    reference: str = "FedAvg"
     story: str = ""
 
     def __post_init__(self):
-        check_real(self.min_accuracy, "min_accuracy", low=0.0, high=1.0)
+        check_real(self.max_loss, "max_loss", low=0.0, high=1.0)
+        if isinstance(self.max_seconds, bool) or not float(self.max_seconds) > 0:
+            raise ValueError(f"max_seconds must be > 0 (inf: no limit); got {self.max_seconds!r}")
         unknown = set(self.trusted) - set(PARTIES)
         if unknown:
             raise ValueError(f"trusted must hold only {PARTIES}; got {sorted(unknown)}")
         object.__setattr__(self, "trusted", frozenset(self.trusted))
 
 
-def shortlist(summary: pd.DataFrame, scenario: Scenario, configurations) -> pd.DataFrame:
+def shortlist(study: Study, scenario: Scenario, level: float = 0.95) -> pd.DataFrame:
     """The configurations a scenario allows, best first.
 
-    Kept: the lower end of the 95 % interval reaches ``min_accuracy``; every party the
-    configuration trusts is one the scenario trusts; the server sees no individual update
-    unless the scenario allows it; measured seconds within ``max_seconds``; a DP guarantee
-    if one is required; a shared model if one is needed. Order: smallest epsilon (the
-    strongest guarantee) first, then the higher interval's lower end.
+    Kept: the upper end of the ``level`` interval of the paired loss against
+    ``scenario.reference`` is at most ``max_loss``; every party the configuration trusts is
+    one the scenario trusts; the server sees no individual update unless the scenario allows
+    it; measured seconds within ``max_seconds``; a DP guarantee if one is required; a shared
+    model if one is needed. Order: smallest epsilon (the strongest guarantee) first, then the
+    smaller loss.
     """
+    if not isinstance(study, Study):
+        raise TypeError(f"study must be a Study; got {type(study).__name__}")
     if not isinstance(scenario, Scenario):
         raise TypeError(f"scenario must be a Scenario; got {type(scenario).__name__}")
-    by_name = {c.name: c for c in configurations}
-    keep = []
-    for name, row in summary.iterrows():
-        config = by_name[name]
+    summary = study.summary(level)
+    rows = []
+    for config in study.configurations:
+        row = summary.loc[config.name]
+        loss = study.compare(scenario.reference, config.name, level)
+        fits_time = math.isinf(scenario.max_seconds) or row["seconds"] <= scenario.max_seconds
         allowed = (
-            row["ci_low"] >= scenario.min_accuracy
+            loss["ci_high"] <= scenario.max_loss
             and config.trusts <= scenario.trusted
             and (scenario.server_may_see_updates or not config.server_sees_updates)
-            and row["seconds"] <= scenario.max_seconds
+            and fits_time
             and (config.noisy or not scenario.guarantee)
             and (config.shared_model or not scenario.shared_model)
         )
-        keep.append(bool(allowed))
-    chosen = summary[keep].sort_values(
-        ["epsilon", "ci_low"], ascending=[True, False], na_position="last"
-    )
-    return chosen[["privacy", "family", "accuracy_mean", "ci_low", "ci_high", "trusts", "seconds"]]
+        if allowed:
+            rows.append(
+                {
+                    "configuration": config.name,
+                    "privacy": row["privacy"],
+                    "family": config.family,
+                    "epsilon": row["epsilon"],
+                    "accuracy_mean": row["accuracy_mean"],
+                    "loss": loss["difference"],
+                    "loss_ci_high": loss["ci_high"],
+                    "trusts": row["trusts"],
+                    "seconds": row["seconds"],
+                }
+            )
+    columns = [
+        "privacy",
+        "family",
+        "epsilon",
+        "accuracy_mean",
+        "loss",
+        "loss_ci_high",
+        "trusts",
+        "seconds",
+    ]
+    if not rows:
+        return pd.DataFrame(columns=columns).rename_axis("configuration")
+    table = pd.DataFrame(rows).set_index("configuration")
+    return table.sort_values(["epsilon", "loss_ci_high"], na_position="last")[columns]
+
+
+#: The worksheet's two scenarios (notebook 07); their picks are re-checked on other splits by
+#: tests/test_tradeoff_notebooks.py.
+SCENARIOS = {
+    "A": Scenario(
+        "A: a regional screening consortium with a university key holder",
+        max_loss=0.04,
+        trusted={"key holder"},
+        server_may_see_updates=False,
+        story=(
+            "Five breast-screening services want a joint model to triage biopsies. Their patient "
+            "information promises a formal DP guarantee. Records may not leave the services (no "
+            "curator); the coordinating server is a contractor that must not see any service's "
+            "update; the regional university's trusted research environment can hold the key, "
+            "independent of the server. Clinicians accept at most 4 points of accuracy below "
+            "the non-private federated model. Compute is not a constraint."
+        ),
+    ),
+    "B": Scenario(
+        "B: hospitals in three jurisdictions, no trusted party",
+        max_loss=0.04,
+        trusted=set(),
+        server_may_see_updates=False,
+        max_seconds=1.0,
+        story=(
+            "Hospitals in three countries want one shared model for a joint publication. No "
+            "organisation is trusted by all: none may see another's update, and no third party "
+            "may hold a key. A formal guarantee is required; at most 4 points of accuracy below "
+            "the non-private federated model; some sites have little computing capacity (at "
+            "most 1 CPU second per run on this machine's scale)."
+        ),
+    ),
+}
 
 
 # ------------------------------------------------------- the course's configurations
