@@ -493,6 +493,31 @@ def check_04_reconstructed_feature(answer, update, standardiser, feature: int) -
     )
 
 
+def check_04_malignant_share(answer, update, lr: float) -> str:
+    """Exercise 04.3: a hospital's malignant share from the intercept of its first update."""
+    exercise = "Exercise 3 (the case mix in an update)"
+    answer = require_number(answer, exercise, "a share between 0 and 1")
+    change = float(np.asarray(update, dtype=float).reshape(-1)[-1])
+    # from zero weights every residual is p - y = 1/2 - y: the intercept moves by -lr (1/2 - share)
+    expected = 0.5 + change / float(lr)
+    if _close(answer, expected, 1e-9):
+        return correct(exercise, f"{expected:.4f}, exactly: no record needed, one number suffices")
+    if _close(answer, round(expected, 2), 1e-12):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is a rounded value read from a table; the update gives the share "
+            "exactly. Use its last entry and the learning rate."
+        )
+    if _close(answer, 0.5 - change / float(lr), 1e-9) or _close(answer, 1 - expected, 1e-9):
+        raise ExerciseNotSolved(
+            f"{exercise}: check the sign: a step goes AGAINST the gradient, and the residual is "
+            "p - y with p = 1/2 for every patient."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. From zero weights every predicted probability is 1/2; write "
+        "the intercept's gradient, mean(1/2 - y), and solve the step for the share of y = 1."
+    )
+
+
 def check_04_personalised_mse(
     answer, hospital, test_data, global_weights, epochs: int, lr: float
 ) -> str:
@@ -543,51 +568,59 @@ def check_04_rounds_to_target(answer, history: pd.DataFrame, target: float) -> s
 # --- notebook 05: homomorphic encryption ----------------------------------------------
 
 
-def check_05_ciphertext_bytes(answer, public_key) -> str:
-    """Exercise 05.1: bytes of one ciphertext under ``public_key`` (e.g. the 3072-bit key)."""
-    from helpers import encryption  # encryption is used by notebook 05's checks only
-
+def check_05_ciphertext_bytes(answer, key_bits: int) -> str:
+    """Exercise 05.1: predicted bytes of one ciphertext under a ``key_bits``-bit Paillier key."""
     exercise = "Exercise 1 (ciphertext size)"
     answer = require_integer(answer, exercise, "a whole number of bytes")
-    expected = encryption.ciphertext_bytes(public_key)
-    bits = encryption.key_bits_of(public_key)
+    key_bits = int(key_bits)
+    expected = 2 * key_bits // 8  # a number below n**2, which has twice the bits of n
     if answer == expected:
-        return correct(
-            exercise,
-            f"{expected} bytes, {expected // encryption.PLAINTEXT_BYTES}x the 8 bytes of a float64",
-        )
+        return correct(exercise, f"{expected} bytes, {expected // 8}x the 8 bytes of a float64")
     if answer == expected // 2:
         raise ExerciseNotSolved(
-            f"{exercise}: {answer!r} bytes is the size of n. A ciphertext lives modulo n**2, "
-            "which has twice as many bits."
+            f"{exercise}: {answer!r} bytes is the size of n. A ciphertext lives modulo n**2."
         )
-    if answer in (bits, 2 * bits):
+    if answer in (key_bits, 2 * key_bits):
         raise ExerciseNotSolved(f"{exercise}: that is a number of BITS; a byte holds 8 bits.")
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. A ciphertext is a number below n**2; n has {bits} bits. "
-        "Divide the bits of n**2 by 8 (or call encryption.ciphertext_bytes)."
+        f"{exercise}: got {answer!r}. A ciphertext is a number below n**2; n has {key_bits} "
+        "bits. How many bits does n**2 have, and how many bytes is that?"
     )
 
 
-def check_05_encrypted_mean(answer, population: pd.DataFrame, column: str) -> str:
-    """Exercise 05.2: the mean of ``column`` over all hospitals, computed under encryption."""
-    exercise = "Exercise 2 (encrypted mean)"
-    answer = require_number(answer, exercise, "the decrypted mean (a number)")
-    values = population[column]
-    expected = float(values.mean())
-    per_hospital = population.groupby("hospital")[column].mean()
-    if _close(answer, expected, 1e-4):
-        return correct(
-            exercise, f"mean {column} = {expected:.4f}, and no hospital revealed its own sum"
-        )
-    if _close(answer, float(per_hospital.mean()), 1e-4):
+def _toy_decrypt(c: int, p: int, q: int) -> dict:
+    n = p * q
+    lam = math.lcm(p - 1, q - 1)
+    u = pow(c, lam, n * n)
+    mu = pow(lam, -1, n)  # with g = n + 1, L(g^lambda mod n^2) = lambda mod n
+    return {
+        "right": (u - 1) // n * mu % n,
+        "no mu": (u - 1) // n % n,
+        "mod n": pow(c, lam, n),
+        "c mod n": c % n,
+    }
+
+
+def check_05_toy_decrypt(answer, ciphertext: int, p: int, q: int) -> str:
+    """Exercise 05.2: decrypt a toy Paillier ciphertext by hand (Dec = L(c^lambda mod n^2) mu mod n)."""
+    exercise = "Exercise 2 (decrypt by hand)"
+    answer = require_integer(answer, exercise, "the plaintext (a whole number)")
+    options = _toy_decrypt(int(ciphertext), int(p), int(q))
+    if answer == options["right"]:
+        return correct(exercise, f"m = {options['right']}: L(c^lambda mod n^2) * mu mod n")
+    if answer == options["no mu"]:
         raise ExerciseNotSolved(
-            f"{exercise}: that is the mean of the hospitals' means, which over-weights small "
-            "hospitals. Sum the encrypted SUMS and the encrypted COUNTS, then divide."
+            f"{exercise}: L(c^lambda mod n^2) is lambda * m mod n; multiply by mu = "
+            "lambda^-1 mod n (pow(lam, -1, n)) and reduce mod n."
+        )
+    if answer in (options["mod n"], options["c mod n"]):
+        raise ExerciseNotSolved(
+            f"{exercise}: raise c to lambda modulo n**2, not modulo n: the message lives in the "
+            "part that reduction mod n throws away."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Each hospital sends [sum of {column}, number of patients] "
-        "through encryption.secure_sum; divide the decrypted total sum by the decrypted count."
+        f"{exercise}: got {answer!r}. Compute u = pow(c, lam, n * n), then L(u) = (u - 1) // n, "
+        "then multiply by mu = pow(lam, -1, n) and take the result mod n."
     )
 
 
@@ -613,6 +646,30 @@ def check_05_ciphertexts_per_hospital(
         f"{exercise}: got {answer!r}. Build encryption.PackedEncoder({precision_bits}, "
         f"{n_parties}, {value_bound}, public_key) and look at slots_per_ciphertext "
         "(or n_ciphertexts)."
+    )
+
+
+def check_05_dropouts_tolerated(answer, n_parties: int, threshold: int, dropped: int) -> str:
+    """Exercise 05.4: how many more hospitals may drop out before a masked round fails."""
+    exercise = "Exercise 4 (dropouts)"
+    answer = require_integer(answer, exercise, "a whole number of hospitals")
+    expected = n_parties - dropped - threshold
+    if answer == expected:
+        return correct(
+            exercise, f"{expected}: the round needs {threshold} survivors to rebuild the masks"
+        )
+    if answer == n_parties - threshold:
+        raise ExerciseNotSolved(
+            f"{exercise}: some hospitals have already dropped out; count from the survivors."
+        )
+    if answer in (expected + 1, threshold - 1):
+        raise ExerciseNotSolved(
+            f"{exercise}: the server needs at least threshold shares, so at least threshold "
+            "hospitals must still report after the new dropouts."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. The round completes while at least threshold hospitals "
+        "report: survivors now, minus the threshold."
     )
 
 

@@ -282,6 +282,20 @@ def _04_reconstructed():
     )
 
 
+def _04_malignant_share():
+    y = np.array([1, 0, 0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1], dtype=float)  # share 8/13
+    X = np.random.default_rng(0).normal(size=(13, 2))
+    update, _ = federated.Hospital(X, y, "h").local_update(np.zeros(3), epochs=1, lr=0.5)
+    share = float(y.mean())
+    return Entry(
+        "number",
+        share,
+        (update,),
+        {"lr": 0.5},
+        mistakes=[round(share, 2), 1 - share, update[-1], -update[-1] / 0.5],
+    )
+
+
 def _04_personalised():
     hospital, held_out = _linear_hospital(1), _linear_hospital(2)
     X_test, y_test = held_out._data()
@@ -303,17 +317,22 @@ def _04_rounds():
 
 
 def _05_ciphertext_bytes():
-    return Entry("integer", 512, (public_key(),), mistakes=[256, 2048, 4096, 8])
+    return Entry("integer", 1024, (), {"key_bits": 4096}, mistakes=[512, 4096, 8192, 768, 8])
 
 
-def _05_encrypted_mean():
-    people = population()
-    means = people.groupby("hospital")["systolic_bp"].mean()
+def _05_toy_decrypt():
+    p, q = 11, 13
+    n = p * q
+    m, r = 42, 17
+    c = pow(n + 1, m, n * n) * pow(r, n, n * n) % (n * n)
+    lam = math.lcm(p - 1, q - 1)
+    without_mu = (pow(c, lam, n * n) - 1) // n % n
     return Entry(
-        "number",
-        float(people["systolic_bp"].mean()),
-        (people, "systolic_bp"),
-        mistakes=[float(means.mean()), float(people["systolic_bp"].sum())],
+        "integer",
+        m,
+        (),
+        {"ciphertext": c, "p": p, "q": q},
+        mistakes=[without_mu, c % n, pow(c, lam, n), m + n],
     )
 
 
@@ -323,6 +342,12 @@ def _05_packing():
     expected = encoder.n_ciphertexts(1000)
     return Entry(
         "integer", expected, args, mistakes=[1000, encoder.slots_per_ciphertext, expected + 1]
+    )
+
+
+def _05_dropouts():
+    return Entry(
+        "integer", 2, (), {"n_parties": 7, "threshold": 4, "dropped": 1}, mistakes=[3, 6, 4, 5]
     )
 
 
@@ -466,10 +491,12 @@ REGISTRY = {
     "check_03_membership_auc": _03_membership_auc,
     "check_04_total_upload": _04_total_upload,
     "check_04_reconstructed_feature": _04_reconstructed,
+    "check_04_malignant_share": _04_malignant_share,
     "check_04_personalised_mse": _04_personalised,
     "check_04_rounds_to_target": _04_rounds,
     "check_05_ciphertext_bytes": _05_ciphertext_bytes,
-    "check_05_encrypted_mean": _05_encrypted_mean,
+    "check_05_toy_decrypt": _05_toy_decrypt,
+    "check_05_dropouts_tolerated": _05_dropouts,
     "check_05_ciphertexts_per_hospital": _05_packing,
     "check_06_local_noise_std": _06_local_noise,
     "check_06_other_hospital_update": _06_other_hospital,
