@@ -151,14 +151,12 @@ class DPSGDLogisticRegression(ClassifierMixin, BaseEstimator):
 
 
 def _check_xy(X, y):
-    X = np.asarray(X, dtype=float)
+    X = federated._as_features(X)
     y = np.asarray(y)
-    if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
-        raise ValueError("X must be 2-D with one row per label in y")
+    if len(X) != len(y):
+        raise ValueError(f"y must have one label per row of X ({len(X)}); got {len(y)}")
     if not np.isin(y, (0, 1)).all():
         raise ValueError("y must hold binary labels 0 and 1")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X must hold only finite numbers")
     return X, y.astype(float)
 
 

@@ -110,8 +110,26 @@ _COUNT_BYTES = 8  # a patient count travels as one 64-bit integer
 # --- model maths (numpy only) -----------------------------------------------------------
 
 
+def _numeric(values, name: str, what: str) -> np.ndarray:
+    """``values`` as float64, or the kit's ValueError naming what is not a number."""
+    if isinstance(values, pd.DataFrame):
+        text = [c for c in values.columns if not pd.api.types.is_numeric_dtype(values[c])]
+        if text:
+            raise ValueError(
+                f"{name} must hold only numbers ({what}); columns {text} are not numeric: "
+                "encode or drop them first"
+            )
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must hold only numbers ({what}); it holds something that is not a number "
+            "(text, None or a nested object)"
+        ) from None
+
+
 def _as_features(X, name: str = "X") -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
+    X = _numeric(X, name, "patients x features")
     if X.ndim == 1:
         X = X[None, :]
     if X.ndim != 2:
@@ -124,7 +142,7 @@ def _as_features(X, name: str = "X") -> np.ndarray:
 
 
 def _as_labels(y, n_rows: int, model: str, name: str = "y") -> np.ndarray:
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    y = _numeric(y, name, "one label per patient").reshape(-1)
     if y.shape[0] != n_rows:
         raise ValueError(f"{name} must have one label per row of X ({n_rows}); got {y.shape[0]}")
     if not np.all(np.isfinite(y)):

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
+# Only the standard library at import time: the preflight must run, and say what to fix, on a
+# machine where the kit's packages (pandas included) are missing.
 
 MINIMUM_PYTHON = (3, 11)
 
@@ -28,7 +29,6 @@ REQUIRED_PACKAGES = {
     "diffprivlib": "diffprivlib",
     "phe": "phe",
     "gmpy2": "gmpy2",
-    "tqdm": "tqdm",
 }
 
 REINSTALL = "run `make lab` again (it reinstalls from requirements.txt), or `pip install -r requirements.txt`"
@@ -151,8 +151,10 @@ def run_checks(
     return findings
 
 
-def findings_table(findings: list[Finding]) -> pd.DataFrame:
-    """The findings as a table, for notebooks to display."""
+def findings_table(findings: list[Finding]):
+    """The findings as a pandas DataFrame, for notebooks to display."""
+    import pandas as pd
+
     return pd.DataFrame([f.__dict__ for f in findings]).set_index("check")
 
 

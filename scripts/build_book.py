@@ -19,6 +19,8 @@ would be fetched from the network.
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import importlib.util
 import json
 import os
@@ -28,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import time
+from html import escape
 from pathlib import Path
 
 import nbformat
@@ -146,7 +149,9 @@ def tags(cell) -> list[str]:
 
 
 def prepare_for_book(notebook) -> nbformat.NotebookNode:
-    """Tag the book's copy: solutions and check results behind toggles, instructor cells removed."""
+    """Tag the book's copy: solutions and check results behind toggles, instructor cells
+    removed, and the author's claim checks left out (``notebooks.without_author_checks``)."""
+    notebook.cells = nb.without_author_checks(notebook.cells)
     for cell in notebook.cells:
         cell_tags = tags(cell)
         if INSTRUCTOR_TAG in cell_tags and "remove-cell" not in cell_tags:
@@ -825,6 +830,54 @@ def strip_thebe(html: Path) -> None:
             path.write_text(_THEBE_URL.sub('const THEBE_JS_URL = "";', text))
 
 
+#: myst-nb writes each output image to _images/<sha256 of its bytes>.<ext>.
+_OUTPUT_IMAGE = re.compile(r'<img\b[^>]*?\bsrc="[^"]*?_images/([0-9a-f]{64})\.\w+"[^>]*>')
+_ALT_ATTRIBUTE = re.compile(r'\salt="[^"]*"')
+
+
+def image_alt_texts(paths) -> dict[str, str]:
+    """{sha256 of an output image's bytes: its alt text} over the notebooks at ``paths``.
+
+    The alt text is what ``plotting.finish(ax, alt=...)`` stored in the output's metadata
+    (``metadata["image/png"]["alt"]``); myst-nb names the image file by the same hash.
+    """
+    alts = {}
+    for path in paths:
+        for cell in nbformat.read(path, as_version=4).cells:
+            for output in cell.get("outputs", []):
+                for mime, content in output.get("data", {}).items():
+                    alt = output.get("metadata", {}).get(mime, {}).get("alt")
+                    if mime.startswith("image/") and mime != "image/svg+xml" and alt:
+                        data = base64.b64decode("".join(content))
+                        alts[hashlib.sha256(data).hexdigest()] = str(alt)
+    return alts
+
+
+def apply_alt_text(html: Path, alts: dict[str, str]) -> int:
+    """Give each output image in the built pages its figure's alt text; return how many.
+
+    myst-nb takes an image's alt only from cell-level options and otherwise leaves the file
+    path as the alt (``alt="../_images/<hash>.png"``), which a screen reader reads out.
+    """
+    changed = 0
+    for path in html.rglob("*.html"):
+        text = path.read_text(errors="replace")
+
+        def fix(match):
+            nonlocal changed
+            alt = alts.get(match.group(1))
+            if alt is None:
+                return match.group(0)
+            changed += 1
+            tag = _ALT_ATTRIBUTE.sub("", match.group(0))
+            return tag.replace("<img", f'<img alt="{escape(alt, quote=True)}"', 1)
+
+        new = _OUTPUT_IMAGE.sub(fix, text)
+        if new != text:
+            path.write_text(new)
+    return changed
+
+
 def network_references(html: Path) -> list[str]:
     """Files of the built book that would make a browser fetch from the network."""
     found = []
@@ -886,6 +939,7 @@ def build(
         raise RuntimeError(f"jupyter-book build failed (exit {done.returncode}):\n{output[-4000:]}")
     shutil.move(str(built), str(html))
     strip_thebe(html)
+    apply_alt_text(html, image_alt_texts(sorted(src.rglob("*.ipynb"))))
     mathjax = local_mathjax()
     if mathjax:
         _copy_mathjax(mathjax, html / "_static" / "mathjax")

@@ -16,6 +16,7 @@ metadata (``metadata["kit"]["claims"]``), never in its outputs.
 from __future__ import annotations
 
 import ast
+import html
 import json
 import os
 import re
@@ -150,6 +151,87 @@ def claims_not_checked(notebook) -> list[str]:
     ]
 
 
+# --- the author's checks, removed where readers and learners look -------------------------
+
+#: Cells holding only the author's prose-number checks (``claim(...)``).
+AUTHOR_TAG = "author-check"
+
+
+def python_source(source: str) -> str:
+    """The source without IPython magics and shell escapes, so ``ast`` can parse it."""
+    return "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+    )
+
+
+def _claim_statements(tree) -> list[tuple[ast.stmt, list]]:
+    """(statement, the body list holding it) for every ``claim(...)`` expression statement."""
+    found = []
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            if isinstance(body, list):
+                for statement in body:
+                    if (
+                        isinstance(statement, ast.Expr)
+                        and isinstance(statement.value, ast.Call)
+                        and getattr(statement.value.func, "id", None) == "claim"
+                    ):
+                        found.append((statement, body))
+    return found
+
+
+def strip_claims(source: str) -> str:
+    """The source without its ``claim(...)`` statements; a block left empty gets ``pass``.
+
+    Returns the source unchanged when it cannot be parsed or when a claim shares a line with
+    other code (``x = 1; claim(...)``): claims are inert in a learner's kernel anyway.
+    """
+    try:
+        tree = ast.parse(python_source(source))
+    except SyntaxError:
+        return source
+    lines = source.splitlines()
+    drop, passes = set(), {}
+    for statement, body in _claim_statements(tree):
+        first, last = statement.lineno - 1, statement.end_lineno - 1
+        before = lines[first][: statement.col_offset]
+        after = lines[last][statement.end_col_offset :]
+        if before.strip() or after.strip().lstrip(";").strip():
+            return source
+        drop.update(range(first, last + 1))
+        kept = [s for s in body if not (set(range(s.lineno - 1, s.end_lineno)) <= drop)]
+        if not kept and body is not tree.body:
+            passes[first] = before + "pass"
+    out = [passes.get(n, line) for n, line in enumerate(lines) if n in passes or n not in drop]
+    return "\n".join(out).strip("\n")
+
+
+_CLAIM_IMPORT = re.compile(r"^from helpers\.claims import claim[ \t]*(\n|$)", re.M)
+
+
+def without_author_checks(cells) -> list:
+    """The cells without the author's prose-number checks: cells tagged ``author-check`` go,
+    ``claim(...)`` statements go (a cell left empty goes), and the ``claim`` import goes when
+    nothing uses it any more. For the learner edition and the book's copy."""
+    kept = []
+    for cell in cells:
+        if AUTHOR_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        if cell.cell_type == "code":
+            stripped = strip_claims(cell.source)
+            if stripped != cell.source and not stripped.strip():
+                continue  # a cell that held only claims
+            cell.source = stripped
+        kept.append(cell)
+    code = [c for c in kept if c.cell_type == "code"]
+    if not any(re.search(r"\bclaim\b", _CLAIM_IMPORT.sub("", c.source)) for c in code):
+        for cell in code:
+            cell.source = _CLAIM_IMPORT.sub("", cell.source)
+        kept = [c for c in kept if c.cell_type != "code" or c.source.strip()]
+    return kept
+
+
 def problems(notebook) -> list[str]:
     """What is wrong with a committed notebook: order, errors, stderr, machine paths, metadata."""
     found = []
@@ -177,6 +259,70 @@ def problems(notebook) -> list[str]:
             match = MACHINE_PATH.search(text)
             if match:
                 found.append(f"code cell {index} output holds a machine path: {match.group(0)!r}")
+    return found
+
+
+# --- what a reader sees: alt text and untruncated tables ------------------------------------
+
+#: Image types a notebook output can hold; each must carry ``metadata[mime]["alt"]``.
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+#: A cell whose output deliberately shortens values that are not the point (a 1,233-digit
+#: ciphertext shown as its first digits) says so with this tag.
+ABRIDGED_TAG = "abridged"
+_TABLE_CELL = re.compile(r"<t([dh])\b[^>]*>(.*?)</t\1>", re.S)
+
+
+def real_alt_text(alt) -> bool:
+    """Whether ``alt`` describes a figure (a sentence of at least six words), rather than being
+    empty, a file name, a URL or matplotlib's "<Figure size 700x400 with 1 Axes>"."""
+    if not isinstance(alt, str):
+        return False
+    text = alt.strip()
+    if re.search(r"(\.(png|jpe?g|svg|gif)\b|^https?:|^<Figure|_images/)", text, re.I):
+        return False
+    return len(re.findall(r"[A-Za-z]{2,}", text)) >= 6
+
+
+def images_without_alt_text(notebook) -> list[str]:
+    """Each image output whose metadata lacks real alt text (``plotting.finish(ax, alt=...)``)."""
+    found = []
+    for index, cell in enumerate(code_cells(notebook)):
+        for output in cell.get("outputs", []):
+            for mime in IMAGE_TYPES:
+                if mime in output.get("data", {}):
+                    alt = output.get("metadata", {}).get(mime, {}).get("alt")
+                    if not real_alt_text(alt):
+                        found.append(f"code cell {index}: a figure without alt text ({alt!r})")
+    return found
+
+
+def truncated_tables(notebook) -> list[str]:
+    """Table outputs with a cell cut short ("All geographic subdivisions smaller than a sta...")
+    or elided rows/columns ("..."), outside cells tagged ``abridged``.
+
+    Show such tables with ``helpers.plotting.full_table``.
+    """
+    found = []
+    for index, cell in enumerate(code_cells(notebook)):
+        if ABRIDGED_TAG in cell.get("metadata", {}).get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            table = output.get("data", {}).get("text/html", "")
+            if isinstance(table, list):
+                table = "".join(table)
+            if "<table" not in table:
+                continue
+            cut = [
+                text
+                for _, content in _TABLE_CELL.findall(table)
+                if (text := html.unescape(re.sub(r"<[^>]+>", "", content)).strip()).endswith(
+                    ("...", "\u2026")
+                )
+            ]
+            if cut:
+                found.append(
+                    f"code cell {index}: a table with {len(cut)} cut cell(s), e.g. {cut[0][-60:]!r}"
+                )
     return found
 
 

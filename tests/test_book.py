@@ -90,6 +90,14 @@ def test_solution_cells_are_hidden_and_instructor_cells_removed_in_the_build_cop
     assert book.cells[2].source.startswith(":::{admonition} Solution\n:class: dropdown")
     assert _tags(book.cells[3]) == []
     assert "hide-output" in _tags(book.cells[4]), "a passing check shows the answer: folded away"
+    claims = [
+        nbformat.v4.new_code_cell("from helpers.claims import claim\nrate = 0.87"),
+        nbformat.v4.new_code_cell('claim("rate", rate, 0.87)', metadata={"tags": ["author-check"]}),
+        nbformat.v4.new_code_cell('print(rate)\nclaim("rate", rate, 0.87)'),
+    ]
+    book.cells = claims
+    build_book.prepare_for_book(book)
+    assert [c.source for c in book.cells] == ["rate = 0.87", "print(rate)"], "no author checks"
     other = nbformat.v4.new_code_cell(
         "dp.check_epsilon(1.0)",
         outputs=[nbformat.v4.new_output("stream", name="stdout", text="ok")],
@@ -305,6 +313,39 @@ def test_every_glossary_link_in_the_kit_has_its_term():
 
 
 # --- the built book ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_figure_alt_text_and_exercise_hints_reach_the_book(tmp_path):
+    """A one-notebook kit, executed in a real kernel, built into a book: the figure's alt
+    text is the <img alt>, and an unsolved check shows its hint, not the check's source."""
+    from nbclient import NotebookClient
+
+    alt = "Share of unique patients falling from 0.9 to 0.2 as ZIP digits are removed."
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kit"] = {"title": "Tiny", "objectives": ["see"], "teaching_minutes": 5}
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Tiny\n\nA figure and an unsolved exercise."),
+        nbformat.v4.new_code_cell(
+            "from helpers import exercises, plotting\nplotting.use_kit_style()\n"
+            'fig, ax = plotting.new_figure("Uniqueness", "ZIP digits kept", "share unique")\n'
+            f"ax.plot([5, 3, 0], [0.9, 0.5, 0.2])\nplotting.finish(ax, alt={alt!r});"
+        ),
+        nbformat.v4.new_code_cell("exercises.check_02_sum_sensitivity(..., 12, 70)"),
+    ]
+    root = tmp_path / "kit"
+    (root / "notebooks").mkdir(parents=True)
+    NotebookClient(notebook, kernel_name="python3", allow_errors=True).execute()
+    assert notebook.cells[2].outputs[0].output_type == "error"
+    nbformat.write(notebook, root / "notebooks" / "00_tiny.ipynb")
+    html = build_book.build(root, execute=False, log=lambda _: None, build_dir=tmp_path / "b")
+    page = (html / "notebooks" / "00_tiny.html").read_text()
+    images = re.findall(r"<img\b[^>]*>", page)
+    assert len(images) == 1 and f'alt="{alt}"' in images[0], images
+    text = re.sub(r"<[^>]+>", "", page)
+    assert "ExerciseNotSolved: Exercise 2 (sensitivity of a clipped sum): not answered yet" in text
+    for leak in ("Traceback", "exercises.py", "max(abs(lower)", "expected ="):
+        assert leak not in text, leak
 
 
 def _can_cut_the_network() -> bool:

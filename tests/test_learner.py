@@ -6,6 +6,7 @@ import hashlib
 import inspect
 import os
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -73,6 +74,35 @@ def test_solution_becomes_a_stub_that_says_what_to_write():
     assert "Ask the room" not in nbformat.writes(learner)
     assert learner.cells[-1].source == le.MARKDOWN_STUB
     assert learner.metadata["kit"]["edition"] == "learner"
+
+
+def test_author_checks_are_removed_from_the_learner_edition():
+    """claim() statements, claim-only cells and author-check cells: an author's tools, gone."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kit"] = {"claims": [{"what": "rate", "stated": "0.87"}]}
+    code = nbformat.v4.new_code_cell
+    notebook.cells = [
+        code("import numpy as np\nfrom helpers.claims import claim\nrate = 0.871"),
+        code('claim("rate", rate, 0.87, 0.005)\nprint(rate)'),
+        code('for r in [rate]:\n    claim(\n        "rate", r, 0.87, 0.005\n    )\nx = 1'),
+        code('claim("rate", rate, 0.87, 0.005)'),
+        code('claim("tagged", 1, 1)', metadata={"tags": ["author-check"]}),
+        code('y = 2; claim("same line", y, 2)'),
+    ]
+    learner = le.learner_version(notebook)
+    sources = [c.source for c in learner.cells]
+    assert sources[:3] == [
+        "import numpy as np\nfrom helpers.claims import claim\nrate = 0.871",
+        "print(rate)",
+        "for r in [rate]:\n    pass\nx = 1",
+    ]
+    assert len(learner.cells) == 4, "the claim-only and author-check cells are gone"
+    assert "claims" not in learner.metadata["kit"]
+    # A claim sharing its line with other code stays (inert in a learner's kernel), and so
+    # does the import it needs; without it, the import goes too.
+    assert sources[3] == 'y = 2; claim("same line", y, 2)'
+    notebook.cells = notebook.cells[:5]
+    assert le.learner_version(notebook).cells[0].source == "import numpy as np\nrate = 0.871"
 
 
 def _run(cells, namespace):
@@ -165,6 +195,17 @@ def test_edition_folder_and_zip_hold_what_a_learner_needs(edition):
     for path in NOTEBOOKS:
         assert f"learner/{path.relative_to(ROOT).as_posix()}" in names
     assert not any("instructor_guide" in n or n.endswith(".pyc") for n in names)
+    assert {"learner/LICENSE", "learner/LICENSE-CONTENT.md", "learner/Makefile"} <= names
+    # Its Makefile has only what works there: no test, book, learner, notebooks or bench.
+    makefile = (folder / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][\w.-]*):", makefile, flags=re.M))
+    assert {"lab", "preflight", "clean"} <= targets
+    assert not targets & {"test", "book", "learner", "notebooks", "bench"}, targets
+    dry = subprocess.run(["make", "-n", "lab"], cwd=folder, capture_output=True, text=True)
+    assert dry.returncode == 0 and "jupyter lab" in dry.stdout, dry.stderr
+    # Glossary links land on the term in JupyterLab: each heading carries the book's anchor.
+    glossary = (folder / "docs" / "glossary.md").read_text()
+    assert '## <a id="quasi-identifier"></a>Quasi-identifier' in glossary
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -183,7 +224,11 @@ def test_no_solution_code_survives(edition, path):
                 text = output.get("text") or "".join(output.get("data", {}).get("text/plain", ""))
                 if len(text.strip()) >= 8:
                     assert text.strip()[:60] not in raw, "a solution cell's output survived"
-    assert not any("instructor" in _tags(c) or "solution" in _tags(c) for c in learner.cells)
+    assert not any(
+        {"instructor", "solution", "author-check"} & set(_tags(c)) for c in learner.cells
+    )
+    assert not [c for c in learner.cells if re.search(r"^\s*claim\(", c.source, flags=re.M)]
+    assert "checked:" not in raw and "claims" not in learner.metadata.get("kit", {})
     stubs = [c for c in learner.cells if "answer" in _tags(c)]
     assert len(stubs) == sum("solution" in _tags(c) for c in committed.cells)
     assert all("..." in c.source or c.source == le.MARKDOWN_STUB for c in stubs)

@@ -1,6 +1,8 @@
 """helpers.preflight: a machine that cannot run the kit is caught, with a fix."""
 
 import importlib.metadata
+import subprocess
+import sys
 
 import pytest
 
@@ -16,7 +18,6 @@ GOOD = {
     "diffprivlib": "0.6.6",
     "phe": "1.5.0",
     "gmpy2": "2.3.2",
-    "tqdm": "4.70.1",
 }
 
 
@@ -87,3 +88,30 @@ def test_pins_are_read_from_requirements():
 def test_main_prints_and_returns_status(capsys):
     assert preflight.main() == 0
     assert "preflight: all good" in capsys.readouterr().out
+
+
+def test_without_pandas_the_preflight_prints_the_fix_not_a_traceback():
+    """`python -m helpers.preflight` on a machine where pandas is missing (simulated)."""
+    script = (
+        "import importlib.metadata as md, runpy, sys\n"
+        "sys.modules['pandas'] = None  # import pandas now fails\n"
+        "real = md.version\n"
+        "def version(name):\n"
+        "    if name == 'pandas':\n"
+        "        raise md.PackageNotFoundError(name)\n"
+        "    return real(name)\n"
+        "md.version = version\n"
+        "runpy.run_module('helpers.preflight', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=preflight_root()
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    assert done.returncode == 1
+    assert "ERROR    pandas" in done.stdout and "fix: run `make lab` again" in done.stdout
+
+
+def preflight_root():
+    from pathlib import Path
+
+    return Path(preflight.__file__).resolve().parent.parent
