@@ -672,10 +672,10 @@ class ClippedHospital(federated.Hospital):
                 raise ValueError(
                     f"{name}: the plan states {planned} but the update was asked for {given}"
                 )
-        X, y = self._data()
-        weights = np.asarray(global_weights, dtype=np.float64).reshape(-1)
+        X, y = self._data()  # validated when the hospital was built
+        weights = federated._as_weights(global_weights, self.n_features, "global_weights")
         if plan.unit == "patient":
-            gradients = federated.per_patient_gradients(weights, X, y, self.model)
+            gradients = federated._per_patient_gradients(weights, X, y, self.model)
             clipped = dp.clip_l2(gradients, plan.clip_norm, axis=1)
             return weights - plan.lr * clipped.sum(axis=0) / plan.normaliser, self.n_samples
         trained = federated.gradient_descent(weights, X, y, plan.local_epochs, plan.lr, self.model)

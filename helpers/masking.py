@@ -579,7 +579,8 @@ class MaskingAggregator(federated.Aggregator):
     ----------
     weight_bound : float > 0, the largest |weight| a hospital may send (OverflowError above).
     max_samples : int >= 1, the largest patient count of one hospital (bounds ``n * w``).
-    threshold : None (a majority of the hospitals asked) or an int fraction-free count.
+    threshold : None (a majority of the hospitals asked each round) or an int with
+        n / 2 < threshold <= n, the hospitals that must report for a round to complete.
     precision_bits : int, fractional bits of ``n * w``.
     rng : None (OS randomness) or a seed (reproducible masks; for tests only).
     """
@@ -611,18 +612,14 @@ class MaskingAggregator(federated.Aggregator):
 
     def select(self, round_number, hospitals, rng):
         asked = list(hospitals)
-        self._index = {h.name: i for i, h in enumerate(asked)}
-        self._codec(len(asked))  # refuse a layout without headroom before anyone computes
-        self._length = asked[0].n_features + 2  # n * w (coefficients and intercept) and n
-        self._round = (
-            MaskingRound(len(asked), self._length, self.threshold, self._rng)
-            if len(asked) >= 2
-            else None
-        )
-        if self._round is None:
+        if len(asked) < 2:
             raise ValueError(
                 "masking needs at least 2 hospitals in a round (one alone would reveal its update)"
             )
+        self._index = {h.name: i for i, h in enumerate(asked)}
+        self._codec(len(asked))  # refuse a layout without headroom before anyone computes
+        self._length = asked[0].n_features + 2  # n * w (coefficients and intercept) and n
+        self._round = MaskingRound(len(asked), self._length, self.threshold, self._rng)
         return asked
 
     def encode(self, weights, n_samples, rng=None):
