@@ -16,7 +16,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Extra arguments for JupyterLab, e.g. make lab LAB_ARGS="--no-browser --port=8899"
 LAB_ARGS ?=
-# No "Jupyter news" prompt for a student (JupyterLab then fetches nothing either).
+# JupyterLab fetches no news feed (see also LAB_SETTINGS below).
 LAB_QUIET := --LabApp.news_url=None
 # Root (as in CI or a container) must say so to Jupyter.
 ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
@@ -34,11 +34,18 @@ $(VENV)/.installed-runtime: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@touch $@
 
-preflight: $(VENV)/.installed-runtime
+# JupyterLab settings for a classroom: no "Jupyter news" prompt, no update checks (an
+# overrides.d file of the venv's JupyterLab, so a learner's own settings stay theirs).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/ppml-kit.json
+$(LAB_SETTINGS): scripts/lab_settings.json | $(BIN)/python
+	@mkdir -p $(dir $@)
+	@cp scripts/lab_settings.json $@
+
+preflight: $(VENV)/.installed-runtime $(LAB_SETTINGS)
 	$(BIN)/python -m helpers.preflight
 
 clean:
-	rm -rf $(VENV) _build .pytest_cache .hypothesis
+	rm -rf $(VENV) _build .pytest_cache .hypothesis .cache
 
 # ---- kit only: the learner edition's Makefile stops here ----
 
@@ -91,7 +98,7 @@ notebooks: $(VENV)/.installed-test
 	$(BIN)/python scripts/notebooks.py $(NOTEBOOKS)
 
 # make book re-executes every notebook; make book BOOK_ARGS=--no-execute reuses the outputs.
-book: $(VENV)/.installed-test learner
+book: $(VENV)/.installed-test
 	$(BIN)/python scripts/build_book.py $(BOOK_ARGS)
 
 # The learner edition needs only the runtime packages (nbformat comes with JupyterLab).

@@ -38,7 +38,7 @@ def main(repeats: int) -> None:
         (
             "Safe Harbor",
             deid.safe_harbor(population),
-            deid.safe_harbor(roll),
+            deid.safe_harbor(roll, keep=["voter_id", "registration_year"]),
             ["zip3", "birth_year", "sex"],
         ),
         ("sex only (huge classes)", release, roll, ["sex"]),

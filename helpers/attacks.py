@@ -6,13 +6,12 @@ attack on models in helpers.dp_learning, next to what they attack.)
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from helpers._validation import check_columns, check_real
+from helpers._validation import check_columns, check_real, check_real_array, comparable_values
 
 # --- linkage and differencing attacks (notebook 01) -------------------------------------
 
@@ -115,8 +114,11 @@ def linkage_attack(
     ----------
     released : DataFrame, the release (one row per record).
     auxiliary : DataFrame, the attacker's identified list.
-    quasi_identifiers : column names present in both, compared exactly (values must be
-        in the same representation: coarsen the list the way the release was coarsened).
+    quasi_identifiers : column names present in both, compared as an attacker would: one
+        value spelled two ways is one value ("F" and " f ", 1 and 1.0, a date in seconds
+        and in nanoseconds; ``helpers._validation.COMPARISON_RULES`` lists what is
+        normalised). Values must still be of the same kind (text vs numbers vs dates is
+        refused) and granularity: coarsen the list the way the release was coarsened.
         Records with a missing quasi-identifier match nothing (they count as unmatched).
     released_id : column of ``released`` identifying its records; default its index.
     auxiliary_id : column of ``auxiliary`` identifying its records (e.g. "voter_id");
@@ -130,25 +132,34 @@ def linkage_attack(
     Journal of Uncertainty, Fuzziness and Knowledge-Based Systems 10(5):557-570, 2002,
     https://doi.org/10.1142/S0218488502001648
     """
+    if isinstance(quasi_identifiers, str):
+        quasi_identifiers = [quasi_identifiers]
+    if quasi_identifiers is None or not list(quasi_identifiers):
+        raise ValueError("quasi_identifiers must name at least one column")
     columns = check_columns(released, quasi_identifiers, "released")
     check_columns(auxiliary, columns, "auxiliary")
-    if not columns:
-        raise ValueError("quasi_identifiers must name at least one column")
+    rel_keys, aux_keys = {}, {}
     for column in columns:
-        if _kind(released[column]) != _kind(auxiliary[column]):
+        rel_keys[column] = comparable_values(released[column], f"released[{column!r}]")
+        aux_keys[column] = comparable_values(auxiliary[column], f"auxiliary[{column!r}]")
+        if _kind(rel_keys[column]) != _kind(aux_keys[column]):
             raise ValueError(
-                f"quasi-identifier {column!r} has dtype {released[column].dtype} in released "
-                f"but {auxiliary[column].dtype} in auxiliary; convert one so values can match"
+                f"quasi-identifier {column!r} holds {_kind(rel_keys[column])} values in "
+                f"released (dtype {released[column].dtype}) but {_kind(aux_keys[column])} "
+                f"values in auxiliary (dtype {auxiliary[column].dtype}); convert one so "
+                "values can match"
             )
     released_ids = _ids(released, released_id, "released_id", "released")
     auxiliary_ids = _ids(auxiliary, auxiliary_id, "auxiliary_id", "auxiliary")
 
-    aux = auxiliary[columns].assign(_aux_id=auxiliary_ids.to_numpy()).dropna(subset=columns)
+    aux = pd.DataFrame(aux_keys, index=auxiliary.index)
+    aux = aux.assign(_aux_id=auxiliary_ids.to_numpy()).dropna(subset=columns)
     # Per combination of values: how many listed people, and (for singletons) which one.
     groups = aux.groupby(columns, sort=False, observed=True)["_aux_id"].agg(["size", "first"])
     groups = groups.reset_index()
 
-    rel = released[columns].assign(_rel_id=released_ids.to_numpy(), _row=np.arange(len(released)))
+    rel = pd.DataFrame(rel_keys, index=released.index)
+    rel = rel.assign(_rel_id=released_ids.to_numpy(), _row=np.arange(len(released)))
     joined = rel.dropna(subset=columns).merge(groups, on=columns, how="inner", sort=False)
     candidates = np.zeros(len(released), dtype=np.int64)
     candidates[joined["_row"].to_numpy()] = joined["size"].to_numpy()
@@ -171,17 +182,14 @@ def linkage_attack(
 
 
 def _kind(values: pd.Series) -> str:
-    """Coarse type of a column, so str-vs-int or date-vs-str joins fail loudly, not silently."""
+    """Kind of a comparable column, so text-vs-number or date-vs-text joins fail loudly."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        return "datetime"
+        return "date"
     if pd.api.types.is_bool_dtype(values):
-        return "bool"
+        return "boolean"
     if pd.api.types.is_numeric_dtype(values):
         return "number"
-    sample = values.dropna()
-    if len(sample) and all(isinstance(v, numbers.Number) for v in sample.iloc[:100]):
-        return "number"
-    return "other"
+    return "text" if values.notna().any() else "missing"
 
 
 def _ids(df: pd.DataFrame, column: str | None, name: str, frame: str) -> pd.Series:
@@ -412,11 +420,9 @@ def _check_genotypes(genotypes, name: str) -> np.ndarray:
 
 
 def _check_frequencies(frequencies, name: str, n_snps: int, clip: bool = False) -> np.ndarray:
-    array = np.asarray(frequencies, dtype=float)
+    array = check_real_array(frequencies, name)
     if array.shape != (n_snps,):
         raise ValueError(f"{name} must have shape ({n_snps},), one per SNP; got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite")
     if clip:
         return np.clip(array, 0.0, 1.0)
     if array.min() < 0 or array.max() > 1:
@@ -425,7 +431,7 @@ def _check_frequencies(frequencies, name: str, n_snps: int, clip: bool = False) 
 
 
 def _check_scores(scores, name: str) -> np.ndarray:
-    array = np.asarray(scores, dtype=float)
-    if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
+    array = check_real_array(scores, name)
+    if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array of finite numbers")
     return array

@@ -434,13 +434,18 @@ def _draw_diagnoses(age: np.ndarray, sex: np.ndarray, rng: np.random.Generator) 
     return codes[np.minimum(choice, len(codes) - 1)]
 
 
+#: The most patients ``synthetic_population`` generates (memory grows with n: about 1 kB per
+#: patient while generating).
+MAX_PATIENTS = 10_000_000
+
+
 def synthetic_population(n_patients: int = 100_000, rng: RandomState = None) -> pd.DataFrame:
     """Generate SYNTHETIC patients of the kit's fictional region.
 
     Parameters
     ----------
-    n_patients : int >= 1
-        Number of patients (rows).
+    n_patients : int in [1, MAX_PATIENTS]
+        Number of patients (rows). Memory and time are proportional to it.
     rng : Generator, int seed or None
         Source of randomness; pass a seed for a reproducible population.
 
@@ -469,7 +474,7 @@ def synthetic_population(n_patients: int = 100_000, rng: RandomState = None) -> 
     With this geography (zip5, birth_date, sex) is unique for almost every patient, as
     Sweeney found for most of the US population; notebook 00 measures it.
     """
-    n_patients = check_integer(n_patients, "n_patients", minimum=1)
+    n_patients = check_integer(n_patients, "n_patients", minimum=1, maximum=MAX_PATIENTS)
     rng = check_rng(rng)
     people = _draw_people(n_patients, rng)
     age = people["age"].to_numpy()
@@ -503,7 +508,9 @@ def synthetic_population(n_patients: int = 100_000, rng: RandomState = None) -> 
     population = pd.DataFrame(
         {
             "patient_id": "P" + pd.Series(np.arange(1, n_patients + 1)).astype(str).str.zfill(6),
-            "mrn": rng.choice(np.arange(10_000_000, 100_000_000), size=n_patients, replace=False),
+            # Drawn as indices into the 90 million 8-digit numbers: the same draws as choosing
+            # from the array itself, without allocating it (720 MB).
+            "mrn": rng.choice(90_000_000, size=n_patients, replace=False) + 10_000_000,
             "name": people["name"],
             "street_address": people["street_address"],
             "city": people["city"],
@@ -646,7 +653,7 @@ def split_across_hospitals(
 
     Parameters
     ----------
-    X : DataFrame or array, n rows.   y : Series or array, n labels.
+    X : DataFrame or array, n rows.   y : Series or array, n labels, none missing.
     n_hospitals : int >= 1.
     scheme : "iid" | "label_skew" | "quantity_skew"
         iid: a random, near-equal split. label_skew: for each class, the shares of the
@@ -679,6 +686,16 @@ def split_across_hospitals(
         )
     rng = check_rng(rng)
     labels = np.asarray(y)
+    if labels.ndim != 1:
+        raise ValueError(
+            f"y must be one-dimensional, one label per patient; got shape {labels.shape}"
+        )
+    missing = pd.isna(labels)
+    if missing.any():
+        raise ValueError(
+            f"y has {int(missing.sum())} missing label(s); every patient needs a label to be "
+            "placed (drop or impute them first)"
+        )
 
     for _ in range(max_tries):
         assignment = _assign(labels, n_hospitals, scheme, alpha, rng)

@@ -7,7 +7,9 @@
   ``generalize`` applies chosen levels.
 * ``uniqueness``, ``k_anonymity``, ``l_diversity`` and ``equivalence_classes`` measure a
   table; ``generalize_to_k`` is a greedy generaliser that reaches a requested k and
-  reports the information it lost.
+  reports the information it lost. They compare values the way an attacker would, as
+  ``attacks.linkage_attack`` does: one value spelled two ways is one value
+  (``helpers._validation.COMPARISON_RULES`` says what is normalised).
 * ``shift_dates`` perturbs dates by a uniform random number of days per record.
 """
 
@@ -21,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from helpers import data
-from helpers._validation import check_columns, check_integer, check_real, check_rng
+from helpers._validation import (
+    check_columns,
+    check_integer,
+    check_real,
+    check_rng,
+    comparable_values,
+)
 
 # ------------------------------------------------------------------ HIPAA Safe Harbor
 
@@ -106,6 +114,7 @@ def safe_harbor(
     zip3_population=None,
     roles: Mapping[str, str] | None = None,
     reference_date: pd.Timestamp = data.REFERENCE_DATE,
+    keep: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Apply HIPAA Safe Harbor (45 CFR 164.514(b)(2)) to synthetic patient records.
 
@@ -115,25 +124,39 @@ def safe_harbor(
       subdivisions smaller than a state other than the ZIP code (city) are removed;
     * ``zip5`` becomes ``zip3``: its first three digits, or "000" where all ZIP codes with
       those digits hold ``ZIP3_POPULATION_THRESHOLD`` people or fewer (see
-      ``restricted_zip3``), or where the area is missing from the population table;
+      ``restricted_zip3``), or where the area is missing from the population table. ZIP
+      codes must be TEXT of five digits (optionally "-" and four more): numbers are refused,
+      because a number has lost the leading zero (03601 read by ``read_csv`` is 3601, whose
+      first three digits "360" name another area). Read them with
+      ``pd.read_csv(..., dtype={"zip5": str})``;
     * every date column (role mentions "date") becomes a year column (``birth_date`` ->
       ``birth_year``, ``admission_date`` -> ``admission_year``);
     * ``age`` becomes text, with every age over 89 replaced by the one category "90+";
       the birth year of such a person is removed (set to missing), because the rule also
       covers "elements of dates (including year) indicative of such age". Ages are
-      computed from ``birth_date`` at ``reference_date`` when the frame has no ``age``.
+      computed from ``birth_date`` at ``reference_date`` when the frame has no ``age``; a
+      missing age is refused (it could hide a person over 89).
 
-    Columns without a role (e.g. a voter roll's ``registration_year``) are kept as they
-    are. Safe Harbor also requires that the covered entity has no actual knowledge that
-    what remains could identify someone (164.514(b)(2)(ii)); no code can check that.
+    FAIL CLOSED: a column with no role is refused (ValueError) unless the caller lists it
+    in ``keep``, declaring that it is none of the 18 kinds of identifier (an ``email``,
+    ``ssn`` or full date of birth under an unexpected name is thus never released by
+    accident). Kept columns pass through unchanged; a kept column holding dates is refused
+    (give it a role with "date" so it becomes a year). Safe Harbor also requires that the
+    covered entity has no actual knowledge that what remains could identify someone
+    (164.514(b)(2)(ii)); no code can check that.
 
     Parameters
     ----------
     df : DataFrame of synthetic records (a population or a voter roll).
     zip3_population : residents per zip3 (see ``restricted_zip3``); default the synthetic
         region's table.
-    roles : mapping column -> role text; default ``helpers.data.COLUMN_ROLES``.
+    roles : mapping column -> role text; default ``helpers.data.COLUMN_ROLES``. A role must
+        start with one of ``KNOWN_ROLES`` (e.g. "quasi-identifier (date)"); any other is
+        refused.
     reference_date : Timestamp at which ages are measured.
+    keep : column names without a role to keep unchanged, e.g. a voter roll's
+        ``keep=["voter_id", "registration_year"]`` when an attacker coarsens the roll the
+        way the release was coarsened.
 
     Returns a new DataFrame with the same index (so rows can be traced in exercises).
 
@@ -145,7 +168,25 @@ def safe_harbor(
         raise TypeError(f"df must be a pandas DataFrame; got {type(df).__name__}")
     if df.empty:
         raise ValueError("df is empty; it needs at least one row")
+    if df.columns.duplicated().any():
+        repeated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise ValueError(f"df has several columns labelled {repeated}; each label must be unique")
     roles = dict(data.COLUMN_ROLES if roles is None else roles)
+    for column in df.columns:
+        role = roles.get(column)
+        if role is not None and not (isinstance(role, str) and role.startswith(KNOWN_ROLES)):
+            raise ValueError(
+                f"role {role!r} of column {column!r} is not one safe_harbor knows; a role must "
+                f"start with one of {list(KNOWN_ROLES)} (or keep=[...] the column)"
+            )
+    keep = _check_keep(df, keep, roles)
+    unknown = [c for c in df.columns if c not in roles and c not in keep]
+    if unknown:
+        raise ValueError(
+            f"safe_harbor has no role for column(s) {unknown}, so it cannot tell whether "
+            "they are identifiers; it refuses rather than release them. Drop them, give each "
+            "a role (roles=...), or pass keep=[...] to declare that they are not identifiers"
+        )
     restricted = set(restricted_zip3(zip3_population))
     known = set(_zip3_table(zip3_population).index)
     reference_date = pd.Timestamp(reference_date)
@@ -153,7 +194,16 @@ def safe_harbor(
     out = df.copy()
     # Ages first: they decide which birth years are removed.
     if "age" in out.columns:
-        age = pd.to_numeric(out["age"], errors="raise")
+        age = pd.to_numeric(out["age"], errors="coerce")
+        bad = age.isna() & out["age"].notna()
+        if bad.any():
+            raise ValueError(f"age must hold numbers of years; got {out['age'][bad].iloc[0]!r}")
+        if age.isna().any():
+            raise ValueError(
+                f"age has {int(age.isna().sum())} missing value(s); Safe Harbor must know "
+                "every age to group those over 89 (fill them from birth_date or drop those "
+                "records)"
+            )
     elif "birth_date" in out.columns:
         birth = pd.to_datetime(out["birth_date"])
         age = pd.Series(data._age_at(birth, reference_date), index=out.index)
@@ -162,20 +212,22 @@ def safe_harbor(
     over_89 = (age > 89) if age is not None else pd.Series(False, index=out.index)
 
     for column in list(out.columns):
+        if column in keep:
+            continue
         role = roles.get(column, "")
         if role.startswith("direct identifier") or (
             "geographic subdivision" in role and column != "zip5"
         ):
             out = out.drop(columns=column)
         elif column == "zip5":
-            zip3 = out["zip5"].astype("string").str[:3]
+            zip3 = _zip5_text(out["zip5"]).str[:3]
             zero = zip3.isna() | zip3.isin(restricted) | ~zip3.isin(known)
             out["zip5"] = zip3.where(~zero, "000").astype(object)
             out = out.rename(columns={"zip5": "zip3"})
         elif column == "age":
             text = age.astype(int).astype(str)
             out["age"] = text.where(~over_89, AGE_90_PLUS)
-        elif "date" in role or (column.endswith("_date") and column not in roles):
+        elif "date" in role:
             year = pd.to_datetime(out[column]).dt.year.astype("Int64")
             if column == "birth_date":
                 year = year.mask(over_89)
@@ -183,6 +235,72 @@ def safe_harbor(
             out[column] = year
             out = out.rename(columns={column: new_name})
     return out
+
+
+#: The roles safe_harbor acts on (the start of a role text, as in ``data.COLUMN_ROLES``):
+#: direct identifiers are removed; quasi-identifiers are coarsened where a rule applies
+#: (ZIP codes, dates, ages, geographic subdivisions) and kept otherwise; attributes and
+#: measurements are kept. Any other role is refused: fail closed.
+KNOWN_ROLES = (
+    "direct identifier",
+    "quasi-identifier",
+    "sensitive attribute",
+    "attribute",
+    "clinical measurement",
+)
+
+#: What a ZIP code must look like: five digits, optionally a ZIP+4 suffix.
+_ZIP5_PATTERN = r"\d{5}(-\d{4})?"
+
+
+def _zip5_text(zip5: pd.Series) -> pd.Series:
+    """ZIP codes as text, refusing numbers (lost leading zeros) and malformed codes."""
+    present = zip5.dropna()
+    numeric = pd.api.types.is_numeric_dtype(zip5.dtype) or any(
+        isinstance(v, numbers.Number) for v in present.iloc[:1000]
+    )
+    if numeric:
+        raise TypeError(
+            f"zip5 must hold ZIP codes as text, not numbers (dtype {zip5.dtype}): a number "
+            "has lost its leading zero (03601 becomes 3601, whose first three digits name "
+            "another area). Read the column as text (pd.read_csv(..., dtype={'zip5': str})) "
+            "or, only if every code had five digits, convert it with "
+            "df['zip5'].astype('Int64').astype(str).str.zfill(5)"
+        )
+    text = zip5.astype("string").str.strip()
+    malformed = text.notna() & ~text.str.fullmatch(_ZIP5_PATTERN).fillna(False).astype(bool)
+    if malformed.any():
+        raise ValueError(
+            f"zip5 must hold five-digit ZIP codes (e.g. '03601', or '03601-1234'); got "
+            f"{zip5[malformed].iloc[0]!r} ({int(malformed.sum())} malformed)"
+        )
+    return text
+
+
+def _check_keep(df: pd.DataFrame, keep, roles: Mapping[str, str]) -> set:
+    """The columns the caller declares kept: present, without a Safe Harbor rule, not dates."""
+    if isinstance(keep, str):
+        keep = [keep]
+    keep = list(keep)
+    if keep:
+        check_columns(df, keep, "df")
+    for column in keep:
+        role = roles.get(column, "")
+        if (
+            role.startswith("direct identifier")
+            or "geographic subdivision" in role
+            or ("date" in role or column in ("zip5", "age"))
+        ):
+            raise ValueError(
+                f"cannot keep {column!r}: Safe Harbor has a rule for it (role {role!r}); "
+                "keep=[...] is only for columns without a role"
+            )
+        if pd.api.types.is_datetime64_any_dtype(df[column].dtype):
+            raise ValueError(
+                f"cannot keep {column!r} unchanged: it holds dates, and Safe Harbor removes "
+                "every element of a date but the year; give it a role containing 'date'"
+            )
+    return set(keep)
 
 
 def _zip3_table(zip3_population) -> pd.Series:
@@ -358,23 +476,48 @@ def generalize(
 # ---------------------------------------------------------------- measures
 
 
+def _check_quasi_identifiers(df, quasi_identifiers) -> list[str]:
+    if isinstance(quasi_identifiers, str):
+        quasi_identifiers = [quasi_identifiers]
+    if quasi_identifiers is None or not list(quasi_identifiers):
+        raise ValueError("quasi_identifiers must name at least one column")
+    return check_columns(df, quasi_identifiers)
+
+
+def _comparable(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The columns with each value replaced by its first spelling in ``df`` (attacker's view).
+
+    Values an attacker would take for one (``COMPARISON_RULES``) get one spelling, so
+    grouping counts them together; columns where nothing merges are returned as they are.
+    """
+    out = {}
+    for column in columns:
+        original = df[column]
+        canonical = comparable_values(original, f"quasi-identifier {column!r}")
+        codes, _ = pd.factorize(canonical, use_na_sentinel=True)
+        present = original.notna().to_numpy()
+        distinct = pd.factorize(original[present], use_na_sentinel=True)[0].max(initial=-1) + 1
+        if distinct == codes.max(initial=-1) + 1 and (codes[present] >= 0).all():
+            out[column] = original  # nothing to merge: keep the column (and its dtype)
+            continue
+        first = pd.Series(np.arange(len(codes)))[codes >= 0].groupby(codes[codes >= 0]).first()
+        spelling = original.to_numpy(dtype=object)[first.to_numpy()]
+        unified = np.where(codes >= 0, spelling[np.maximum(codes, 0)], None)
+        out[column] = pd.Series(unified, index=df.index, dtype=object)
+    return pd.DataFrame(out, index=df.index)
+
+
 def uniqueness(df: pd.DataFrame, quasi_identifiers) -> float:
     """Share of rows whose quasi-identifier values occur in no other row (0 to 1).
 
-    A unique row is one an attacker holding the same columns can single out.
+    A unique row is one an attacker holding the same columns can single out. Values are
+    compared as an attacker would (one value spelled two ways is one value; see
+    ``helpers._validation.COMPARISON_RULES``).
     Reference: L. Sweeney, "Simple Demographics Often Identify People Uniquely",
     Carnegie Mellon University, Data Privacy Working Paper 3, 2000.
     """
-    columns = check_columns(df, quasi_identifiers)
-    sizes = df.groupby(columns, dropna=False, sort=False)[columns[0]].transform("size")
-    return float((sizes == 1).mean())
-
-
-def _check_quasi_identifiers(df, quasi_identifiers) -> list[str]:
-    columns = check_columns(df, quasi_identifiers)
-    if not columns:
-        raise ValueError("quasi_identifiers must name at least one column")
-    return columns
+    columns = _check_quasi_identifiers(df, quasi_identifiers)
+    return float((_class_sizes(_comparable(df, columns), columns) == 1).mean())
 
 
 def _class_sizes(df: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -384,20 +527,24 @@ def _class_sizes(df: pd.DataFrame, columns: list[str]) -> pd.Series:
 def k_anonymity(df: pd.DataFrame, quasi_identifiers) -> int:
     """The k of a table: the size of its smallest equivalence class on the quasi-identifiers.
 
-    Every record shares its quasi-identifier values with at least k - 1 others.
+    Every record shares its quasi-identifier values with at least k - 1 others. Values are
+    compared as an attacker would (``helpers._validation.COMPARISON_RULES``), so a class is
+    never split by two spellings of one value.
     Reference: L. Sweeney, "k-anonymity: a model for protecting privacy", International
     Journal of Uncertainty, Fuzziness and Knowledge-Based Systems 10(5):557-570, 2002,
     https://doi.org/10.1142/S0218488502001648
     """
     columns = _check_quasi_identifiers(df, quasi_identifiers)
-    return int(_class_sizes(df, columns).min())
+    return int(_class_sizes(_comparable(df, columns), columns).min())
 
 
 def l_diversity(df: pd.DataFrame, quasi_identifiers, sensitive: str) -> int:
     """The (distinct) l of a table: the fewest distinct sensitive values in any class.
 
     l = 1 means some equivalence class shares one sensitive value (a homogeneity attack
-    learns it for everyone in the class).
+    learns it for everyone in the class). Quasi-identifiers AND sensitive values are
+    compared as an attacker would (``helpers._validation.COMPARISON_RULES``): "HIV" and
+    "hiv " are one diagnosis, not two.
     Reference: A. Machanavajjhala, D. Kifer, J. Gehrke and M. Venkitasubramaniam,
     "l-diversity: Privacy beyond k-anonymity", ACM Transactions on Knowledge Discovery
     from Data 1(1), 2007, https://doi.org/10.1145/1217299.1217302
@@ -406,7 +553,8 @@ def l_diversity(df: pd.DataFrame, quasi_identifiers, sensitive: str) -> int:
     check_columns(df, [sensitive], "df")
     if sensitive in columns:
         raise ValueError(f"sensitive column {sensitive!r} must not be a quasi-identifier")
-    distinct = df.groupby(columns, dropna=False, sort=False)[sensitive].nunique(dropna=False)
+    table = _comparable(df, columns + [sensitive])
+    distinct = table.groupby(columns, dropna=False, sort=False)[sensitive].nunique(dropna=False)
     return int(distinct.min())
 
 
@@ -418,12 +566,16 @@ def equivalence_classes(
     With ``sensitive``, also ``distinct`` (number of sensitive values), ``top_value`` (the
     most common one) and ``top_share`` (its share of the class): what an attacker who
     places a person in the class learns about them. Sorted by size, smallest first.
+    Values are compared as an attacker would (``helpers._validation.COMPARISON_RULES``);
+    a class shows each value as first spelled in ``df``.
     """
     columns = _check_quasi_identifiers(df, quasi_identifiers)
+    if sensitive is not None:
+        check_columns(df, [sensitive], "df")
+    df = _comparable(df, columns + ([sensitive] if sensitive is not None else []))
     grouped = df.groupby(columns, dropna=False, sort=False)
     table = grouped.size().rename("size").to_frame()
     if sensitive is not None:
-        check_columns(df, [sensitive], "df")
         counts = df.groupby(columns + [sensitive], dropna=False, sort=False).size()
         top = (
             counts.sort_values(ascending=False, kind="stable")
@@ -519,6 +671,7 @@ def generalize_to_k(
         # Integer codes of the generalised column: fast, exact grouping.
         if (column, level) not in cache:
             values = hierarchies[column].apply(df[column], level)
+            values = comparable_values(values, f"quasi-identifier {column!r}")
             cache[(column, level)] = pd.factorize(values, use_na_sentinel=False)[0]
         return cache[(column, level)]
 
@@ -561,7 +714,9 @@ def generalize_to_k(
         n_suppressed=int(bad.sum()),
         information_loss=float(np.mean(list(loss.values()))),
         loss_per_column=loss,
-        n_classes=int(released.groupby(columns, dropna=False, sort=False).ngroups),
+        n_classes=int(
+            _comparable(released, columns).groupby(columns, dropna=False, sort=False).ngroups
+        ),
         steps=steps,
     )
 

@@ -9,8 +9,10 @@ https://doi.org/10.1007/3-540-48910-X_16). All arithmetic here is python-paillie
 (``phe`` 1.5, https://python-paillier.readthedocs.io); this module chooses safe
 parameters and adds what a federated study needs:
 
-- :func:`generate_keypair`: 2048-bit keys by default; smaller keys only with
-  ``allow_insecure=True`` (classroom speed demos).
+- :func:`generate_keypair`: 3072-bit keys by default (health data must stay secret beyond
+  2030), 2048 bits as the explicit fast option, smaller keys only with
+  ``allow_insecure=True`` (classroom speed demos). Every function here that takes a key
+  refuses one below 2048 bits unless it was generated with that opt-in.
 - :func:`encrypt_vector` / :func:`decrypt_vector`: one ciphertext per value, every value
   with the SAME exponent, so ciphertexts add cheaply and the exponent (which ``phe`` leaves
   unencrypted) says nothing about any value's magnitude.
@@ -23,11 +25,15 @@ parameters and adds what a federated study needs:
 - :class:`ObfuscatorPool`: the expensive part of an encryption, ``r**n mod n**2`` for a fresh
   random ``r``, computed ahead of time (offline, e.g. overnight) so the online encryption is
   one multiplication. Each precomputed value is handed out exactly ONCE: two ciphertexts
-  that share an obfuscator reveal the difference of their plaintexts.
+  that share an obfuscator reveal the difference of their plaintexts. Pools refuse to be
+  copied or pickled, hand values out under a lock, and every value handed out in this
+  process is remembered (by digest) so that none is ever handed out twice.
 - :func:`secure_sum`: the sum of several parties' vectors, per value or packed, with a cost
   record.
 - :class:`SecureAggregator` and :class:`KeyHolder`: secure aggregation for
-  ``helpers.federated``.
+  ``helpers.federated``. The key holder's "at least k hospitals" rule is an
+  honest-but-curious safeguard only (see :class:`KeyHolder`); the key holder cannot be
+  copied or pickled, so neither can an aggregator that holds a handle on it.
 - :func:`encrypted_linear_predict`: a model owner scores encrypted patient features and
   returns an encrypted risk score it cannot read.
 
@@ -39,10 +45,14 @@ result is deterministic, which is what the notebooks state and check.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
+import os
+import secrets
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import phe
@@ -50,14 +60,28 @@ from phe import EncodedNumber, EncryptedNumber, PaillierPrivateKey, PaillierPubl
 from phe.util import mulmod, powmod
 
 from helpers._progress import progress as _progress
-from helpers._validation import check_choice, check_integer, check_real
+from helpers._validation import check_choice, check_integer, check_real, check_real_array
 from helpers.federated import Aggregator
 
-#: The smallest key size this kit accepts without ``allow_insecure=True``. NIST SP 800-57
-#: Part 1 Rev. 5, "Recommendation for Key Management" (May 2020,
-#: https://csrc.nist.gov/publications/detail/sp/800-57-part-1/rev-5/final): a 2048-bit
-#: integer-factorisation modulus gives 112 bits of security, acceptable through 2030;
-#: 3072 bits (128-bit security) are required beyond 2030.
+#: NIST SP 800-57 Part 1 Rev. 5, "Recommendation for Key Management: Part 1 - General"
+#: (E. Barker, May 2020, https://doi.org/10.6028/NIST.SP.800-57pt1r5). Table 2 gives a
+#: factoring-based (IFC) modulus of 2048 bits 112 bits of security and one of 3072 bits 128
+#: bits; Table 4 accepts 112 bits for applying protection through 2030 and disallows it from
+#: 2031, when 128 bits are the minimum. Section 5.6.2 sizes a key by how long the data it
+#: protects must stay secret, not by when it is encrypted. (The tables were checked against
+#: several independent copies; the NIST PDF itself could not be retrieved while this was
+#: written.)
+NIST_SP_800_57 = (
+    "NIST SP 800-57 Part 1 Rev. 5 (2020), Tables 2 and 4: 2048-bit keys (112-bit security) "
+    "through 2030, 3072 bits (128-bit security) for data that must stay secret after 2030"
+)
+
+#: The key size ``generate_keypair`` uses by default: health records stay sensitive for
+#: decades, well beyond 2030, so they need 128-bit security.
+DEFAULT_KEY_BITS = 3072
+
+#: The smallest key size this kit accepts without ``allow_insecure=True`` (112-bit security,
+#: acceptable only for data that need not stay secret after 2030).
 MIN_SECURE_KEY_BITS = 2048
 
 #: Key sizes above this are refused (key generation would take minutes).
@@ -68,26 +92,36 @@ PLAINTEXT_BYTES = np.dtype(np.float64).itemsize
 
 _BASE = EncodedNumber.BASE  # phe's exponent base (16)
 
+#: Moduli of the keys generated in this process with ``allow_insecure=True``: the one way
+#: to tell the kit that a key below 2048 bits is a deliberate classroom demo.
+_DECLARED_INSECURE: set[int] = set()
+_DECLARED_INSECURE_LOCK = threading.Lock()
+
 
 # --- keys -----------------------------------------------------------------------------
 
 
 def generate_keypair(
-    key_bits: int = MIN_SECURE_KEY_BITS, allow_insecure: bool = False
+    key_bits: int = DEFAULT_KEY_BITS, allow_insecure: bool = False
 ) -> tuple[PaillierPublicKey, PaillierPrivateKey]:
     """Generate a Paillier key pair with ``phe``; refuse keys below 2048 bits unless told.
 
     Parameters
     ----------
-    key_bits : int, even, in [128, 8192]; bits of the public modulus n. Default 2048.
+    key_bits : int, even, in [128, 8192]; bits of the public modulus n. Default 3072
+        (128-bit security), which NIST SP 800-57 asks for data that must stay secret after
+        2030, as health records must. 2048 (112-bit security, about three times faster)
+        is the explicit fast option, acceptable when what it protects needs secrecy only
+        through 2030: a classroom run, synthetic data, a demonstration.
     allow_insecure : bool; True permits keys below 2048 bits (classroom speed demos only:
         a 1024-bit modulus has about 80 bits of security, which NIST no longer accepts).
+        Such a key is then accepted by every function of this module, in this process;
+        a small key made any other way is refused everywhere.
 
     Returns ``(public_key, private_key)`` as ``phe`` objects.
 
-    Reference: NIST SP 800-57 Part 1 Rev. 5, "Recommendation for Key Management", 2020,
-    https://csrc.nist.gov/publications/detail/sp/800-57-part-1/rev-5/final (2048-bit
-    factoring-based keys through 2030, 3072 bits after).
+    Reference: NIST SP 800-57 Part 1 Rev. 5, "Recommendation for Key Management", May 2020,
+    https://doi.org/10.6028/NIST.SP.800-57pt1r5, Tables 2 and 4 and Section 5.6.2.
     """
     key_bits = check_integer(key_bits, "key_bits", minimum=128, maximum=MAX_KEY_BITS)
     if key_bits % 2:
@@ -98,17 +132,33 @@ def generate_keypair(
         raise TypeError(f"allow_insecure must be True or False; got {allow_insecure!r}")
     if key_bits < MIN_SECURE_KEY_BITS and not allow_insecure:
         raise ValueError(
-            f"key_bits must be >= {MIN_SECURE_KEY_BITS} (NIST SP 800-57 Part 1 Rev. 5: 2048 bits "
-            f"through 2030, 3072 after); got {key_bits}. Pass allow_insecure=True only for "
-            "classroom speed demos."
+            f"key_bits must be >= {MIN_SECURE_KEY_BITS} ({NIST_SP_800_57}); got {key_bits}. "
+            "Pass allow_insecure=True only for classroom speed demos."
         )
-    return phe.generate_paillier_keypair(n_length=key_bits)
+    public_key, private_key = phe.generate_paillier_keypair(n_length=key_bits)
+    if key_bits < MIN_SECURE_KEY_BITS:
+        with _DECLARED_INSECURE_LOCK:
+            _DECLARED_INSECURE.add(public_key.n)
+    return public_key, private_key
 
 
-def _check_public_key(public_key) -> PaillierPublicKey:
+def _check_key_type(public_key) -> PaillierPublicKey:
     if not isinstance(public_key, PaillierPublicKey):
         raise TypeError(
             f"public_key must be a phe PaillierPublicKey; got {type(public_key).__name__}"
+        )
+    return public_key
+
+
+def _check_public_key(public_key, name: str = "public_key") -> PaillierPublicKey:
+    """A phe public key of at least 2048 bits, or one declared insecure at generation."""
+    _check_key_type(public_key)
+    bits = public_key.n.bit_length()
+    if bits < MIN_SECURE_KEY_BITS and public_key.n not in _DECLARED_INSECURE:
+        raise ValueError(
+            f"{name} has a {bits}-bit modulus, below the {MIN_SECURE_KEY_BITS}-bit minimum "
+            f"({NIST_SP_800_57}). For a classroom speed demo, generate the key with "
+            f"encryption.generate_keypair({bits}, allow_insecure=True)."
         )
     return public_key
 
@@ -118,20 +168,34 @@ def _check_private_key(private_key) -> PaillierPrivateKey:
         raise TypeError(
             f"private_key must be a phe PaillierPrivateKey; got {type(private_key).__name__}"
         )
+    _check_public_key(private_key.public_key, "private_key")
     return private_key
 
 
 def key_bits_of(public_key) -> int:
-    """Bits of the public modulus n."""
-    return _check_public_key(public_key).n.bit_length()
+    """Bits of the public modulus n (any phe key: this only describes it)."""
+    return _check_key_type(public_key).n.bit_length()
 
 
 def ciphertext_bytes(public_key) -> int:
     """Bytes one ciphertext takes on the wire: a number below n**2 (512 bytes at 2048 bits)."""
-    return (_check_public_key(public_key).nsquare.bit_length() + 7) // 8
+    return (_check_key_type(public_key).nsquare.bit_length() + 7) // 8
 
 
 # --- obfuscators: the expensive, precomputable part of an encryption --------------------
+
+
+#: Digests of every obfuscator a pool has handed out in this process. A pool is never
+#: copied, but if its values were duplicated anyway (by hand, or by a restored copy) the
+#: second hand-out would be caught here: no r**n is ever used for two ciphertexts.
+_ISSUED_OBFUSCATORS: set[bytes] = set()
+_ISSUED_LOCK = threading.Lock()
+
+
+def _digest(value: int) -> bytes:
+    return hashlib.blake2b(
+        value.to_bytes((value.bit_length() + 7) // 8, "big"), digest_size=16
+    ).digest()
 
 
 class ObfuscatorPool:
@@ -145,11 +209,18 @@ class ObfuscatorPool:
     difference of the plaintexts. When the pool is empty, :meth:`take` computes a fresh one
     (slower, still secure) and counts it in ``computed_online``.
 
+    Never twice, whatever happens to the object: a pool refuses ``copy``, ``deepcopy`` and
+    ``pickle`` (a copy would hand out the same values again) and refuses to hand out values
+    in a process forked from the one that built it; :meth:`take` and :meth:`fill` run under
+    a lock, so threads sharing a pool never receive the same value; and every
+    value handed out is remembered by a 16-byte digest for the life of the process, so a
+    value that reappears anyway raises RuntimeError instead of being used.
+
     The random ``r`` comes from ``phe``'s cryptographic generator (``SystemRandom``).
 
     Parameters
     ----------
-    public_key : phe PaillierPublicKey.
+    public_key : phe PaillierPublicKey (at least 2048 bits unless declared insecure).
     size : int >= 0, obfuscators to precompute now.
     progress : show a progress bar while precomputing.
     """
@@ -157,6 +228,8 @@ class ObfuscatorPool:
     def __init__(self, public_key, size: int = 0, progress: bool = False):
         self.public_key = _check_public_key(public_key)
         self._values: list[int] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
         self.precomputed = 0
         self.used = 0
         self.computed_online = 0
@@ -171,20 +244,40 @@ class ObfuscatorPool:
         """Precompute ``count`` more obfuscators; return the seconds it took."""
         count = check_integer(count, "count", minimum=0)
         start = time.perf_counter()
-        for _ in _progress(range(count), progress, desc="precomputing r^n", total=count):
-            self._values.append(self._fresh())
+        fresh = [
+            self._fresh()
+            for _ in _progress(range(count), progress, desc="precomputing r^n", total=count)
+        ]
         seconds = time.perf_counter() - start
-        self.precomputed += count
-        self.precompute_seconds += seconds
+        with self._lock:
+            self._values.extend(fresh)
+            self.precomputed += count
+            self.precompute_seconds += seconds
         return seconds
 
     def take(self) -> int:
         """Return one obfuscator and remove it from the pool (never handed out twice)."""
-        self.used += 1
-        if self._values:
-            return self._values.pop()
-        self.computed_online += 1
-        return self._fresh()
+        if os.getpid() != self._pid:
+            raise RuntimeError(
+                "this ObfuscatorPool was created in another process (copied by fork): both "
+                "processes would hand out the same obfuscators. Build a new pool here."
+            )
+        with self._lock:
+            value = self._values.pop() if self._values else None
+            self.used += 1
+            if value is None:
+                self.computed_online += 1
+        if value is None:
+            value = self._fresh()
+        digest = _digest(value)
+        with _ISSUED_LOCK:
+            if digest in _ISSUED_OBFUSCATORS:
+                raise RuntimeError(
+                    "this obfuscator was already handed out once in this process; using it "
+                    "again would reveal the difference of two plaintexts. Was the pool copied?"
+                )
+            _ISSUED_OBFUSCATORS.add(digest)
+        return value
 
     def __len__(self) -> int:
         return len(self._values)
@@ -194,6 +287,18 @@ class ObfuscatorPool:
             f"ObfuscatorPool(available={len(self)}, used={self.used}, "
             f"computed_online={self.computed_online})"
         )
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            "an ObfuscatorPool cannot be pickled: a restored copy would hand out the same "
+            "obfuscators again. Build a new pool (and fill it) where it is needed."
+        )
+
+    def __copy__(self):
+        raise TypeError("an ObfuscatorPool cannot be copied: each obfuscator is used once")
+
+    def __deepcopy__(self, memo):
+        raise TypeError("an ObfuscatorPool cannot be copied: each obfuscator is used once")
 
 
 def _check_pool(pool, public_key) -> ObfuscatorPool | None:
@@ -257,13 +362,12 @@ def _encode_fixed(public_key, value, exponent: int) -> EncodedNumber:
 
 
 def _as_vector(values, name: str = "values") -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
+    """A non-empty 1-D vector of finite real numbers (booleans and text are refused)."""
+    array = check_real_array(values, name)
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-D vector; got shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name} must hold at least one value")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must hold only finite numbers")
     return array
 
 
@@ -281,8 +385,10 @@ def encrypt_vector(
     public_key : phe PaillierPublicKey.
     values : 1-D array of finite floats.
     precision : float > 0; values are rounded to multiples of ``16**exponent_for(precision)``
-        (error at most ``precision / 2`` per value). A fixed exponent for every value means
-        the unencrypted exponent leaks nothing (phe's documented caveat, "Security Caveats",
+        (error at most ``precision / 2`` per value); values too large for the key's
+        plaintexts (with room to add 2**53 of them) raise OverflowError. A fixed exponent
+        for every value means the unencrypted exponent leaks nothing (phe's documented
+        caveat, "Security Caveats",
         https://python-paillier.readthedocs.io/en/stable/caveats.html) and ciphertexts add
         without rescaling.
     pool : optional ObfuscatorPool (precomputed r**n); None = phe draws r online.
@@ -294,10 +400,38 @@ def encrypt_vector(
     values = _as_vector(values)
     pool = _check_pool(pool, public_key)
     exponent = exponent_for(precision)
+    steps = float(np.max(np.abs(values))) / _BASE ** float(exponent)
+    if steps + 1 > public_key.max_int // _MAX_EXACT:  # room left for 2**53 summands
+        raise OverflowError(
+            f"values up to {float(np.max(np.abs(values))):g} at a step of "
+            f"{_BASE ** float(exponent):g} do not fit this key's plaintexts with room to add "
+            "them; lower the precision or rescale the values"
+        )
     out = np.empty(values.size, dtype=object)
     for i in _progress(range(values.size), progress, desc="encrypting", total=values.size):
         out[i] = _encrypt_encoded(public_key, _encode_fixed(public_key, values[i], exponent), pool)
     return out
+
+
+#: Largest |integer| of fixed-point steps a float64 holds exactly.
+_MAX_EXACT = 2**53
+
+
+def _check_exact_sum(values: np.ndarray, exponent: int, n_summands: int, name: str):
+    """Refuse values whose sum over ``n_summands`` parties would not decode exactly.
+
+    The decrypted sum is an integer number of steps ``16**exponent``; below 2**53 steps
+    its float is exact, so the sum is right up to the rounding of each value (and far
+    below the key's plaintext range, so it can never wrap around the modulus).
+    """
+    largest = float(np.max(np.abs(values)))
+    steps = largest / _BASE ** float(exponent)
+    if n_summands * (steps + 1) > _MAX_EXACT:
+        raise OverflowError(
+            f"{name} up to {largest:g} at a step of {_BASE ** float(exponent):g}, summed over "
+            f"{n_summands} parties, need more than 2**53 steps: the sum would not decode "
+            "exactly; lower precision_bits or rescale the values"
+        )
 
 
 def decrypt_vector(private_key, ciphertexts, progress: bool = False) -> np.ndarray:
@@ -320,24 +454,53 @@ def decrypt_vector(private_key, ciphertexts, progress: bool = False) -> np.ndarr
 # --- packing many fixed-point values into one plaintext --------------------------------
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class PackedCiphertext:
-    """A vector packed by a :class:`PackedEncoder`: its ciphertexts and how many sums it holds.
+    """A vector packed by a :class:`PackedEncoder`: its ciphertexts and whose vectors it sums.
 
-    ``n_summed`` counts the parties' vectors added into it (1 for a fresh encryption); the
-    headroom of the slots allows at most ``encoder.n_parties``, so ``+`` raises
-    OverflowError beyond that instead of letting a slot carry into its neighbour.
+    ``n_summed`` is read-only and derived: the number of distinct fresh encryptions
+    (``encoder.encrypt`` calls, each with its own random tag) added into it. The headroom
+    of the slots allows at most ``encoder.n_parties``, so ``+`` raises OverflowError beyond
+    that instead of letting a slot carry into its neighbour, and it refuses to add a vector
+    to a sum that already holds it (``m + m`` would double one party's values and pass for
+    two parties). Tags travel in the clear: they stop mistakes and an honest-but-curious
+    server, not a malicious one (see :class:`KeyHolder`).
+
+    Only :meth:`PackedEncoder.encrypt` and ``+`` make these.
     """
 
-    ciphertexts: list
+    ciphertexts: tuple
     length: int
-    n_summed: int
-    encoder: PackedEncoder = field(repr=False)
+    encoder: PackedEncoder
+    contributions: frozenset
+
+    def __post_init__(self):
+        if not isinstance(self.encoder, PackedEncoder):
+            raise TypeError(f"encoder must be a PackedEncoder; got {type(self.encoder).__name__}")
+        if not isinstance(self.contributions, frozenset) or not self.contributions:
+            raise ValueError("contributions must be a non-empty frozenset of encryption tags")
+        if len(self.contributions) > self.encoder.n_parties:
+            raise OverflowError(
+                f"a packed sum of {len(self.contributions)} vectors exceeds the headroom of "
+                f"n_parties={self.encoder.n_parties}"
+            )
+        object.__setattr__(self, "ciphertexts", tuple(self.ciphertexts))
+
+    @property
+    def n_summed(self) -> int:
+        """How many parties' vectors this holds (derived from its tags; read-only)."""
+        return len(self.contributions)
 
     @property
     def nbytes(self) -> int:
         """Bytes on the wire: one full-size ciphertext each (the layout is public)."""
         return len(self.ciphertexts) * ciphertext_bytes(self.encoder.public_key)
+
+    def __repr__(self) -> str:
+        return (
+            f"PackedCiphertext(length={self.length}, n_summed={self.n_summed}, "
+            f"ciphertexts={len(self.ciphertexts)})"
+        )
 
     def __add__(self, other):
         if not isinstance(other, PackedCiphertext):
@@ -350,6 +513,11 @@ class PackedCiphertext:
             raise ValueError(
                 f"cannot add packed vectors of lengths {self.length} and {other.length}"
             )
+        if self.contributions & other.contributions:
+            raise ValueError(
+                "cannot add a packed vector to a sum that already holds it: each party's "
+                "encryption may be counted once"
+            )
         total = self.n_summed + other.n_summed
         if total > self.encoder.n_parties:
             raise OverflowError(
@@ -359,7 +527,9 @@ class PackedCiphertext:
         summed = [
             a + b for a, b in zip(self.ciphertexts, other.ciphertexts, strict=True)
         ]  # phe: c1 * c2 mod n^2
-        return PackedCiphertext(summed, self.length, total, self.encoder)
+        return PackedCiphertext(
+            summed, self.length, self.encoder, self.contributions | other.contributions
+        )
 
     def __radd__(self, other):
         if isinstance(other, numbers.Number) and other == 0:  # lets sum() start from 0
@@ -394,6 +564,14 @@ class PackedEncoder:
     https://www.usenix.org/conference/atc20/presentation/zhang-chengliang
     """
 
+    def __setattr__(self, name, value):
+        if getattr(self, "_frozen", False):
+            raise AttributeError(
+                f"a PackedEncoder's layout is fixed at construction; build a new encoder "
+                f"instead of setting {name!r}"
+            )
+        super().__setattr__(name, value)
+
     def __init__(self, precision_bits: int, n_parties: int, value_bound: float, public_key):
         self.precision_bits = check_integer(precision_bits, "precision_bits", minimum=0, maximum=52)
         self.n_parties = check_integer(n_parties, "n_parties", minimum=1)
@@ -417,6 +595,7 @@ class PackedEncoder:
                 f"holds {self.capacity_bits}; lower precision_bits, value_bound or n_parties"
             )
         self._mask = (1 << self.slot_bits) - 1
+        self._frozen = True
 
     @property
     def layout(self) -> tuple:
@@ -503,14 +682,15 @@ class PackedEncoder:
                 plaintexts, progress, desc="encrypting packed", total=len(plaintexts)
             )
         ]
-        return PackedCiphertext(ciphertexts, int(vector.size), 1, self)
+        tag = secrets.token_bytes(16)  # this encryption's identity in sums (not secret)
+        return PackedCiphertext(ciphertexts, int(vector.size), self, frozenset([tag]))
 
     def decrypt_sum(self, packed: PackedCiphertext, private_key) -> np.ndarray:
         """Decrypt a (summed) packed vector and return the float sums of its entries."""
         private_key = _check_private_key(private_key)
         if not isinstance(packed, PackedCiphertext):
             raise TypeError(f"packed must be a PackedCiphertext; got {type(packed).__name__}")
-        if packed.encoder.layout != self.layout:
+        if packed.encoder is not self and packed.encoder.layout != self.layout:
             raise ValueError("packed was made by an encoder with a different layout or key")
         if private_key.public_key != self.public_key:
             raise ValueError("private_key does not belong to this encoder's public key")
@@ -584,7 +764,9 @@ def secure_sum(
     method : "packed" (a :class:`PackedEncoder`, many values per ciphertext) or
         "per_value" (one ciphertext per value, :func:`encrypt_vector`).
     precision_bits : int; values are rounded to multiples of 2**-precision_bits (packed),
-        or of the largest power of 16 not above it (per_value).
+        or of the largest power of 16 not above it (per_value). Either way the sum must
+        decode exactly: values beyond the packed bound, or per-value sums of more than 2**53
+        steps, raise OverflowError (never a silently wrapped or rounded total).
     value_bound : float > 0 or None; the agreed largest |value| (packed only). None uses
         the largest |value| present, which a real protocol would fix in advance instead.
     pool : optional ObfuscatorPool of precomputed r**n; its precomputation time is reported
@@ -596,13 +778,11 @@ def secure_sum(
     private_key = _check_private_key(private_key)
     if private_key.public_key != public_key:
         raise ValueError("private_key does not belong to public_key")
-    matrix = np.asarray(vectors, dtype=np.float64)
+    matrix = check_real_array(vectors, "vectors")
     if matrix.ndim != 2 or matrix.shape[0] < 1 or matrix.shape[1] < 1:
         raise ValueError(
             f"vectors must be a 2-D array (parties x length); got shape {matrix.shape}"
         )
-    if not np.all(np.isfinite(matrix)):
-        raise ValueError("vectors must hold only finite numbers")
     pool = _check_pool(pool, public_key)
     precision_bits = check_integer(precision_bits, "precision_bits", minimum=0, maximum=52)
     n_parties, length = matrix.shape
@@ -626,6 +806,7 @@ def secure_sum(
         bound = encoder.quantisation_bound(n_parties)
     else:
         precision = 2.0**-precision_bits
+        _check_exact_sum(matrix, exponent_for(precision), n_parties, "vectors")
         start = time.perf_counter()
         messages = [
             encrypt_vector(public_key, matrix[i], precision=precision, pool=pool) for i in rows
@@ -669,15 +850,25 @@ class KeyHolder:
 
     In a deployment this is a separate organisation (an ethics board, a trusted third
     party) or the key is split between several; here it is an object the aggregator can
-    call but whose key the server-side code never touches.
+    call but whose key the server-side code never touches. It refuses ``copy``,
+    ``deepcopy`` and ``pickle``, so the private key can never be duplicated, written to
+    disk or sent along with an object that holds this handle (a :class:`SecureAggregator`).
 
     Parameters
     ----------
-    private_key : phe PaillierPrivateKey.
+    private_key : phe PaillierPrivateKey (at least 2048 bits unless declared insecure).
     min_summands : int >= 1; refuse to decrypt a combined message holding fewer parties'
-        vectors (so the key holder never decrypts a single hospital's update). The count
-        travels in the clear with the ciphertexts: this protects against honest mistakes
-        and an honest-but-curious server, not against a server that forges the count.
+        vectors, so that an honest mistake never decrypts a single hospital's update.
+
+    HONEST-BUT-CURIOUS SAFEGUARD ONLY. The key holder never sees the individual hospitals'
+    ciphertexts (it must not: it could decrypt them), so it cannot check who contributed
+    to a sum. It trusts the count of distinct encryptions the server reports
+    (``PackedCiphertext.n_summed``). A malicious server can encrypt zeros itself with the
+    public key and add them to ONE hospital's message; the key holder then decrypts that
+    hospital's update as if it were a sum. Binding each contribution to a registered
+    hospital and a round (authenticated, per-round tags that survive the homomorphic sum)
+    would close this; this kit does not implement it. What protects a hospital against a
+    malicious server here is only that the server does not also hold the key.
     """
 
     def __init__(self, private_key, min_summands: int = 2):
@@ -697,13 +888,27 @@ class KeyHolder:
         if combined.n_summed < self.min_summands:
             raise PermissionError(
                 f"the key holder decrypts only sums of at least {self.min_summands} parties; "
-                f"this message holds {combined.n_summed}"
+                f"this message holds {combined.n_summed}. (The count is the server's word: "
+                "this stops mistakes and an honest-but-curious server, not a server that "
+                "pads one hospital's message with encryptions of zero.)"
             )
         self.decryptions += 1
         return combined.encoder.decrypt_sum(combined, self.__private_key)
 
     def __repr__(self) -> str:
         return f"KeyHolder(public_key={self.public_key!r}, min_summands={self.min_summands})"
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            "a KeyHolder cannot be pickled: it holds the private key, which never leaves the "
+            "key holder. Send ciphertexts, not the key holder."
+        )
+
+    def __copy__(self):
+        raise TypeError("a KeyHolder cannot be copied: there is one key holder per key")
+
+    def __deepcopy__(self, memo):
+        raise TypeError("a KeyHolder cannot be copied: there is one key holder per key")
 
 
 class SecureAggregator(Aggregator):
@@ -716,27 +921,36 @@ class SecureAggregator(Aggregator):
 
     Trust model: the server sees ciphertexts, their number and size, and which hospitals
     sent them. The key holder sees the pooled sums ``sum(n w)`` and ``sum(n)`` -- the
-    next global model, which every hospital receives anyway. A server and key holder
-    who COLLUDE can decrypt every hospital's message and learn everything plain FedAvg
-    reveals. Nothing here stops a hospital from sending a malicious update, and the
-    global model itself still leaks what models leak (add differential privacy for that).
+    next global model, which every hospital receives anyway. The key holder's minimum
+    number of hospitals per sum holds only against an honest-but-curious server: a
+    malicious one can pad a single hospital's message with its own encryptions of zero
+    (see :class:`KeyHolder`). A server and key holder who COLLUDE can decrypt every
+    hospital's message and learn everything plain FedAvg reveals. Nothing here stops a
+    hospital from sending a malicious update, and the global model itself still leaks what
+    models leak (add differential privacy for that).
+
+    The aggregator holds a handle on the key holder, never the key: it cannot be pickled
+    (neither can the key holder), and no method returns the key.
 
     Parameters
     ----------
-    public_key : phe PaillierPublicKey (the key holder's).
+    public_key : phe PaillierPublicKey (the key holder's; at least 2048 bits unless
+        declared insecure).
     key_holder : :class:`KeyHolder` -- a handle on the party that decrypts, not a key.
     n_parties : int >= 1, hospitals per round (slot headroom).
     weight_bound : float > 0, the largest |weight| any hospital may send; a larger one
         raises OverflowError at the hospital (never wraps).
-    max_samples : int >= 1, the largest patient count of one hospital (bounds ``n * w``).
+    max_samples : int >= 1, the largest patient count of one hospital (bounds ``n * w``
+        and the count itself: slots hold ``max_samples * max(weight_bound, 1)``).
     precision_bits : int, fractional bits of ``n * w`` (quantisation 2**-precision_bits).
     pool : optional ObfuscatorPool; stands for each hospital's own precomputed obfuscators.
     """
 
     name = "secure aggregation (Paillier, packed)"
     trusted_parties = (
-        "server sees only ciphertexts; the key holder sees only the sum over hospitals; "
-        "a colluding server and key holder see every update"
+        "server sees only ciphertexts; the key holder sees only sums, and its minimum number "
+        "of hospitals per sum holds only against an honest-but-curious server; a colluding "
+        "server and key holder see every update"
     )
 
     def __init__(
@@ -757,10 +971,21 @@ class SecureAggregator(Aggregator):
         self.key_holder = key_holder
         self.weight_bound = check_real(weight_bound, "weight_bound", low=0.0, low_inclusive=False)
         self.max_samples = check_integer(max_samples, "max_samples", minimum=1)
+        # One vector carries n * w (|n w| <= max_samples * weight_bound) AND the count n
+        # (<= max_samples): the slots must hold the larger of the two.
         self.encoder = PackedEncoder(
-            precision_bits, n_parties, self.weight_bound * self.max_samples, self.public_key
+            precision_bits,
+            n_parties,
+            max(self.weight_bound, 1.0) * self.max_samples,
+            self.public_key,
         )
         self.pool = _check_pool(pool, self.public_key)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            "a SecureAggregator cannot be pickled: it holds a handle on the key holder. "
+            "Send its messages (PackedCiphertext) instead."
+        )
 
     def encode(self, weights, n_samples, rng=None) -> PackedCiphertext:
         """AT THE HOSPITAL: encrypt ``[n * w, n]`` (rng unused: encryption uses OS randomness)."""
@@ -841,7 +1066,7 @@ def encrypted_linear_predict(
         raise TypeError(
             f"encrypted_features must hold phe EncryptedNumber; got {type(first).__name__}"
         )
-    public_key = first.public_key
+    public_key = _check_public_key(first.public_key, "the features' public key")
     w_exponent = exponent_for(precision)
     encoded_weights = [_encode_fixed(public_key, w, w_exponent) for w in weights]
     scores = np.empty(rows.shape[0], dtype=object)

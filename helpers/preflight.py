@@ -29,6 +29,7 @@ REQUIRED_PACKAGES = {
     "diffprivlib": "diffprivlib",
     "phe": "phe",
     "gmpy2": "gmpy2",
+    "dp-accounting": "dp_accounting",
 }
 
 REINSTALL = "run `make lab` again (it reinstalls from requirements.txt), or `pip install -r requirements.txt`"

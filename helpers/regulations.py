@@ -1,31 +1,47 @@
-"""The jurisdiction table as data: how health-data laws treat de-identification and research.
+"""The jurisdiction table as data: how health-data laws treat de-identification, research and breaches.
 
-Every cell of the table carries its own source (a URL), so a case study can show where a
-statement comes from, and the tests can check that no cell is unsourced. A cell whose
-content could not be checked against a primary source, or a faithful copy of one, holds the
-word ``"unverified"`` instead of a guess.
+Every cell of the table carries its own source (one URL, or several for a statement that
+combines them), the kind of source it rests on and the date it was checked, so a case study
+can show where a statement comes from and how firm it is, an instructor can see what to
+re-verify before a course, and the tests can check that no cell is unsourced.
 
-The table is a teaching summary, checked against the statute texts and regulators' pages
-listed in each cell, as of November 2026. It is NOT legal advice: laws change, and a summary
-leaves out conditions that matter in a real case.
+Source kinds (``SOURCE_KINDS``), from strongest to weakest:
+
+* ``"primary"``: the text of a statute, regulation, official journal or court judgment (or a
+  faithful copy of it on an official site);
+* ``"regulator"``: a regulator's or government department's own guidance, decision or FAQ;
+* ``"secondary"``: a law firm's, journalist's or unofficial translator's summary. A cell
+  that rests on any secondary source is marked ``"secondary"``, whatever else it cites.
+
+A cell whose content could not be checked at all holds the word ``"unverified"`` instead of
+a guess, and its kind is ``"unverified"`` too. ``checked`` is the date (ISO 8601) on which the cell was last compared with its
+sources; ``cells_by_check_date()`` lists the cells oldest first, for re-verification.
+
+The table is a teaching summary. It is NOT legal advice: laws change, and a summary leaves
+out conditions that matter in a real case.
 
 Public API
 ----------
 jurisdictions()            the table, one row per jurisdiction, one source URL per row
-jurisdiction_sources()     the same content, one row per cell, with each cell's own source
+jurisdiction_sources()     the same content, one row per cell, with its source, kind, date
+cells_by_check_date()      every cell's check date, kind and source, oldest first
 jurisdiction_table(...)    a subset of rows and columns, for a case study's comparison table
 compare(case_facts)        the columns that bear on a case's facts, for every jurisdiction
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
-#: The word a cell holds when its content could not be verified against a primary source.
+#: The word a cell holds when its content could not be verified against any source.
 UNVERIFIED = "unverified"
+
+#: The kinds of source a cell can rest on, strongest first.
+SOURCE_KINDS = ("primary", "regulator", "secondary")
 
 #: Columns of ``jurisdictions()``, in order. ``source_url`` is the row's main primary source.
 COLUMNS = (
@@ -36,6 +52,8 @@ COLUMNS = (
     "deidentification_standard",
     "research_use_basis",
     "cross_border_transfer",
+    "breach_notice_regulator",
+    "breach_notice_individuals",
     "maximum_penalty",
     "source_url",
 )
@@ -52,6 +70,8 @@ HEADERS = {
     "deidentification_standard": "De-identification / anonymisation standard",
     "research_use_basis": "Basis for research use",
     "cross_border_transfer": "Cross-border transfer rule",
+    "breach_notice_regulator": "After a breach: notify the regulator",
+    "breach_notice_individuals": "After a breach: notify the people affected",
     "maximum_penalty": "Maximum penalty",
     "source_url": "Primary source",
 }
@@ -59,19 +79,47 @@ HEADERS = {
 
 @dataclass(frozen=True)
 class Cell:
-    """One statement of the table and the URL(s) it was checked against (several: ' ; ')."""
+    """One statement of the table: its value, the URL(s) it was checked against (several
+    joined by ``" ; "``), the kind of source it rests on and the date it was checked."""
 
     value: str | int
     source: str
+    kind: str
+    checked: str
+
+    def __post_init__(self):
+        if self.value == UNVERIFIED:
+            if self.kind != UNVERIFIED:
+                raise ValueError(f"an unverified cell has kind {UNVERIFIED!r}; got {self.kind!r}")
+        elif self.kind not in SOURCE_KINDS:
+            raise ValueError(f"kind must be one of {SOURCE_KINDS}; got {self.kind!r}")
+        try:
+            _dt.date.fromisoformat(self.checked)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"checked must be an ISO date such as '2026-12-01'; got {self.checked!r}"
+            ) from None
 
 
-def _cell(value, source: str) -> Cell:
-    return Cell(value, source)
+#: The fact-check of 28 November 2026 (issue 7): cells it checked that nothing since changed.
+FACT_CHECK_2026_11 = "2026-11-28"
+#: The fact-check of 1 December 2026 (issue 18): UK law after the Data (Use and Access) Act
+#: 2025, the US transfer rule, the breach-notification columns and the source kinds.
+FACT_CHECK_2026_12 = "2026-12-01"
+
+
+def _cell(value, source: str, kind: str = "primary", checked: str = FACT_CHECK_2026_11) -> Cell:
+    return Cell(value, source, kind, checked)
+
+
+def _new(value, source: str, kind: str = "primary") -> Cell:
+    """A cell written or re-checked in the fact-check of 1 December 2026."""
+    return Cell(value, source, kind, FACT_CHECK_2026_12)
 
 
 # --------------------------------------------------------------------------- sources
-# Primary sources (statutes, regulations, regulators). Where a statement was checked
-# against a faithful copy of the statute on another site, that copy is cited.
+# Statutes, regulations and judgments first (primary), then regulators' pages, then the
+# secondary summaries that some cells still rest on (their cells are marked "secondary").
 
 _ECFR_164_514 = (
     "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-164/subpart-E/"
@@ -85,19 +133,26 @@ _ECFR_164_512 = (
     "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-164/subpart-E/"
     "section-164.512"
 )
+# The Breach Notification Rule, 45 CFR 164.400-414.
+_ECFR_164_D = "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-C/part-164/subpart-D"
 _ECFR_102_3 = "https://www.ecfr.gov/current/title-45/subtitle-A/subchapter-A/part-102/section-102.3"
+# The DOJ Data Security Program (under Executive Order 14117), in effect since 8 April 2025.
+_ECFR_28_202 = "https://www.ecfr.gov/current/title-28/chapter-I/part-202"
 # HHS annual civil monetary penalties inflation adjustment, 91 FR 3665 (28 January 2026).
 _FR_2026_CMP = "https://www.govinfo.gov/content/pkg/FR-2026-01-28/html/2026-01688.htm"
+_HIPAA_STATUTE = "https://www.govinfo.gov/content/pkg/PLAW-104publ191/html/PLAW-104publ191.htm"
+_USC_1320D_6 = (
+    "https://uscode.house.gov/view.xhtml?req=granuleid:USC-prelim-title42-section1320d-6"
+    "&num=0&edition=prelim"
+)
+# HHS's de-identification guidance (26 November 2012): the one address the kit uses for it.
 _HHS_DEID = (
-    "https://www.hhs.gov/hipaa/for-professionals/privacy/special-topics/de-identification/"
-    "index.html"
+    "https://www.hhs.gov/hipaa/for-professionals/special-topics/de-identification/index.html"
 )
 _HHS_CLOUD = (
     "https://www.hhs.gov/hipaa/for-professionals/special-topics/health-information-technology/"
     "cloud-computing/index.html"
 )
-_HIPAA_STATUTE = "https://www.govinfo.gov/content/pkg/PLAW-104publ191/html/PLAW-104publ191.htm"
-_USC_1320D_6 = "https://www.law.cornell.edu/uscode/text/42/1320d-6"
 
 _CCPA = (
     "https://leginfo.legislature.ca.gov/faces/codes_displayText.xhtml?division=3.&part=4.&"
@@ -115,6 +170,12 @@ _CCPA_1798_199_55 = (
     "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=1798.199.55.&"
     "lawCode=CIV"
 )
+_CIV_1798_82 = (
+    "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=1798.82.&"
+    "lawCode=CIV"
+)
+# SB 446 (2025), amending Civ. Code 1798.82 from 1 January 2026, as summarised by a law firm.
+_SB_446 = "https://www.dataprotectionreport.com/2025/11/california-tightens-data-breach-notification-timelines-imposes-30-day-notice-requirement/"
 # The California Privacy Protection Agency's CPI adjustment of the CCPA fines, effective
 # 1 January 2025 (Civ. Code 1798.199.95(d)), as reported by Orrick.
 _CCPA_CPI_2025 = (
@@ -126,9 +187,22 @@ _CMIA_56_36 = (
 )
 
 _GDPR = "https://eur-lex.europa.eu/eli/reg/2016/679/oj"
+# CJEU, EDPS v SRB, C-413/23 P, judgment of 4 September 2025, ECLI:EU:C:2025:645.
+_CJEU_SRB = "https://curia.europa.eu/juris/document/document.jsf?docid=303863&doclang=EN"
 
 _UK_GDPR = "https://www.legislation.gov.uk/eur/2016/679/contents"
+_UK_GDPR_84A = "https://www.legislation.gov.uk/eur/2016/679/chapter/8A"
 _UK_DPA = "https://www.legislation.gov.uk/ukpga/2018/12/contents"
+_DUAA = "https://www.legislation.gov.uk/ukpga/2025/18/contents"
+# The Data (Use and Access) Act 2025 (Commencement No. 6 and Transitional and Saving
+# Provisions) Regulations 2026, SI 2026/82: ss. 67, 68, 85, 86, 87 and more from 5 Feb 2026.
+_SI_2026_82 = "https://www.legislation.gov.uk/uksi/2026/82/made"
+# Retained EU Law (Revocation and Reform) Act 2023, s. 5: "assimilated law" after 2023.
+_REUL_S5 = "https://www.legislation.gov.uk/ukpga/2023/28/section/5"
+_ICO_ANON = (
+    "https://ico.org.uk/for-organisations/uk-gdpr-guidance-and-resources/data-sharing/"
+    "anonymisation/"
+)
 _NHS_OPT_OUT = (
     "https://digital.nhs.uk/services/national-data-opt-out/understanding-the-national-data-opt-out"
 )
@@ -138,9 +212,14 @@ _NHS_OPT_OUT_S251 = (
     "national-data-opt-out-guidance-for-researchers/"
     "4-section-251-and-the-application-of-national-data-opt-outs"
 )
+# The European Commission renewed its two UK adequacy decisions on 19 December 2025, until
+# 27 December 2031; reported here by a data-protection consultancy (secondary).
+_EU_UK_ADEQUACY_2025 = (
+    "https://www.dpocentre.com/news/eu-renews-uk-personal-data-adequacy-decisions"
+)
 
 _PIPEDA = "https://laws-lois.justice.gc.ca/eng/acts/P-8.6/"
-
+_PIPEDA_BREACH_REGS = "https://laws-lois.justice.gc.ca/eng/regulations/SOR-2018-64/"
 _PIPEDA_DEID = (
     "https://airdberlis.com/insights/publications/publication/"
     "anonymization-and-de-identification-a-comparison-of-pipeda-and-bill-c-27"
@@ -151,6 +230,7 @@ _PIPEDA_ANON = (
 
 _PHIPA = "https://www.ontario.ca/laws/statute/04p03"
 _PHIPA_AMP = "https://www.ontario.ca/laws/regulation/R23343"
+_IPC_BREACH_REGS = "https://ipc.on.ca/en/health-privacy/report-privacy-breach/regulations"
 _IPC_DEID = "https://decisions.ipc.on.ca/ipc-cipvp/phipa/en/item/520967/index.do"
 # Offence fines as raised by Bill 188 (Economic and Fiscal Update Act, 2020), summarised.
 _PHIPA_OFFENCES = (
@@ -159,9 +239,15 @@ _PHIPA_OFFENCES = (
 )
 
 _LGPD = "https://www.planalto.gov.br/ccivil_03/_ato2015-2018/2018/lei/l13709.htm"
+# ANPD Resolution CD/ANPD No. 15 of 24 April 2024 (security-incident communication), as
+# summarised by a Brazilian law firm.
+_ANPD_RES_15 = (
+    "https://trenchrossi.com/alertas-legais/regulamento-de-comunicacao-de-incidente-de-"
+    "seguranca-e-publicado-pela-autoridade-nacional-de-protecao-de-dados-anpd"
+)
 
 # Unofficial English translations of the PIPL (the authentic text is the Chinese one
-# published by the National People's Congress).
+# published by the National People's Congress): secondary.
 _PIPL_ART13 = "https://personalinformationprotectionlaw.com/PIPL/article-13/"
 _PIPL_ART4 = "https://www.21cloudbox.com/china-pipl.html"
 _PIPL_ART28 = "https://personalinformationprotectionlaw.com/PIPL/article-28/"
@@ -171,11 +257,19 @@ _PIPL_ART66 = (
 )
 
 _DPDP = "https://www.meity.gov.in/static/uploads/2024/06/2bf1f0e9f04e6fb4f8fef35e82c42aa5.pdf"
-# A copy of the Act's definitions section (s. 2).
+# The commencement notification G.S.R. 843(E) of 13 November 2025, as summarised (secondary).
 _DPDP_COMMENCEMENT = (
     "https://www.taxmann.com/post/blog/govt-notifies-commencement-dates-for-dpdp-act"
 )
+# A copy of the Act's definitions section (s. 2) (secondary).
 _DPDP_S2 = "https://lawontips.com/bare-acts/dpdp-2023/dpdp-sec-2"
+# Rule 7 of the Digital Personal Data Protection Rules, 2025, as summarised (secondary).
+_DPDP_RULE_7 = "https://www.vratex.com/dpdp-act/breach-notification"
+# MeitY's January 2026 proposal to shorten the 18-month transition, as reported.
+_DPDP_2026_PROPOSAL = (
+    "https://www.business-standard.com/amp/technology/tech-news/"
+    "meity-may-cut-compliance-timeline-for-key-dpdp-rules-to-12-months-126012201293_1.html"
+)
 
 
 # --------------------------------------------------------------------------- the table
@@ -204,19 +298,45 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "ZIP codes, remains PHI, and needs a data use agreement.",
             _ECFR_164_514,
         ),
-        "research_use_basis": _cell(
+        "research_use_basis": _new(
             "The individual's authorization; a waiver of authorization approved by an IRB or "
-            "Privacy Board (45 CFR 164.512(i)); a limited data set under a data use agreement "
-            "(164.514(e), for research, public health or health care operations); or "
-            "de-identified data",
-            _ECFR_164_512,
+            "Privacy Board (45 CFR 164.512(i)(1)(i)); without either, reviews preparatory to "
+            "research (no PHI removed from the covered entity, 164.512(i)(1)(ii)) and research "
+            "on decedents' information (164.512(i)(1)(iii)), each on the researcher's stated "
+            "representations; a limited data set under a data use agreement (164.514(e), for "
+            "research, public health or health care operations); or de-identified data",
+            f"{_ECFR_164_512} ; {_ECFR_164_514}",
         ),
-        "cross_border_transfer": _cell(
-            "No transfer-specific rule: HHS guidance says PHI may be stored by a cloud provider "
-            "outside the United States under a business associate agreement and the HIPAA Rules, "
-            "with the location's risks covered in the Security Rule risk analysis",
-            _HHS_CLOUD,
+        "cross_border_transfer": _new(
+            "HIPAA has no transfer-specific rule: HHS guidance says PHI may be stored by a cloud "
+            "provider outside the United States under a business associate agreement and the "
+            "HIPAA Rules, with the location's risks in the Security Rule risk analysis. Since 8 "
+            "April 2025, the Justice Department's Data Security Program (28 CFR Part 202, under "
+            "Executive Order 14117) prohibits or restricts transactions giving countries of "
+            "concern or covered persons access to bulk US sensitive personal data, e.g. personal "
+            "health data on more than 10,000 US persons or human genomic data on more than 100 "
+            "(202.205), 'regardless of whether the data is anonymized, pseudonymized, "
+            "de-identified, or encrypted' (202.206)",
+            f"{_HHS_CLOUD} ; {_ECFR_28_202}",
+            kind="regulator",
         ),
+        "breach_notice_regulator": _new(
+            "Breach of unsecured PHI affecting 500 or more people: notify the HHS Secretary at "
+            "the same time as the individuals; fewer than 500: log them and report within 60 "
+            "days after the end of the calendar year (45 CFR 164.408). A business associate "
+            "tells the covered entity within 60 days of discovery (164.410). PHI encrypted as "
+            "HHS guidance specifies, with the key kept elsewhere, is not 'unsecured' (164.402)",
+            _ECFR_164_D,
+        ),
+        "breach_notice_individuals": _new(
+            "Without unreasonable delay and no later than 60 calendar days after discovery "
+            "(164.404); prominent media outlets too when more than 500 residents of a State or "
+            "jurisdiction are affected (164.406). An impermissible use or disclosure is presumed "
+            "a breach unless a four-factor risk assessment shows a low probability that the PHI "
+            "has been compromised (164.402)",
+            _ECFR_164_D,
+        ),
+        # Checked on 28 November 2026; the statute's link moved since to the official US Code.
         "maximum_penalty": _cell(
             "Civil: calendar-year cap of $2,190,294 for violations of an identical provision "
             "(HHS inflation adjustment of 28 January 2026, 45 CFR 102.3; HHS applies lower caps "
@@ -226,7 +346,7 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "commercial advantage, personal gain or malicious harm (42 U.S.C. 1320d-6)",
             f"{_ECFR_102_3} ; {_FR_2026_CMP} ; {_USC_1320D_6}",
         ),
-        "source_url": _cell(_HHS_DEID, _HHS_DEID),
+        "source_url": _cell(_HHS_DEID, _HHS_DEID, kind="regulator"),
     },
     {
         "jurisdiction": _cell("United States (California)", _CCPA),
@@ -256,7 +376,24 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "HIPAA-de-identified data is allowed for Common Rule research (1798.148(a)(3))",
             _CCPA_1798_146,
         ),
-        "cross_border_transfer": _cell(UNVERIFIED, _CCPA),
+        "cross_border_transfer": _cell(UNVERIFIED, _CCPA, kind=UNVERIFIED),
+        "breach_notice_regulator": _new(
+            "Where more than 500 California residents are notified of one breach, a sample copy "
+            "of the notice goes to the Attorney General, within 15 calendar days of notifying "
+            "them (Civ. Code 1798.82(f) as amended by SB 446, from 1 January 2026)",
+            f"{_CIV_1798_82} ; {_SB_446}",
+            kind="secondary",
+        ),
+        "breach_notice_individuals": _new(
+            "A business that owns or licenses computerised personal information (which includes "
+            "medical and health insurance information) notifies affected California residents "
+            "within 30 calendar days of discovering the breach, later only for law enforcement "
+            "or to determine its scope (Civ. Code 1798.82(a) as amended by SB 446, from "
+            "1 January 2026; before, 'in the most expedient time possible and without "
+            "unreasonable delay')",
+            f"{_CIV_1798_82} ; {_SB_446}",
+            kind="secondary",
+        ),
         "maximum_penalty": _cell(
             "CCPA: administrative fine up to $2,500 per violation or $7,500 per intentional "
             "violation or violation involving minors' personal information (1798.199.55(a)(2)), "
@@ -265,6 +402,7 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "care professional (56.36(c)(2)(A)), and up to $250,000 per violation where medical "
             "information is obtained or used for financial gain (56.36(c)(3)(A))",
             f"{_CCPA_1798_199_55} ; {_CCPA_CPI_2025} ; {_CMIA_56_36}",
+            kind="secondary",
         ),
         "source_url": _cell(_CCPA, _CCPA),
     },
@@ -277,12 +415,16 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "prohibited unless an exception in Art. 9(2) applies",
             _GDPR,
         ),
-        "deidentification_standard": _cell(
-            "Pseudonymised data (Art. 4(5)) remain personal data; anonymous information, where "
-            "the person is not identifiable by any means reasonably likely to be used (cost, "
-            "time, available technology), is outside the Regulation (Recital 26). No technique "
-            "is prescribed.",
-            _GDPR,
+        "deidentification_standard": _new(
+            "Pseudonymised data (Art. 4(5)) remain personal data for anyone who can attribute "
+            "them to a person; anonymous information, where the person is not identifiable by "
+            "any means reasonably likely to be used (cost, time, available technology), is "
+            "outside the Regulation (Recital 26). The Court of Justice held in EDPS v SRB "
+            "(C-413/23 P, 4 September 2025, on the identical definitions of Regulation "
+            "2018/1725) that pseudonymised data are not necessarily personal data for a "
+            "recipient who cannot re-identify the people by reasonable means, while they stay "
+            "personal for the controller that holds the key. No technique is prescribed.",
+            f"{_GDPR} ; {_CJEU_SRB}",
         ),
         "research_use_basis": _cell(
             "A lawful basis under Art. 6 plus an Art. 9(2) exception, e.g. explicit consent "
@@ -296,6 +438,21 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "derogations (Art. 49)",
             _GDPR,
         ),
+        "breach_notice_regulator": _new(
+            "To the supervisory authority without undue delay and, where feasible, within 72 "
+            "hours of becoming aware, unless the breach is unlikely to result in a risk to "
+            "people; a processor tells the controller without undue delay; every breach is "
+            "documented (Art. 33)",
+            _GDPR,
+        ),
+        "breach_notice_individuals": _new(
+            "Without undue delay when the breach is likely to result in a high risk to people "
+            "(Art. 34(1)); not needed if the data were made unintelligible to anyone not "
+            "authorised, e.g. by encryption (34(3)(a)), or later measures remove the high risk "
+            "(34(3)(b)); a public communication where individual notice would take "
+            "disproportionate effort (34(3)(c))",
+            _GDPR,
+        ),
         "maximum_penalty": _cell(
             "Up to EUR 20 million or 4% of total worldwide annual turnover of the preceding "
             "financial year, whichever is higher (Art. 83(5))",
@@ -305,10 +462,14 @@ _ROWS: tuple[dict[str, Cell], ...] = (
     },
     {
         "jurisdiction": _cell("United Kingdom", _UK_GDPR),
-        "law": _cell(
-            "UK GDPR (the retained version of Regulation (EU) 2016/679) and the Data Protection "
-            "Act 2018; in England, the NHS national data opt-out",
-            _UK_DPA,
+        "law": _new(
+            "UK GDPR (Regulation (EU) 2016/679 as it forms part of UK law: 'retained EU law', "
+            "called 'assimilated law' since the end of 2023 under s. 5 of the Retained EU Law "
+            "(Revocation and Reform) Act 2023) and the Data Protection Act 2018, both as amended "
+            "by the Data (Use and Access) Act 2025, whose research, transfer and most other "
+            "data-protection provisions are in force from 5 February 2026 (SI 2026/82); in "
+            "England, the NHS national data opt-out",
+            f"{_REUL_S5} ; {_DUAA} ; {_SI_2026_82}",
         ),
         "year": _cell(2018, _UK_DPA),
         "health_data_class": _cell(
@@ -316,23 +477,52 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "information' also falls under the common-law duty of confidentiality and the "
             "national data opt-out",
             _NHS_OPT_OUT,
+            kind="regulator",
         ),
-        "deidentification_standard": _cell(
-            "As in the EU: pseudonymised data are personal data, anonymous data are outside the "
-            "UK GDPR (Recital 26). National data opt-outs do not apply to data anonymised in line "
-            "with the ICO's anonymisation code of practice",
-            _NHS_OPT_OUT_S251,
+        "deidentification_standard": _new(
+            "Pseudonymised data are personal data; anonymous data are outside the UK GDPR "
+            "(Recital 26). The ICO's guidance on anonymisation and pseudonymisation (28 March "
+            "2025), which replaced its 2012 anonymisation code of practice, treats "
+            "identifiability as relative: the same data can be personal in the hands of an "
+            "organisation that can re-identify them and anonymous for one with no means "
+            "reasonably likely to do so. NHS England's researcher guidance says national data "
+            "opt-outs do not apply to data anonymised in line with the ICO's code of practice",
+            f"{_ICO_ANON} ; {_NHS_OPT_OUT_S251}",
+            kind="regulator",
         ),
-        "research_use_basis": _cell(
-            "A lawful basis plus an Art. 9 condition (e.g. explicit consent, or research with "
-            "the safeguards of the DPA 2018); in England, disclosing confidential patient "
-            "information without consent needs support under section 251 of the NHS Act 2006 "
-            "(Confidentiality Advisory Group), and national data opt-outs then apply",
-            _NHS_OPT_OUT_S251,
+        "research_use_basis": _new(
+            "A lawful basis plus an Art. 9 condition, e.g. explicit consent, or research under "
+            "Art. 9(2)(j) 'carried out in accordance with Article 84B': since 5 February 2026 "
+            "Chapter 8A (Arts. 84A-84C) replaces Art. 89 and s. 19 DPA 2018 (DUAA ss. 86-87), "
+            "requiring appropriate safeguards, which are not met where the processing is "
+            "likely to cause substantial damage or distress to a data subject or serves measures "
+            "or decisions about particular data subjects (with exceptions). DUAA s. 67 defines scientific research "
+            "(commercial included) and s. 68 allows consent to an area of scientific research. "
+            "In England, disclosing confidential patient information without consent needs "
+            "support under section 251 of the NHS Act 2006 (Confidentiality Advisory Group), "
+            "and national data opt-outs then apply",
+            f"{_UK_GDPR_84A} ; {_DUAA} ; {_SI_2026_82} ; {_NHS_OPT_OUT_S251}",
+            kind="regulator",
         ),
-        "cross_border_transfer": _cell(
-            "UK GDPR Chapter V: UK adequacy regulations, appropriate safeguards (e.g. contractual "
-            "clauses approved for the UK), or derogations",
+        "cross_border_transfer": _new(
+            "UK GDPR Chapter V as rewritten by DUAA s. 85 and Schedules 7-9 (from 5 February "
+            "2026): transfers approved by regulations (the Secretary of State applies a 'data "
+            "protection test': protection not materially lower than in the UK), transfers "
+            "subject to appropriate safeguards, or derogations. Into the UK, the European "
+            "Commission renewed its adequacy decisions on 19 December 2025, until 27 December "
+            "2031 (reported)",
+            f"{_DUAA} ; {_SI_2026_82} ; {_EU_UK_ADEQUACY_2025}",
+            kind="secondary",
+        ),
+        "breach_notice_regulator": _new(
+            "As in the EU: to the Information Commissioner without undue delay and, where "
+            "feasible, within 72 hours of becoming aware, unless unlikely to result in a risk "
+            "(UK GDPR Art. 33); every breach documented",
+            _UK_GDPR,
+        ),
+        "breach_notice_individuals": _new(
+            "Without undue delay when likely to result in a high risk, unless e.g. the data "
+            "were encrypted (UK GDPR Art. 34)",
             _UK_GDPR,
         ),
         "maximum_penalty": _cell(
@@ -362,6 +552,7 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "courts' and the Privacy Commissioner's test), which the Commissioner applied to "
             "'made anonymous' in a March 2026 report of findings",
             f"{_PIPEDA_DEID} ; {_PIPEDA_ANON}",
+            kind="secondary",
         ),
         "research_use_basis": _cell(
             "Use without knowledge or consent for statistical or scholarly study or research "
@@ -374,6 +565,19 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "No adequacy regime: the transferring organisation stays accountable and must use "
             "contractual or other means to give a comparable level of protection (Sch. 1, "
             "principle 4.1.3)",
+            _PIPEDA,
+        ),
+        "breach_notice_regulator": _new(
+            "Report to the Privacy Commissioner as soon as feasible any breach of security "
+            "safeguards that it is reasonable to believe creates a real risk of significant harm "
+            "(s. 10.1(1)-(2)); keep a record of every breach (s. 10.3), for 24 months (Breach of "
+            "Security Safeguards Regulations, SOR/2018-64, s. 6)",
+            f"{_PIPEDA} ; {_PIPEDA_BREACH_REGS}",
+        ),
+        "breach_notice_individuals": _new(
+            "Notify the individuals as soon as feasible where there is a real risk of "
+            "significant harm (s. 10.1(3)-(6)), and any organisation or government institution "
+            "that may be able to reduce the risk (s. 10.2)",
             _PIPEDA,
         ),
         "maximum_penalty": _cell(
@@ -400,6 +604,7 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "The Act defines 'de-identify'; de-identifying personal health information is a "
             "'use' that a custodian may make without consent under s. 37(1)(f) (IPC decision)",
             _IPC_DEID,
+            kind="regulator",
         ),
         "research_use_basis": _cell(
             "Disclosure to a researcher whose research plan a research ethics board has approved "
@@ -407,13 +612,28 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "impractical",
             _PHIPA,
         ),
-        "cross_border_transfer": _cell(UNVERIFIED, _PHIPA),
+        "cross_border_transfer": _cell(UNVERIFIED, _PHIPA, kind=UNVERIFIED),
+        "breach_notice_regulator": _new(
+            "Notify the Information and Privacy Commissioner in the circumstances prescribed "
+            "(s. 12(3); O. Reg. 329/04, s. 6.3), among them theft, unauthorised use or "
+            "disclosure by someone who knew or ought to have known it was unauthorised, further "
+            "disclosure, a pattern of similar breaches, and a significant breach",
+            f"{_PHIPA} ; {_IPC_BREACH_REGS}",
+            kind="regulator",
+        ),
+        "breach_notice_individuals": _new(
+            "A custodian notifies the individual at the first reasonable opportunity if their "
+            "personal health information is stolen, lost, or used or disclosed without "
+            "authority, and says they may complain to the Commissioner (s. 12(2))",
+            _PHIPA,
+        ),
         "maximum_penalty": _cell(
             "Administrative penalty up to CAD 50,000 (natural person) or CAD 500,000 (others), "
             "which the Commissioner may increase by the economic benefit gained (O. Reg. 329/04 "
             "s. 35, added by O. Reg. 343/23). Offences: fine up to CAD 200,000 (natural person, "
             "who may also be imprisoned) or CAD 1,000,000 (others), as raised in 2020",
             f"{_PHIPA_AMP} ; {_PHIPA_OFFENCES}",
+            kind="secondary",
         ),
         "source_url": _cell(_PHIPA, _PHIPA),
     },
@@ -447,6 +667,20 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "data subject's specific and highlighted consent",
             _LGPD,
         ),
+        "breach_notice_regulator": _new(
+            "The controller communicates to the ANPD a security incident that may create "
+            "relevant risk or damage to data subjects (Art. 48); under ANPD Resolution "
+            "CD/ANPD No. 15 of 24 April 2024, within 3 working days of learning that it "
+            "affected personal data",
+            f"{_LGPD} ; {_ANPD_RES_15}",
+            kind="secondary",
+        ),
+        "breach_notice_individuals": _new(
+            "The same incidents are communicated to the data subjects (Art. 48), also within "
+            "3 working days under Resolution CD/ANPD No. 15/2024",
+            f"{_LGPD} ; {_ANPD_RES_15}",
+            kind="secondary",
+        ),
         "maximum_penalty": _cell(
             "Simple fine up to 2% of the revenue in Brazil of the private legal entity, group or "
             "conglomerate in its last fiscal year, net of taxes, limited to BRL 50 million per "
@@ -456,18 +690,20 @@ _ROWS: tuple[dict[str, Cell], ...] = (
         "source_url": _cell(_LGPD, _LGPD),
     },
     {
-        "jurisdiction": _cell("China", _PIPL_ART4),
+        "jurisdiction": _cell("China", _PIPL_ART4, kind="secondary"),
         "law": _cell(
             "Personal Information Protection Law of the People's Republic of China (PIPL), "
             "adopted 20 August 2021",
             _PIPL_ART4,
+            kind="secondary",
         ),
-        "year": _cell(2021, _PIPL_ART4),
+        "year": _cell(2021, _PIPL_ART4, kind="secondary"),
         "health_data_class": _cell(
             "Sensitive personal information, which includes medical health information; it may "
             "be processed only for a specific purpose with sufficient necessity and strict "
             "protective measures (Art. 28)",
             _PIPL_ART28,
+            kind="secondary",
         ),
         "deidentification_standard": _cell(
             "Anonymised information is excluded from personal information (Art. 4). Art. 73 "
@@ -476,6 +712,7 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "without additional information); only anonymised information is excluded, so "
             "de-identified information remains personal information",
             _PIPL_ART4,
+            kind="secondary",
         ),
         "research_use_basis": _cell(
             "No research-specific basis: consent or another basis of Art. 13 (e.g. a contract, "
@@ -483,29 +720,48 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "regulations); sensitive personal information needs a specific purpose and "
             "sufficient necessity (Art. 28)",
             _PIPL_ART13,
+            kind="secondary",
         ),
         "cross_border_transfer": _cell(
             "Before providing personal information abroad a processor must meet a condition of "
             "Art. 38, e.g. pass a security assessment by the national cyberspace authority, "
             "obtain certification, or conclude the standard contract",
             _PIPL_ART4,
+            kind="secondary",
+        ),
+        "breach_notice_regulator": _new(
+            "On a leak, tampering or loss, the processor immediately takes remedial measures and "
+            "notifies the departments performing personal-information protection duties, "
+            "stating the kinds of information, causes and possible harm, its remedies and a "
+            "contact (Art. 57; no deadline in hours)",
+            _PIPL_ART4,
+            kind="secondary",
+        ),
+        "breach_notice_individuals": _new(
+            "The individuals are notified too, unless the measures taken effectively avoid harm, "
+            "in which case the authorities may still require it (Art. 57)",
+            _PIPL_ART4,
+            kind="secondary",
         ),
         "maximum_penalty": _cell(
             "In serious cases, a fine of up to RMB 50 million or up to 5% of the previous year's "
             "turnover, and fines on the responsible persons (Art. 66)",
             _PIPL_ART66,
+            kind="secondary",
         ),
-        "source_url": _cell(_PIPL_ART4, _PIPL_ART4),
+        "source_url": _cell(_PIPL_ART4, _PIPL_ART4, kind="secondary"),
     },
     {
         "jurisdiction": _cell("India", _DPDP),
-        "law": _cell(
+        "law": _new(
             "Digital Personal Data Protection Act, 2023 (No. 22 of 2023); its core provisions "
-            "(ss. 3-17, including the research exemption and the transfer rule, and the "
-            "penalty provisions) come into force in May 2027, 18 months after notification "
-            "G.S.R. 843(E) of 13 November 2025 (reported by secondary sources; Gazette text "
-            "not checked)",
-            f"{_DPDP} ; {_DPDP_COMMENCEMENT}",
+            "(including the research exemption, the transfer rule and the breach duties) come "
+            "into force in May 2027, 18 months after notification G.S.R. 843(E) of 13 November "
+            "2025, with most of the Digital Personal Data Protection Rules, 2025 (reported by "
+            "secondary sources; Gazette text not checked). In January 2026 MeitY proposed to "
+            "bring some of them forward (reported); whether it did was not verified",
+            f"{_DPDP} ; {_DPDP_COMMENCEMENT} ; {_DPDP_2026_PROPOSAL}",
+            kind="secondary",
         ),
         "year": _cell(2023, _DPDP),
         "health_data_class": _cell(
@@ -518,6 +774,7 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "'personal data', any data about an individual who is identifiable by or in "
             "relation to such data (s. 2(t))",
             f"{_DPDP} ; {_DPDP_S2}",
+            kind="secondary",
         ),
         "research_use_basis": _cell(
             "The Act does not apply to processing necessary for research, archiving or "
@@ -529,6 +786,20 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "Allowed except to countries or territories the Central Government restricts by "
             "notification (s. 16(1)); stricter sectoral laws still apply (s. 16(2))",
             _DPDP,
+        ),
+        "breach_notice_regulator": _new(
+            "The Data Fiduciary intimates the breach to the Data Protection Board (s. 8(6)): "
+            "under Rule 7 of the 2025 Rules, without delay and with a detailed report within 72 "
+            "hours of becoming aware (once Rule 7 commences, in May 2027 as notified)",
+            f"{_DPDP} ; {_DPDP_RULE_7}",
+            kind="secondary",
+        ),
+        "breach_notice_individuals": _new(
+            "Each affected Data Principal is told without delay, in plain language, what "
+            "happened, its likely consequences, the mitigation and what they can do (s. 8(6); "
+            "Rule 7, from May 2027 as notified)",
+            f"{_DPDP} ; {_DPDP_RULE_7}",
+            kind="secondary",
         ),
         "maximum_penalty": _cell(
             "Up to INR 250 crore for failing to take reasonable security safeguards to prevent a "
@@ -546,7 +817,7 @@ _ROWS: tuple[dict[str, Cell], ...] = (
 def jurisdictions() -> pd.DataFrame:
     """The jurisdiction table: one row per jurisdiction, the columns of ``COLUMNS``.
 
-    Cells that could not be verified against a primary source hold ``"unverified"``;
+    Cells that could not be verified against any source hold ``"unverified"``;
     ``year`` is an int. ``source_url`` is the row's main primary source; every cell's own
     source is in ``jurisdiction_sources()``.
     """
@@ -557,8 +828,9 @@ def jurisdictions() -> pd.DataFrame:
 
 def jurisdiction_sources() -> pd.DataFrame:
     """Every cell of the table with its own source: columns jurisdiction, column, value,
-    source (one URL, or several separated by ``" ; "``) and verified (False where the value
-    is ``"unverified"``)."""
+    source (one URL, or several separated by ``" ; "``), kind (one of ``SOURCE_KINDS``, or
+    ``"unverified"``),
+    checked (ISO date) and verified (False where the value is ``"unverified"``)."""
     records = []
     for row in _ROWS:
         for column in FACT_COLUMNS:
@@ -569,11 +841,28 @@ def jurisdiction_sources() -> pd.DataFrame:
                     "column": column,
                     "value": cell.value,
                     "source": cell.source,
+                    "kind": cell.kind,
+                    "checked": cell.checked,
                     "verified": cell.value != UNVERIFIED,
                 }
             )
     return pd.DataFrame.from_records(
-        records, columns=["jurisdiction", "column", "value", "source", "verified"]
+        records,
+        columns=["jurisdiction", "column", "value", "source", "kind", "checked", "verified"],
+    )
+
+
+def cells_by_check_date() -> pd.DataFrame:
+    """The cells an instructor should re-verify first: every cell's jurisdiction, column
+    (its readable header), check date, source kind and source, oldest check first, then
+    weakest kind first (unverified, secondary, regulator, primary)."""
+    cells = jurisdiction_sources()
+    cells["column"] = cells["column"].map(HEADERS)
+    strength = {kind: rank for rank, kind in enumerate((*SOURCE_KINDS, UNVERIFIED))}
+    cells["_weakness"] = -cells["kind"].map(strength)
+    cells = cells.sort_values(["checked", "_weakness", "jurisdiction", "column"], kind="stable")
+    return cells[["checked", "kind", "jurisdiction", "column", "verified", "source"]].reset_index(
+        drop=True
     )
 
 
@@ -627,7 +916,7 @@ CASE_FACTS = {
     "deidentified_release": ("deidentification_standard",),
     "research": ("research_use_basis",),
     "cross_border": ("cross_border_transfer",),
-    "breach": ("maximum_penalty",),
+    "breach": ("breach_notice_regulator", "breach_notice_individuals", "maximum_penalty"),
 }
 
 

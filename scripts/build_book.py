@@ -1,19 +1,22 @@
 """Build the kit's book (make book): fresh execution, then Jupyter Book 1.0.x, offline.
 
-    python scripts/build_book.py                 execute every notebook, then build _build/html
+    python scripts/build_book.py                 execute every notebook, record the run times
+                                                 (docs/timings.json), build _build/html
     python scripts/build_book.py --no-execute    reuse the committed outputs (fast; also
-                                                 KIT_BOOK_NO_EXECUTE=1); timings come from the
-                                                 last executing build, if any
+                                                 KIT_BOOK_NO_EXECUTE=1); the run times come
+                                                 from the kit's record of the last execution
 
 Steps: every notebook and case study that exists (``notebooks.find_notebooks()``) is executed
 with ``notebooks.execute`` and written, with its outputs, into ``_build/book_src`` - the
 committed notebooks are never modified. In that copy, cells tagged ``solution`` get
-``hide-cell`` (a "Show solution" toggle) and cells tagged ``instructor`` get ``remove-cell``.
-The course map (docs/intro.md plus a generated table and figure), the glossary and the
-instructor guide (generated from each notebook's ``metadata["kit"]`` and the measured
-execution seconds) are added, a table of contents is generated in course order, and
-``jupyter-book build`` renders _build/html. Finally the HTML is checked for anything that
-would be fetched from the network.
+``hide-cell`` (a "Show solution" toggle), cells tagged ``instructor`` get ``remove-cell`` and
+the authors' claim checks are left out. The course map (docs/intro.md plus generated linked
+boxes, a table, and the learner edition's zip and Binder link), a licence page, the glossary
+and the instructor guide (generated from each notebook's ``metadata["kit"]`` and the timing
+record) are added, a table of contents is generated in course order, and ``jupyter-book
+build`` renders _build/html. The pages are then polished (figures' alt text, accessible
+toggle and button names, the footer's links) and checked for anything that would be fetched
+from the network.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ import argparse
 import base64
 import hashlib
 import importlib.util
-import json
 import os
 import posixpath
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from html import escape
 from pathlib import Path
@@ -36,14 +39,17 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from helpers.regulations import cells_by_check_date
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import notebooks as nb  # noqa: E402  (scripts/ is not a package)
+import learner_edition as le  # noqa: E402  (scripts/ is not a package)
+
+import notebooks as nb  # noqa: E402
 
 ROOT = nb.ROOT
 DOCS = "docs"
 #: Environment variable that makes the build reuse committed outputs instead of executing.
 NO_EXECUTE_ENV = "KIT_BOOK_NO_EXECUTE"
-TIMINGS_FILE = "timings.json"
 COURSE_MAP_MARKER = "<!-- course-map -->"
 #: Tag -> tag added in the book's copy of the notebook.
 SOLUTION_TAG, INSTRUCTOR_TAG = "solution", "instructor"
@@ -234,53 +240,56 @@ def _clock(minutes: int) -> str:
 
 
 def _seconds_text(seconds) -> str:
-    return "not measured" if seconds is None else f"{seconds:.0f} s"
+    return "not measured yet" if seconds is None else f"{seconds:.0f} s"
 
 
 def _floor5(minutes: float) -> int:
     return int(minutes // 5 * 5)
 
 
-def plan(
-    core: list[dict], day_minutes: int, optional: list[dict] = (), lunch_after: int | None = None
-) -> list[dict]:
-    """A timed workshop schedule that fits ``day_minutes`` of sessions (breaks not counted).
+def _minutes(entry: dict) -> int:
+    return int(entry["teaching_minutes"]) + int(entry["exercise_minutes"])
 
-    Every ``core`` item is taught in full; when the exercises do not all fit, each item's
-    exercise time is cut in the same proportion (to whole 5 minutes, the rest set as homework).
-    If even the teaching does not fit, the last core items become homework. ``optional`` items
-    (case studies) follow only if they fit whole. Items hold title, link, teaching_minutes and
-    exercise_minutes. Returns rows with start (clock), minutes, planned_exercise and kind
-    ('session', 'break', 'lunch', 'end' or 'homework').
+
+def plan(
+    core: list[dict],
+    day_minutes: int,
+    optional: list[dict] = (),
+    lunch_after: int | None = None,
+    shorten: bool = True,
+) -> list[dict]:
+    """A timed workshop schedule of at most ``day_minutes`` of sessions (breaks not counted).
+
+    ``core`` items are taught in order, each with its full exercise time while it fits; one
+    that does not fit whole is taken with half its exercise time (to 5 minutes; ``shorten``)
+    if that fits. Once a core item does not fit, it and every later core item are cut: a
+    course builds on its order. ``optional`` items (case studies) follow, whole, while
+    they fit. Items hold title, link, teaching_minutes and exercise_minutes. Returns rows with
+    start (clock), minutes, planned_exercise and kind ('session', 'break', 'lunch', 'end' or
+    'cut'); the sessions never add up to more than ``day_minutes``.
     """
-    teach = sum(int(e["teaching_minutes"]) for e in core)
-    exercise = sum(int(e["exercise_minutes"]) for e in core)
-    chosen, homework, used = [], [], 0
-    if teach + exercise <= day_minutes:
-        factor = 1.0
-    else:
-        factor = max(0.0, (day_minutes - teach) / exercise) if exercise else 0.0
+    chosen, cut, used = [], [], 0
     for entry in core:
-        planned = (
-            int(entry["exercise_minutes"])
-            if factor >= 1
-            else _floor5(int(entry["exercise_minutes"]) * factor)
-        )
-        minutes = int(entry["teaching_minutes"]) + planned
-        if used + minutes > day_minutes:
-            homework.append({**entry, "kind": "homework"})
+        full, teach = int(entry["exercise_minutes"]), int(entry["teaching_minutes"])
+        options = [full] + ([_floor5(full / 2)] if shorten and full >= 10 else [])
+        planned = next((x for x in options if not cut and used + teach + x <= day_minutes), None)
+        if planned is None:
+            cut.append({**entry, "kind": "cut"})
             continue
-        chosen.append({**entry, "planned_exercise": planned, "minutes": minutes})
-        used += minutes
+        chosen.append({**entry, "planned_exercise": planned, "minutes": teach + planned})
+        used += teach + planned
     for entry in optional:
-        minutes = int(entry["teaching_minutes"]) + int(entry["exercise_minutes"])
-        if used + minutes <= day_minutes:
+        if used + _minutes(entry) <= day_minutes:
             chosen.append(
-                {**entry, "planned_exercise": int(entry["exercise_minutes"]), "minutes": minutes}
+                {
+                    **entry,
+                    "planned_exercise": int(entry["exercise_minutes"]),
+                    "minutes": _minutes(entry),
+                }
             )
-            used += minutes
+            used += _minutes(entry)
         else:
-            homework.append({**entry, "kind": "homework"})
+            cut.append({**entry, "kind": "cut"})
 
     rows, clock, since_break, elapsed = [], DAY_START_MINUTES, 0, 0
     lunch_done = lunch_after is None
@@ -316,17 +325,42 @@ def plan(
             elapsed + entry["minutes"],
         )
     rows.append({"start": _clock(clock), "title": "End", "minutes": 0, "kind": "end"})
-    return rows + homework
+    return rows + cut
 
 
-def _plan_table(rows: list[dict]) -> str:
+def course_days(items: list[dict], day_minutes: int) -> list[list[dict]]:
+    """The whole course in order, in as many days of ``day_minutes`` as it takes, every item
+    with its full exercise time (one plan per day, see :func:`plan`)."""
+    days, remaining = [], list(items)
+    while remaining:
+        rows = plan(remaining, day_minutes, lunch_after=day_minutes // 2, shorten=False)
+        taught = [r for r in rows if r["kind"] == "session"]
+        if not taught:  # one item longer than a day: give it a day of its own
+            entry = remaining[0]
+            rows = [
+                {
+                    **entry,
+                    "start": _clock(DAY_START_MINUTES),
+                    "kind": "session",
+                    "planned_exercise": int(entry["exercise_minutes"]),
+                    "minutes": _minutes(entry),
+                }
+            ]
+            taught = rows
+        days.append([r for r in rows if r["kind"] != "cut"])
+        remaining = remaining[len(taught) :]
+    return days
+
+
+def _plan_table(rows: list[dict], day_minutes: int) -> str:
     lines = ["| start | session | teaching + exercises (min) | run time |", "|---|---|---|---|"]
-    homework, shortened = [], False
+    cut, shortened, used = [], False, 0
     for row in rows:
         if row["kind"] == "session":
             planned, full = row["planned_exercise"], int(row["exercise_minutes"])
             exercises = f"{planned}" if planned == full else f"{planned} of {full}*"
             shortened |= planned != full
+            used += row["minutes"]
             lines.append(
                 f"| {row['start']} | [{row['title']}]({row['link']}) | "
                 f"{row['teaching_minutes']} + {exercises} | {_seconds_text(row.get('seconds'))} |"
@@ -336,17 +370,21 @@ def _plan_table(rows: list[dict]) -> str:
         elif row["kind"] == "end":
             lines.append(f"| {row['start']} | *End* | | |")
         else:
-            homework.append(f"[{row['title']}]({row['link']})")
+            cut.append(row)
     text = "\n".join(lines)
+    text += f"\n\nSessions: {used} of the {day_minutes} minutes, breaks not counted."
     if shortened:
         text += (
-            "\n\n\\* Exercise time shortened so the day fits: start the exercises in the room "
-            "and finish them as homework (the learner edition's checks tell learners when they "
-            "are done)."
+            " \\* Exercise time halved so the day fits: start those exercises in the room and "
+            "finish them as homework (the learner edition's checks tell learners when they are "
+            "done)."
         )
-    if homework:
+    if cut:
+        minutes = sum(_minutes(r) for r in cut)
         text += (
-            "\n\nDoes not fit; set as homework or a follow-up session: " + ", ".join(homework) + "."
+            f"\n\n**Cut from this plan** ({minutes} minutes of material, which do not fit): "
+            + ", ".join(f"[{r['title']}]({r['link']})" for r in cut)
+            + ". Teach them on another day (see the full course below) or set them as self-study."
         )
     return text
 
@@ -355,23 +393,33 @@ def _entries(items: list[dict], from_folder: str) -> list[dict]:
     return [{**item, "link": f"../{item['rel']}" if from_folder else item["rel"]} for item in items]
 
 
-def _timing_note(measured: bool, runs: list[float], count: int) -> str:
-    if measured and runs:
-        return (
-            f"Executing all of them took {sum(runs):.0f} s on the build machine "
-            "(one run on one machine; a learner's laptop may be slower)."
-        )
-    if runs:
-        return (
-            "This build reused the committed outputs; the run times below are from the last "
-            f"build that executed the notebooks ({len(runs)} of {count} measured, one run on one "
-            "machine)."
-        )
-    return "Execution times were not measured in this build (it reused committed outputs)."
+def _timing_note(timings: dict, count: int) -> str:
+    """Where the run times come from: the kit's record of its last measured execution."""
+    seconds = timings.get("seconds", {})
+    if not seconds:
+        return "No execution of the notebooks has been measured yet (`make notebooks` records one)."
+    return (
+        f"Run times are from the last measured execution ({timings.get('measured', 'date unknown')}, "
+        f"{len(seconds)} of {count} notebooks, on a machine with {timings.get('cpu_count', '?')} "
+        f"CPU cores{_load(timings)}; {sum(seconds.values()):.0f} s in all; one run on one "
+        "machine: a learner's laptop may be slower or faster), kept with the kit in "
+        "`docs/timings.json`."
+    )
 
 
-def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) -> str:
-    """The instructor guide (markdown): plans, timings, objectives, prompts, pitfalls, notes."""
+def _load(timings: dict) -> str:
+    load = timings.get("load_average")
+    return f" and a load average of {load} when it started" if load is not None else ""
+
+
+def instructor_guide(items: list[dict], timings: dict, has_flower_guide: bool) -> str:
+    """The instructor guide (markdown): plans, timings, objectives, prompts, pitfalls, notes.
+
+    ``timings`` is the kit's record of its last measured execution (``notebooks.read_timings``);
+    each item's ``seconds`` is taken from it.
+    """
+    seconds = timings.get("seconds", {})
+    items = [{**item, "seconds": seconds.get(item["rel"])} for item in items]
     entries = _entries(items, DOCS)
     core = [
         e for e in entries if e["folder"] == "notebooks" and e["stem"][:2] in HALF_DAY_NOTEBOOKS
@@ -383,44 +431,61 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
     cases = [e for e in entries if e["folder"] == "casestudies"]
     total_teach = sum(int(e["teaching_minutes"]) for e in entries)
     total_ex = sum(int(e["exercise_minutes"]) for e in entries)
-    runs = [e["seconds"] for e in entries if e.get("seconds") is not None]
+    days = course_days(notebooks_only + cases, FULL_DAY_MINUTES)
     out = [
         "# Instructor guide",
         "",
         "This page is generated by `scripts/build_book.py` from each notebook's own metadata "
         '(`metadata["kit"]`: title, objectives, teaching and exercise minutes, time budget) and '
-        "from the execution times measured while this book was built, so it never disagrees "
-        "with the notebooks. Edit the notebooks, not this page.",
+        "from the kit's record of its last measured execution, so it never disagrees with the "
+        "notebooks. Edit the notebooks, not this page.",
         "",
         ":::{note}",
-        f"The kit currently has {len(notebooks_only)} notebooks and {len(cases)} case studies: "
-        f"{total_teach} minutes of teaching and {total_ex} minutes of exercises in all. "
-        + _timing_note(measured, runs, len(entries)),
+        f"The kit has {len(notebooks_only)} notebooks and {len(cases)} case studies: "
+        f"{total_teach} minutes of teaching and {total_ex} minutes of exercises, "
+        f"{total_teach + total_ex} minutes in all (about {(total_teach + total_ex) / 60:.0f} hours), "
+        f"{'more' if total_teach + total_ex > FULL_DAY_MINUTES else 'no more'} than a "
+        f"{FULL_DAY_MINUTES // 60} h {FULL_DAY_MINUTES % 60} min day. Each plan "
+        "below fits its stated length and says what it cuts; the full course takes "
+        f"{len(days)} days. " + _timing_note(timings, len(entries)),
         ":::",
         "",
         "## Half-day workshop",
         "",
-        f"About {HALF_DAY_MINUTES // 60} h {HALF_DAY_MINUTES % 60} min of sessions: the core track "
-        "(welcome and data, re-identification, differential privacy, federated learning), with a "
-        "break every 90 minutes, and a case study for discussion if time allows.",
+        f"{HALF_DAY_MINUTES // 60} h {HALF_DAY_MINUTES % 60} min of sessions: the core track "
+        "(welcome and data, re-identification, differential privacy, federated learning) as far "
+        "as it fits, with a break every 90 minutes, and a case study for discussion if time "
+        "allows.",
         "",
-        _plan_table(plan(core, HALF_DAY_MINUTES, optional=half_cases)),
+        _plan_table(plan(core, HALF_DAY_MINUTES, optional=half_cases), HALF_DAY_MINUTES),
         "",
         "## Full-day workshop",
         "",
-        f"About {FULL_DAY_MINUTES // 60} h {FULL_DAY_MINUTES % 60} min of sessions: every "
-        "notebook in order, with breaks and a lunch, then the case studies that fit.",
+        f"{FULL_DAY_MINUTES // 60} h {FULL_DAY_MINUTES % 60} min of sessions: the notebooks in "
+        "order, as many as fit with their exercises, with breaks and a lunch, then the case "
+        "studies that fit.",
         "",
         _plan_table(
             plan(
                 notebooks_only, FULL_DAY_MINUTES, optional=cases, lunch_after=FULL_DAY_MINUTES // 2
-            )
+            ),
+            FULL_DAY_MINUTES,
         ),
         "",
+        f"## The full course in {len(days)} days",
+        "",
+        "Every notebook and case study in order, each with its full exercise time, in days of "
+        f"{FULL_DAY_MINUTES // 60} h {FULL_DAY_MINUTES % 60} min of sessions.",
+        "",
+    ]
+    for number, day in enumerate(days, start=1):
+        out += [f"### Day {number}", "", _plan_table(day, FULL_DAY_MINUTES), ""]
+    out += [
         "## Timings per notebook",
         "",
-        "Run time is the wall-clock time to execute the notebook top to bottom during this build "
-        "(one run on one machine, 2 CPU cores); the budget is the limit each notebook is held to.",
+        "Run time is the wall-clock time the notebook took to execute top to bottom in the last "
+        "measured execution (one run on one machine); the budget is the limit each notebook is "
+        "held to.",
         "",
         "| notebook | teaching (min) | exercises (min) | run time | budget |",
         "|---|---|---|---|---|",
@@ -465,6 +530,27 @@ def instructor_guide(items: list[dict], measured: bool, has_flower_guide: bool) 
         "notebooks with every solution replaced by a stub; its check cells say what is missing "
         "until the exercise is solved. Solutions are in the committed notebooks and behind the "
         "'Show solution' toggles of this book.",
+        "",
+    ]
+    # The law moves: the jurisdiction table's cells, oldest check first (helpers.regulations).
+    out += [
+        "",
+        "## Before a course: re-verify the law",
+        "",
+        "Each cell of the case studies' jurisdiction table (`helpers.regulations`) records the "
+        "kind of source it rests on and the date it was checked. Re-check the oldest and the "
+        "weakest first; a case study is teaching material, not legal advice.",
+        "",
+        "| checked | source kind | jurisdiction | column | sources |",
+        "|---|---|---|---|---|",
+    ]
+    out += [
+        f"| {c.checked} | {c.kind} | {c.jurisdiction} | {c.column} | "
+        + " ".join(f"[{i}]({url})" for i, url in enumerate(c.source.split(" ; "), 1))
+        + " |"
+        for c in cells_by_check_date().itertuples()
+    ]
+    out += [
         "",
         "## Per notebook: objectives, discussion prompts, instructor notes",
     ]
@@ -514,105 +600,11 @@ def _demote(markdown: str) -> str:
     return re.sub(r"^#+\s+(.+)$", r"**\1**", markdown, flags=re.M)
 
 
-def course_map(items: list[dict], figure: str | None) -> str:
-    """The generated part of the course map: a figure and a table of every notebook."""
-    entries = _entries(items, DOCS)
-    out = []
-    if figure:
-        out += [
-            f"```{{figure}} {figure}",
-            ":alt: The course map: notebooks in order, case studies below",
-            ":width: 100%",
-            "",
-            "The course in order: technique notebooks (top) and case studies (bottom).",
-            "```",
-            "",
-        ]
-    for folder, caption in (("notebooks", "Notebooks"), ("casestudies", "Case studies")):
-        rows = [e for e in entries if e["folder"] == folder]
-        if not rows:
-            continue
-        out += [
-            f"### {caption}",
-            "",
-            "| | title | you will be able to | minutes |",
-            "|---|---|---|---|",
-        ]
-        for e in rows:
-            objectives = "; ".join(e["objectives"][:2])
-            minutes = int(e["teaching_minutes"]) + int(e["exercise_minutes"])
-            out.append(
-                f"| {e['stem'][:2]} | [{e['title']}]({e['link']}) | {objectives} | {minutes} |"
-            )
-        out.append("")
-    if not entries:
-        out.append("*No notebooks yet.*")
-    return "\n".join(out)
-
-
-def draw_course_map(items: list[dict], path: Path) -> None:
-    """Draw the course map figure: notebooks as a chain of boxes, case studies beneath."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from helpers import plotting
-
-    plotting.use_kit_style()
-    rows = [
-        [i for i in items if i["folder"] == "notebooks"],
-        [i for i in items if i["folder"] == "casestudies"],
-    ]
-    width = max(1, max(len(r) for r in rows))
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * width), 3.2))
-    ax.set_title("Course map")
-    ax.set_xlim(-0.6, width - 0.4)
-    ax.set_ylim(-1.6, 0.6)
-    ax.axis("off")
-    for y, row, colour in ((0, rows[0], plotting.PALETTE[0]), (-1, rows[1], plotting.PALETTE[1])):
-        for x, item in enumerate(row):
-            label = item["stem"][:2] + "\n" + _wrap(short_title(item["title"]), 16)
-            ax.text(
-                x,
-                y,
-                label,
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="white",
-                bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": colour},
-            )
-            if x and y == 0:
-                ax.annotate(
-                    "",
-                    xy=(x - 0.42, y),
-                    xytext=(x - 0.58, y),
-                    arrowprops={"arrowstyle": "->", "color": "black"},
-                )
-    ax.text(-0.55, 0.45, "notebooks", fontsize=9, color=plotting.PALETTE[0])
-    ax.text(-0.55, -0.55, "case studies", fontsize=9, color=plotting.PALETTE[1])
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-
-
 def short_title(title: str) -> str:
     """A title without its number prefix, up to its first colon or comma (for the figure)."""
     title = re.sub(r"^(case study\s*)?\d+\s*[·:.\-]?\s*", "", title.strip(), flags=re.I)
     short = re.split(r"[:,;(]", title)[0].strip()
     return (short or title)[:1].upper() + (short or title)[1:]
-
-
-def _wrap(text: str, width: int) -> str:
-    words, lines, line = text.split(), [], ""
-    for word in words:
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    lines.append(line)
-    return "\n".join(lines[:3])
 
 
 def table_of_contents(items: list[dict], docs: list[str]) -> str:
@@ -700,17 +692,18 @@ def book_config(text: str, mathjax: bool) -> str:
 
 
 def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
-    """Write the book's sources into build/book_src; return {notebook rel path: seconds}."""
+    """Write the book's sources into build/book_src; return {notebook rel path: seconds}.
+
+    An executing build records the measured seconds in the kit's timing record
+    (``notebooks.record_timings``); every build's instructor guide reads that record.
+    """
     src = build / "book_src"
-    previous = {}
-    if (src / TIMINGS_FILE).is_file():
-        previous = json.loads((src / TIMINGS_FILE).read_text())
     if src.exists():
         shutil.rmtree(src)
     (src / DOCS).mkdir(parents=True)
     (src / "_static").mkdir()
 
-    items, timings = [], {}
+    items, measured = [], {}
     for path in nb.find_notebooks(root):
         rel = path.relative_to(root).as_posix()
         if execute:
@@ -719,27 +712,17 @@ def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
             except Exception as error:  # nbclient raises CellExecutionError with the traceback
                 raise RuntimeError(f"{rel} failed to execute for the book:\n{error}") from error
             log(f"{seconds:7.1f} s  executed {rel}")
+            measured[rel] = seconds
         else:
-            notebook, seconds = nbformat.read(path, as_version=4), previous.get(rel)
-        if seconds is not None:
-            timings[rel] = round(seconds, 1)
+            notebook = nbformat.read(path, as_version=4)
         kit = kit_metadata(notebook)
+        keys = ("title", "objectives", "teaching_minutes", "exercise_minutes", "budget_seconds")
         items.append(
             {
-                **{
-                    k: kit[k]
-                    for k in (
-                        "title",
-                        "objectives",
-                        "teaching_minutes",
-                        "exercise_minutes",
-                        "budget_seconds",
-                    )
-                },
+                **{k: kit[k] for k in keys},
                 "rel": rel,
                 "folder": path.parent.name,
                 "stem": path.stem,
-                "seconds": timings.get(rel),
                 "notes": instructor_notes(notebook),
                 "questions": discussion_questions(notebook),
             }
@@ -753,6 +736,7 @@ def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
                 and asset.is_file()
             ):
                 shutil.copy2(asset, target.parent / asset.name)
+    timings = nb.record_timings(measured, root) if measured else nb.read_timings(root)
 
     # Notebooks link to the helpers' source ([dp.py](../helpers/dp.py)); with the files
     # beside the notebooks, MyST turns those links into downloads instead of dead links.
@@ -763,7 +747,7 @@ def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
     docs_dir = root / DOCS
     docs = []
     for page in sorted(docs_dir.glob("*.md")) if docs_dir.is_dir() else []:
-        if page.stem in ("instructor_guide",):
+        if page.stem in ("instructor_guide", "licence"):
             continue  # generated below
         shutil.copy2(page, src / DOCS / page.name)
         docs.append(page.stem)
@@ -777,37 +761,178 @@ def stage(root: Path, build: Path, execute: bool, log=print) -> dict:
         (src / DOCS / "glossary.md").write_text("# Glossary\n")
         docs.append("glossary")
 
-    draw_course_map(items, src / DOCS / "course_map.png")
+    # The learner edition, offered for download from the course map.
+    with tempfile.TemporaryDirectory() as folder:
+        archive = le.write_edition(root, Path(folder))
+        shutil.copy2(archive, src / DOCS / LEARNER_ZIP)
+    config_text = (
+        (docs_dir / "_config.yml").read_text() if (docs_dir / "_config.yml").is_file() else ""
+    )
+    repository = (yaml.safe_load(config_text) or {}).get("repository", {}) or {}
     intro = (src / DOCS / "intro.md").read_text()
-    generated = course_map(items, "course_map.png")
+    generated = course_map(items) + "\n" + get_started(repository)
     intro = (
         intro.replace(COURSE_MAP_MARKER, generated)
         if COURSE_MAP_MARKER in intro
         else intro + "\n" + generated
     )
     (src / DOCS / "intro.md").write_text(intro)
+    (src / DOCS / "licence.md").write_text(licence_page(root))
+    docs.append("licence")
     (src / DOCS / "instructor_guide.md").write_text(
-        instructor_guide(items, measured=execute, has_flower_guide="workshop_flower" in docs)
+        instructor_guide(items, timings, has_flower_guide="workshop_flower" in docs)
     )
     docs.append("instructor_guide")
     (src / "_toc.yml").write_text(table_of_contents(items, docs))
 
-    config = (docs_dir / "_config.yml").read_text() if (docs_dir / "_config.yml").is_file() else ""
     # Jupyter Book loads every .js file in _static on every page, so MathJax is copied into
     # the built html after the build (see build()), not staged here.
     mathjax = local_mathjax()
-    (src / "_config.yml").write_text(book_config(config, mathjax is not None))
+    (src / "_config.yml").write_text(book_config(config_text, mathjax is not None))
     if mathjax is None:
         (src / "_static" / "kit-no-mathjax.js").write_text(
             "// No local MathJax was found at build time (pip install jupyter-server-mathjax);\n"
             "// formulas are shown as TeX source rather than fetched from a CDN.\n"
         )
-    (src / "_static" / "kit.css").write_text(
-        "/* The kit's book: instructor-only material never reaches these pages. */\n"
-        "details.hide summary { font-weight: 600; }\n"
+    (src / "_static" / "kit.css").write_text(BOOK_CSS)
+    (src / "_static" / "favicon.svg").write_text(FAVICON)
+    return timings.get("seconds", {})
+
+
+#: The learner edition's zip, as the book offers it.
+LEARNER_ZIP = "learner-edition.zip"
+#: The first notebook, where the README, `make lab` and the Binder link open the course.
+FIRST_NOTEBOOK = "notebooks/00_welcome_and_data.ipynb"
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<rect width="32" height="32" rx="6" fill="#0072B2"/>'
+    '<path d="M16 5l9 3.5v6.5c0 5.6-3.8 10.4-9 12-5.2-1.6-9-6.4-9-12V8.5z" fill="#fff"/>'
+    "</svg>\n"
+)
+#: The book's own style: wide and long-text tables readable, the course map legible at
+#: phone width, toggles that say what they hide.
+BOOK_CSS = """/* The kit's book. */
+details.hide summary { font-weight: 600; }
+/* Tables in outputs: long text wraps (URLs break anywhere), the table scrolls sideways only
+   when even wrapped it is wider than the page, so every column (the source!) stays in reach. */
+.cell_output .output.text_html { overflow-x: auto; max-width: 100%; }
+.cell_output table.dataframe { table-layout: auto; width: 100%; font-size: 0.85rem; }
+.cell_output table.dataframe td, .cell_output table.dataframe th {
+  white-space: normal; overflow-wrap: anywhere; vertical-align: top; min-width: 4rem;
+}
+table.kit-full-table td { max-width: 40rem; }
+/* The course map: one linked box per notebook, wrapping on narrow screens. */
+nav.kit-course-map ol { list-style: none; display: flex; flex-wrap: wrap; gap: 0.5rem;
+  padding: 0; margin: 0.5rem 0 1rem; }
+nav.kit-course-map li { flex: 1 1 8.5rem; max-width: 12rem; }
+nav.kit-course-map a { display: block; height: 100%; padding: 0.5rem 0.6rem;
+  border-radius: 0.4rem; font-size: 0.95rem; line-height: 1.3; text-decoration: none; }
+nav.kit-course-map a strong { display: block; font-size: 1.05rem; }
+nav.kit-course-map .kit-notebooks a { background: #0072B2; color: #ffffff; }
+nav.kit-course-map .kit-casestudies a { background: #E69F00; color: #000000; }
+nav.kit-course-map a:focus, nav.kit-course-map a:hover { outline: 3px solid #000000;
+  outline-offset: 2px; }
+nav.kit-course-map h3 { font-size: 1rem; margin: 0.75rem 0 0.25rem; }
+/* The hidden MathML that screen readers read: no web font to fetch for it. */
+.MJX_Assistive_MathML, .MJX_Assistive_MathML * { font-family: serif !important; }
+.kit-footer { font-size: 0.85rem; }
+"""
+
+
+def _html_page(rel: str) -> str:
+    return rel[: -len(".ipynb")] + ".html"
+
+
+def course_map(items: list[dict]) -> str:
+    """The generated part of the course map: linked boxes (real text, legible on a phone)
+    and a table of every notebook with its objectives and minutes."""
+    entries = _entries(items, DOCS)
+    out = ['<nav class="kit-course-map" aria-label="Course map">']
+    for folder, caption in (("notebooks", "Notebooks"), ("casestudies", "Case studies")):
+        rows = [e for e in entries if e["folder"] == folder]
+        if rows:
+            out.append(f'<h3>{caption}</h3>\n<ol class="kit-{folder}">')
+            for e in rows:
+                out.append(
+                    f'<li><a href="../{_html_page(e["rel"])}"><strong>{e["stem"][:2]}</strong>'
+                    f"{escape(short_title(e['title']))}</a></li>"
+                )
+            out.append("</ol>")
+    out += ["</nav>", ""]
+    for folder, caption in (("notebooks", "Notebooks"), ("casestudies", "Case studies")):
+        rows = [e for e in entries if e["folder"] == folder]
+        if not rows:
+            continue
+        out += [
+            f"### {caption}",
+            "",
+            "| no. | title | you will be able to | minutes |",
+            "|---|---|---|---|",
+        ]
+        for e in rows:
+            objectives = "; ".join(e["objectives"][:2])
+            out.append(
+                f"| {e['stem'][:2]} | [{e['title']}]({e['link']}) | {objectives} | {_minutes(e)} |"
+            )
+        out.append("")
+    if not entries:
+        out.append("*No notebooks yet.*")
+    return "\n".join(out)
+
+
+def binder_link(repository_url: str, branch: str = "main") -> str | None:
+    """The Binder launch link of the README, for a GitHub repository URL (else None)."""
+    match = re.match(
+        r"^https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?$", repository_url or ""
     )
-    (src / TIMINGS_FILE).write_text(json.dumps(timings, indent=1, sort_keys=True))
-    return timings
+    if not match:
+        return None
+    owner, repo = match.groups()
+    return (
+        f"https://mybinder.org/v2/gh/{owner}/{repo}/{branch or 'main'}"
+        f"?urlpath=lab/tree/{FIRST_NOTEBOOK}"
+    )
+
+
+def get_started(repository: dict) -> str:
+    """The course map's "work through it yourself" section: the zip, make lab, Binder."""
+    link = binder_link(repository.get("url", ""), repository.get("branch", "main"))
+    binder = (
+        f"- **Run it online**: [launch the course on Binder]({link}) (the first start takes a "
+        "few minutes while Binder installs the packages; it opens the solved notebooks)."
+        if link
+        else "- **Run it online** on [Binder](https://mybinder.org): give it the kit's GitHub "
+        "URL; the launch link has the form `https://mybinder.org/v2/gh/OWNER/REPO/main?urlpath="
+        f"lab/tree/{FIRST_NOTEBOOK}` (set `repository.url` in `docs/_config.yml` and this "
+        "book shows the link itself)."
+    )
+    return "\n".join(
+        [
+            "## Work through it yourself",
+            "",
+            f"- **Download the learner edition**: {{download}}`{LEARNER_ZIP} <{LEARNER_ZIP}>`: "
+            "every notebook and case study with its exercises to solve and no solutions; unzip "
+            "it and run `make lab` inside (Linux or macOS, Python 3.11+).",
+            "- **Or clone the kit** and run `make lab`: it opens your own working copy of the "
+            "learner edition (`work/`), and never overwrites your edits.",
+            binder,
+            "",
+        ]
+    )
+
+
+def licence_page(root: Path) -> str:
+    """The book's licence page: CC BY 4.0 for the text, MIT for the code (the kit's files)."""
+    content = root / "LICENSE-CONTENT.md"
+    code = root / "LICENSE"
+    out = ["# Licence", ""]
+    if content.is_file():
+        out += [re.sub(r"^# .*\n", "", content.read_text(), count=1).strip(), ""]
+    if code.is_file():
+        out += ["## The code: MIT licence", "", "```text", code.read_text().strip(), "```", ""]
+    if len(out) == 2:
+        out.append("No licence files were found in this build.")
+    return "\n".join(out) + "\n"
 
 
 #: Attributes through which a page would load something (not plain links a reader clicks).
@@ -822,12 +947,47 @@ _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.I 
 _THEBE_URL = re.compile(r'const THEBE_JS_URL = "[^"]*";')
 
 
-def strip_thebe(html: Path) -> None:
-    """Blank sphinx-thebe's CDN URL in every page (Thebe is disabled in _config.yml)."""
+_THEBE_SCRIPT = re.compile(r"<script>const THEBE_JS_URL = .*?</script>\n?", re.S)
+#: Buttons whose aria-label hides their visible text from screen readers (axe's serious
+#: "label-content-name-mismatch"): the toggles say "Toggle hidden content", not "Show solution".
+_TOGGLE_LABEL = re.compile(r'<summary aria-label="Toggle hidden content">')
+_SEARCH_LABEL = re.compile(
+    r'(<button class="btn search-button-field[^"]*"[^>]*?) aria-label="Search"'
+)
+#: The colour-mode icons' titles become SVG <title>s (Font Awesome), i.e. text the button's
+#: aria-label "Color mode" does not contain.
+_THEME_ICON_TITLE = re.compile(r'(<i class="theme-switch [^"]*"[^>]*?) title="[^"]*"')
+_ICON_IN_BUTTON = re.compile(r'(<button\b[^>]*>\s*(?:<span[^>]*>\s*)?)<i class="([^"]*)"')
+
+
+def polish_page(text: str, root: str) -> str:
+    """One built page, fixed where the theme falls short: sphinx-thebe's inline script once
+    (twice is a JS error) and with its CDN URL blanked (the kit has no Thebe button); toggles and
+    buttons named by their visible text; icons hidden from screen readers; the footer's
+    ``@ROOT@`` links made relative to the page (``root`` is "." or "..")."""
+    seen = []
+
+    def once(match):
+        seen.append(match)
+        return _THEBE_URL.sub('const THEBE_JS_URL = "";', match.group(0)) if len(seen) == 1 else ""
+
+    text = _THEBE_SCRIPT.sub(once, text)
+    text = _TOGGLE_LABEL.sub("<summary>", text)
+    text = _SEARCH_LABEL.sub(r"\1", text)
+    text = _THEME_ICON_TITLE.sub(r"\1", text)
+    text = _ICON_IN_BUTTON.sub(r'\1<i aria-hidden="true" class="\2"', text)
+    return text.replace("@ROOT@", root)
+
+
+def polish_pages(html: Path) -> None:
+    """Apply :func:`polish_page` to every page of the built book."""
     for path in html.rglob("*.html"):
+        depth = len(path.relative_to(html).parts) - 1
+        root = "/".join([".."] * depth) or "."
         text = path.read_text(errors="replace")
-        if _THEBE_URL.search(text):
-            path.write_text(_THEBE_URL.sub('const THEBE_JS_URL = "";', text))
+        polished = polish_page(text, root)
+        if polished != text:
+            path.write_text(polished)
 
 
 #: myst-nb writes each output image to _images/<sha256 of its bytes>.<ext>.
@@ -938,7 +1098,7 @@ def build(
     if done.returncode != 0 or not (built / "index.html").is_file():
         raise RuntimeError(f"jupyter-book build failed (exit {done.returncode}):\n{output[-4000:]}")
     shutil.move(str(built), str(html))
-    strip_thebe(html)
+    polish_pages(html)
     apply_alt_text(html, image_alt_texts(sorted(src.rglob("*.ipynb"))))
     mathjax = local_mathjax()
     if mathjax:

@@ -51,6 +51,7 @@ STANDALONE_FILES = (
     "pyproject.toml",
     "LICENSE",
     "LICENSE-CONTENT.md",
+    "scripts/lab_settings.json",  # the Makefile installs it: no "Jupyter news" prompt
 )
 #: The kit's Makefile up to this line is what the learner edition's Makefile shares with it.
 MAKEFILE_MARKER = "# ---- kit only: the learner edition's Makefile stops here ----"

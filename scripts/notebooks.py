@@ -2,6 +2,8 @@
 
     python scripts/notebooks.py                 execute every notebook in place (make notebooks)
     python scripts/notebooks.py notebooks/01*   execute the given notebooks in place
+    python scripts/notebooks.py --measure       execute every notebook without saving it,
+                                                only to record the run times (docs/timings.json)
 
 Tests, the book build and the learner edition import this module, so every notebook is
 executed the same way: its own folder as working directory, the kit's kernel, timings
@@ -40,6 +42,9 @@ KIT_METADATA_KEYS = (
     "exercise_minutes",
     "budget_seconds",
 )
+#: The kit's record of its last measured execution: seconds per notebook (the instructor
+#: guide's run times), written by `make notebooks` and an executing `make book`.
+TIMINGS = "docs/timings.json"
 #: Text that must never appear in committed outputs: machine paths.
 MACHINE_PATH = re.compile(r"(/work/|/root/|/home/[a-z]|/Users/|/tmp/|site-packages|[A-Z]:\\\\)")
 
@@ -85,6 +90,31 @@ def execute(path: Path, cell_timeout: int = CELL_TIMEOUT) -> tuple[nbformat.Note
     if missing:
         raise ClaimsNotChecked(f"{path.name}: these claims never ran: {missing}")
     return notebook, seconds
+
+
+def read_timings(root: Path = ROOT) -> dict:
+    """The kit's timing record: {"measured": date, "cpu_count": n, "seconds": {rel: s}}."""
+    path = root / TIMINGS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def record_timings(seconds: dict[str, float], root: Path = ROOT) -> dict:
+    """Merge measured ``{notebook rel path: seconds}`` into the kit's timing record."""
+    record = read_timings(root)
+    record["seconds"] = {
+        **record.get("seconds", {}),
+        **{rel: round(float(value), 1) for rel, value in seconds.items()},
+    }
+    record["seconds"] = dict(sorted(record["seconds"].items()))
+    record["measured"] = time.strftime("%Y-%m-%d")
+    record["cpu_count"] = os.cpu_count()
+    # A busy machine runs notebooks slower: say how busy it was (1-minute load average).
+    record["load_average"] = round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
+    record["note"] = "wall-clock seconds of one execution top to bottom; one run on one machine"
+    path = root / TIMINGS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return record
 
 
 def execute_in_place(path: Path) -> float:
@@ -164,25 +194,50 @@ def python_source(source: str) -> str:
     )
 
 
+def _is_claim(statement) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Call)
+        and getattr(statement.value.func, "id", None) == "claim"
+    )
+
+
+def _claims_only(statement) -> bool:
+    """A claim, or a loop/branch/with block that does nothing but claim (``pass`` aside)."""
+    if _is_claim(statement):
+        return True
+    if isinstance(statement, (ast.For, ast.While, ast.If, ast.With)):
+        inner = [
+            s
+            for s in statement.body + getattr(statement, "orelse", [])
+            if not isinstance(s, ast.Pass)
+        ]
+        return bool(inner) and all(_claims_only(s) for s in inner)
+    return False
+
+
 def _claim_statements(tree) -> list[tuple[ast.stmt, list]]:
-    """(statement, the body list holding it) for every ``claim(...)`` expression statement."""
+    """(statement, the body list holding it) for every statement that only claims: a
+    ``claim(...)`` call, or a whole block whose statements all only claim (outermost first)."""
     found = []
-    for node in ast.walk(tree):
-        for name in ("body", "orelse", "finalbody"):
-            body = getattr(node, name, None)
-            if isinstance(body, list):
-                for statement in body:
-                    if (
-                        isinstance(statement, ast.Expr)
-                        and isinstance(statement.value, ast.Call)
-                        and getattr(statement.value.func, "id", None) == "claim"
-                    ):
-                        found.append((statement, body))
+
+    def visit(body):
+        for statement in body:
+            if _claims_only(statement):
+                found.append((statement, body))
+                continue
+            for name in ("body", "orelse", "finalbody", "handlers"):
+                inner = getattr(statement, name, None)
+                if isinstance(inner, list):
+                    visit(inner)
+
+    visit(tree.body)
     return found
 
 
 def strip_claims(source: str) -> str:
-    """The source without its ``claim(...)`` statements; a block left empty gets ``pass``.
+    """The source without its claim statements (and blocks that only claim); a block left
+    empty gets ``pass``.
 
     Returns the source unchanged when it cannot be parsed or when a claim shares a line with
     other code (``x = 1; claim(...)``): claims are inert in a learner's kernel anyway.
@@ -327,12 +382,25 @@ def truncated_tables(notebook) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(a).resolve() for a in argv] or find_notebooks()
+    """Execute the given notebooks (default: all) in place, and record how long each took.
+
+    ``--measure`` executes without saving the notebooks: it only updates the timing record.
+    """
+    measure_only = "--measure" in argv
+    paths = [Path(a).resolve() for a in argv if a != "--measure"] or find_notebooks()
+    measured = {}
     for path in paths:
-        seconds = execute_in_place(path)
+        if measure_only:
+            _, seconds = execute(path)
+        else:
+            seconds = execute_in_place(path)
+        measured[path.relative_to(ROOT).as_posix()] = seconds
         print(f"{seconds:7.1f} s  {path.relative_to(ROOT)}")
-        for problem in problems(nbformat.read(path, as_version=4)):
-            print(f"          problem: {problem}")
+        if not measure_only:
+            for problem in problems(nbformat.read(path, as_version=4)):
+                print(f"          problem: {problem}")
+    record_timings(measured)
+    print(f"run times recorded in {TIMINGS}")
     return 0
 
 

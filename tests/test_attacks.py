@@ -99,7 +99,7 @@ def test_linkage_on_the_synthetic_population_removing_names_is_not_enough():
     assert full.reidentification_rate > 0.3 and score.precision > 0.95
     sh = attacks.linkage_attack(
         deid.safe_harbor(population),
-        deid.safe_harbor(roll),
+        deid.safe_harbor(roll, keep=["voter_id", "registration_year"]),
         ["zip3", "birth_year", "sex"],
         auxiliary_id="voter_id",
     )
@@ -194,3 +194,41 @@ def test_differencing_validation():
         attacks.differencing_attack(PATIENTS, "P1", lambda df: df["age"])
     with pytest.raises(TypeError, match="count"):
         attacks.differencing_attack(PATIENTS, "P1", ("diagnosis_code", "B20"), count=3)
+
+
+# ------------------------------------------------------------------ edge paths (issue 12)
+
+
+def test_linkage_compares_values_as_an_attacker_would():
+    """A release that spells values differently from the roll is no safer: still linked."""
+    respelled = RELEASED.assign(
+        zip=RELEASED["zip"] + " ",
+        sex=RELEASED["sex"].str.lower(),
+        dob=pd.to_datetime(RELEASED["dob"]).astype("datetime64[s]"),
+    )
+    voters = VOTERS.assign(dob=pd.to_datetime(VOTERS["dob"]))
+    plain = attacks.linkage_attack(
+        RELEASED.assign(dob=pd.to_datetime(RELEASED["dob"])), voters, QI, auxiliary_id="voter_id"
+    )
+    spelled = attacks.linkage_attack(respelled, voters, QI, auxiliary_id="voter_id")
+    assert spelled.n_unique == plain.n_unique == 3
+    pd.testing.assert_frame_equal(spelled.pairs, plain.pairs)
+    numbers = attacks.linkage_attack(
+        pd.DataFrame({"year": [1950, 1960]}), pd.DataFrame({"year": [1950.0, 1960.0]}), ["year"]
+    )
+    assert numbers.n_unique == 2
+
+
+def test_linkage_gives_the_kits_messages_for_bad_quasi_identifiers():
+    with pytest.raises(ValueError, match="at least one column"):
+        attacks.linkage_attack(RELEASED, VOTERS, [])
+    with pytest.raises(ValueError, match="named more than once"):
+        attacks.linkage_attack(RELEASED, VOTERS, ["zip", "zip"])
+    with pytest.raises(ValueError, match="several columns labelled \\['zip'\\]"):
+        attacks.linkage_attack(pd.concat([RELEASED, RELEASED[["zip"]]], axis=1), VOTERS, ["zip"])
+    with pytest.raises(ValueError, match="mixes number and text"):
+        attacks.linkage_attack(
+            RELEASED.assign(zip=["02138", 2138, "02139", "02139", "02140", "02141"]), VOTERS, QI
+        )
+    with pytest.raises(ValueError, match="text values in released .* number values in auxiliary"):
+        attacks.linkage_attack(RELEASED, VOTERS.assign(zip=VOTERS["zip"].astype(int)), QI)

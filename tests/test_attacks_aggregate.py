@@ -190,3 +190,14 @@ def test_validation_errors(call):
 def test_false_positive_rate_type_error():
     with pytest.raises(TypeError):
         attacks.membership_power([1.0], [0.0], false_positive_rate="5%")
+
+
+def test_text_where_numbers_belong_gets_the_kits_message():
+    with pytest.raises(TypeError, match="member_scores must hold"):
+        attacks.membership_power(["0.9", "0.1"], [0.2, 0.3])
+    with pytest.raises(TypeError, match="non_member_scores must hold"):
+        attacks.membership_power([0.9], [True, False])
+    with pytest.raises(TypeError, match="mixture_frequencies must hold"):
+        attacks.homer_statistic([[0, 1, 2]], ["0.1", "0.2", "0.3"], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="genotypes must hold allele counts"):
+        attacks.allele_frequencies([["0", "1"]])

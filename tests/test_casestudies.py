@@ -1,11 +1,12 @@
-"""The six case studies follow the case-study template of DESIGN.md.
+"""The case studies follow the case-study template of DESIGN.md.
 
 Structural checks, read from the committed notebooks (execution itself is tested in
 tests/test_notebooks.py): a summary box, the template's sections, discussion questions with
 instructor notes, references with URLs, the "not legal advice" statement, a jurisdictions
 table from helpers.regulations, and prose numbers backed by claim() calls.
 
-Every one of the six must exist: a missing case study fails.
+Every one listed must exist: a missing case study fails. Figures carry alt text, and no
+case study links a dead host or two addresses for the same HHS guidance.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ CASE_STUDIES = [
     "04_public_release_gone_wrong",
     "05_multinational_federated_study",
     "06_genomic_privacy_and_census_dp",
+    "07_breach_notified",
+    "08_medical_ai_eu",
 ]
 #: The template's sections, as patterns matched against the notebook's markdown headings.
 SECTIONS = {
@@ -41,6 +44,14 @@ HEADING = re.compile(r"^(#{1,6})\s+(.*)$", re.MULTILINE)
 #: A number a reader would check against an output: a percentage or a decimal fraction.
 STATED_NUMBER = re.compile(r"\b\d+(?:\.\d+)?\s?%|\b0\.\d{2,}\b")
 BUDGET_SECONDS = 60
+#: Hosts whose copies have gone offline; link the issuing body or an archived copy instead.
+DEAD_HOSTS = ("docstoc.com",)
+#: The HHS de-identification guidance has one address in the kit.
+HHS_DEID = "https://www.hhs.gov/hipaa/for-professionals/special-topics/de-identification/index.html"
+HHS_DEID_ANY = re.compile(
+    r"https?://www\.hhs\.gov/hipaa/for-professionals/[\w/-]*de-identification[\w/.#-]*"
+)
+FINISH_CALL = re.compile(r"plotting\.finish\(")
 #: The kit's fixed notebook names (links may point at one not written yet, never elsewhere).
 KIT_NOTEBOOKS = {
     f"notebooks/{n}.ipynb"
@@ -209,6 +220,46 @@ def test_links_and_placeholders(stem):
         assert resolved in KIT_NOTEBOOKS, f"link to {link} is not one of the kit's notebooks"
 
 
+def figures_without_alt_text(nb) -> int:
+    """plotting.finish(...) calls that pass no alt= (each figure needs real alt text)."""
+    missing = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for m in FINISH_CALL.finditer(cell.source):
+            depth, end = 0, m.end() - 1
+            for end in range(m.end() - 1, len(cell.source)):
+                depth += {"(": 1, ")": -1}.get(cell.source[end], 0)
+                if depth == 0:
+                    break
+            if "alt=" not in cell.source[m.start() : end]:
+                missing += 1
+    return missing
+
+
+def _cell_text(cell) -> str:
+    """A cell's source and, for code, the text of its outputs (tables show the sources)."""
+    parts = [cell.source]
+    for output in cell.get("outputs", []):
+        parts.append(str(output.get("text", "")))
+        parts += [str(v) for k, v in output.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join(parts)
+
+
+def stale_links(nb) -> list[str]:
+    text = "\n".join(_cell_text(c) for c in nb.cells)
+    bad = [host for host in DEAD_HOSTS if host in text]
+    bad += [u for u in HHS_DEID_ANY.findall(text) if u.rstrip(".,;)") != HHS_DEID]
+    return bad
+
+
+@pytest.mark.parametrize("stem", CASE_STUDIES, ids=IDS)
+def test_figures_have_alt_text_and_links_are_live(stem):
+    nb = _load(stem)
+    assert figures_without_alt_text(nb) == 0, "a plotting.finish(...) call has no alt="
+    assert not stale_links(nb), f"dead or duplicate links: {stale_links(nb)}"
+
+
 # ------------------------------------------------------------- the checks can fail
 
 
@@ -221,7 +272,10 @@ def _minimal_case_study():
         md("## The facts\n\nA fact (https://example.org/a)."),
         md("## Stakeholders and lawful basis"),
         md("## Reconstruction on synthetic data"),
-        code("from helpers.claims import claim\nx = 0.5\nclaim('x', x, 0.5)"),
+        code(
+            "from helpers.claims import claim\nx = 0.5\nclaim('x', x, 0.5)\n"
+            "plotting.finish(ax, alt=f'A bar of height {x}.')"
+        ),
         md("Half the records, 50 %, were unique."),
         md("## What a privacy technique would change"),
         md("## The same case under other jurisdictions"),
@@ -238,6 +292,7 @@ def _minimal_case_study():
 def test_checks_pass_a_minimal_case_study():
     nb = _minimal_case_study()
     assert has_summary_box(nb)
+    assert figures_without_alt_text(nb) == 0 and stale_links(nb) == []
     assert missing_sections(nb) == []
     assert unbacked_numbers(nb) == []
     assert len(URL.findall(_section_text(nb, SECTIONS["references"]))) == 3
@@ -264,3 +319,9 @@ def test_checks_catch_a_broken_case_study():
         for link in NOTEBOOK_LINK.findall(text)
     ]
     assert known == [True, False]
+    nb.cells[5].source = "plotting.finish(ax, legend=False)"
+    assert figures_without_alt_text(nb) == 1
+    nb.cells[
+        2
+    ].source += " (http://www.docstoc.com/docs/1) and https://www.hhs.gov/hipaa/for-professionals/privacy/special-topics/de-identification/index.html"
+    assert len(stale_links(nb)) == 2

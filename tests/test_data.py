@@ -1,5 +1,7 @@
 """helpers.data: bundled datasets, the synthetic population, the voter roll, hospital splits."""
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -245,3 +247,40 @@ def test_python_paillier_example_split_is_reproduced():
     assert len(np.unique(rows, axis=0)) == 440  # disjoint: 390 training + 50 test patients
     again, _, _ = data.python_paillier_example_data()
     np.testing.assert_array_equal(parts[0][0], again[0][0])
+
+
+# ------------------------------------------------------------ edge paths (issue 12)
+
+
+@pytest.mark.parametrize("scheme", data.SPLIT_SCHEMES)
+def test_split_refuses_missing_labels(scheme):
+    # label_skew used to leave NaN patients unassigned (uninitialised memory: hospital 1).
+    X, y = data.breast_cancer()
+    y = y.astype(float)
+    y.iloc[[3, 10]] = np.nan
+    with pytest.raises(ValueError, match="y has 2 missing label"):
+        data.split_across_hospitals(X, y, 3, scheme, rng=0)
+
+
+def test_synthetic_population_memory_is_proportional_to_n():
+    import tracemalloc
+
+    data.synthetic_population(10, rng=0)  # caches the region outside the measurement
+    peaks = {}
+    for n in (10, 20_000):
+        tracemalloc.start()
+        data.synthetic_population(n, rng=0)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks[10] < 5e6  # bytes; the 90-million-entry MRN array alone was 720 MB
+    assert peaks[20_000] < 40e6
+
+
+def test_the_memory_fix_leaves_every_seeded_population_unchanged():
+    # Values computed with the previous implementation (rng.choice over the MRN array).
+    population = data.synthetic_population(500, rng=7)
+    assert population["mrn"].head(3).tolist() == ["32928438", "66434219", "33680547"]
+    digest = hashlib.sha256(pd.util.hash_pandas_object(population, index=True).to_numpy().tobytes())
+    assert digest.hexdigest() == "9272bfb014c1b8887d8d517bae8d81b05fe5be1854a4d460de5c735cb68eceba"
+    with pytest.raises(ValueError, match="n_patients must be <= 10000000"):
+        data.synthetic_population(10**400)

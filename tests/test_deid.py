@@ -85,7 +85,7 @@ def test_safe_harbor_zeroes_areas_missing_from_the_population_table(population):
 
 def test_safe_harbor_on_a_voter_roll_derives_age_from_birth_date(population):
     roll = data.voter_roll(population, rng=3)
-    out = deid.safe_harbor(roll)
+    out = deid.safe_harbor(roll, keep=["voter_id", "registration_year"])
     assert {"name", "street_address", "city", "zip5", "birth_date"}.isdisjoint(out)
     assert {"voter_id", "zip3", "birth_year", "sex"} <= set(out)
     old = data._age_at(roll["birth_date"], data.REFERENCE_DATE) > 89
@@ -374,3 +374,113 @@ def test_shift_dates_validation():
         deid.shift_dates(np.array([["2016-08-01"]], dtype="datetime64[D]"), 3)
     with pytest.raises(TypeError, match="rng"):
         deid.shift_dates(DATES, 3, rng="seed")
+
+
+# ------------------------------------------------------------------ edge paths (issue 12)
+
+
+def _records(**columns):
+    base = {
+        "zip5": ["03601", "10001", "10002"],
+        "birth_date": pd.to_datetime(["1950-01-02", "1980-05-06", "1930-07-08"]),
+        "sex": ["F", "M", "F"],
+    }
+    return pd.DataFrame(base | columns)
+
+
+@pytest.mark.parametrize(
+    "zips",
+    [[3601, 10001, 10002], [3601.0, 10001.0, 10002.0], pd.array([3601, None, 10002], dtype="Int64"),
+     np.array([3601, 10001, 10002], dtype=object)],
+    ids=["int", "float", "nullable", "object-ints"],
+)  # fmt: skip
+def test_safe_harbor_refuses_numeric_zips_that_lost_their_leading_zero(zips):
+    # read_csv turns 03601 (a restricted area, 036) into 3601, whose first digits are "360".
+    with pytest.raises(TypeError, match="ZIP codes as text, not numbers"):
+        deid.safe_harbor(_records(zip5=zips))
+
+
+def test_safe_harbor_refuses_malformed_zips_and_accepts_zip_plus_four():
+    with pytest.raises(ValueError, match="five-digit ZIP codes.*'3601'"):
+        deid.safe_harbor(_records(zip5=["3601", "10001", "10002"]))
+    table = pd.Series({"036": 100, "100": 50_000})
+    out = deid.safe_harbor(_records(zip5=["03601-1234", "10001", None]), zip3_population=table)
+    assert out["zip3"].tolist() == ["000", "100", "000"]
+
+
+def test_safe_harbor_fails_closed_on_columns_it_has_no_role_for():
+    leaky = _records(
+        email=["a@x.org", "b@y.org", "c@z.org"], ssn=["1", "2", "3"], Name=["A", "B", "C"]
+    )
+    with pytest.raises(ValueError, match="no role for column\\(s\\) \\['email', 'ssn', 'Name'\\]"):
+        deid.safe_harbor(leaky)
+    # the caller may declare a column kept; it then passes through unchanged
+    out = deid.safe_harbor(_records(ward=["A", "B", "C"]), keep=["ward"])
+    assert out["ward"].tolist() == ["A", "B", "C"]
+    with pytest.raises(ValueError, match="cannot keep 'zip5'"):
+        deid.safe_harbor(_records(), keep=["zip5"])
+    with pytest.raises(ValueError, match="cannot keep 'dob' unchanged: it holds dates"):
+        deid.safe_harbor(_records(dob=pd.to_datetime(["1950-01-02"] * 3)), keep=["dob"])
+    with pytest.raises(ValueError, match="no column"):
+        deid.safe_harbor(_records(), keep=["ward"])
+    with pytest.raises(ValueError, match="no role for column\\(s\\) \\['discharge_date'\\]"):
+        deid.safe_harbor(_records(discharge_date=pd.to_datetime(["2024-01-01"] * 3)))
+
+
+def test_safe_harbor_refuses_missing_or_non_numeric_ages_and_duplicated_columns():
+    with pytest.raises(ValueError, match="age has 1 missing value"):
+        deid.safe_harbor(_records(age=[74.0, np.nan, 94.0]))
+    with pytest.raises(ValueError, match="age must hold numbers of years; got 'old'"):
+        deid.safe_harbor(_records(age=[74, "old", 94]))
+    twice = pd.concat([_records(), _records()[["sex"]]], axis=1)
+    with pytest.raises(ValueError, match="several columns labelled \\['sex'\\]"):
+        deid.safe_harbor(twice)
+
+
+SPELLED = pd.DataFrame(
+    {
+        "zip": ["02139", " 02139", "02139 ", "10001", "１0001", "10001"],
+        "sex": ["F", "f", "F ", "M", "m", "M"],
+        "age": [30, 30.0, np.int64(30), 40, 40.0, 40],
+        "diagnosis": ["HIV", "hiv ", "Hiv", "flu", "FLU", "Flu"],
+    }
+)
+
+
+def test_measures_compare_values_as_an_attacker_would():
+    """Each spelling variant below is one value to an attacker: two classes of three."""
+    quasi = ["zip", "sex", "age"]
+    assert deid.k_anonymity(SPELLED, quasi) == 3
+    assert deid.uniqueness(SPELLED, quasi) == 0.0
+    assert deid.l_diversity(SPELLED, quasi, "diagnosis") == 1  # everyone in a class: HIV
+    classes = deid.equivalence_classes(SPELLED, quasi, "diagnosis")
+    assert classes["size"].tolist() == [3, 3] and classes["distinct"].tolist() == [1, 1]
+    assert classes["zip"].tolist() == ["02139", "10001"]  # shown as first spelled
+    assert set(classes["top_value"]) == {"HIV", "flu"} and (classes["top_share"] == 1).all()
+
+
+def test_the_greedy_generaliser_sees_spelling_variants_as_one_value():
+    result = deid.generalize_to_k(SPELLED, {"sex": deid.suppression_hierarchy("sex")}, k=3)
+    assert result.levels == {"sex": "value"} and result.n_suppressed == 0 and result.k == 3
+
+
+def test_measures_give_the_kits_messages_for_bad_quasi_identifiers():
+    for measure in (deid.uniqueness, deid.k_anonymity, deid.equivalence_classes):
+        with pytest.raises(ValueError, match="at least one column"):
+            measure(TABLE, [])
+        with pytest.raises(ValueError, match="named more than once"):
+            measure(TABLE, ["sex", "sex"])
+        with pytest.raises(ValueError, match="several columns labelled \\['sex'\\]"):
+            measure(pd.concat([TABLE, TABLE[["sex"]]], axis=1), ["sex"])
+        with pytest.raises(ValueError, match="mixes number and text"):
+            measure(pd.DataFrame({"zip": ["02139", 2139]}), ["zip"])
+
+
+def test_safe_harbor_fails_closed_on_a_role_it_does_not_know():
+    roles = data.COLUMN_ROLES | {"contact": "how to reach the patient"}
+    with pytest.raises(ValueError, match="role 'how to reach the patient' of column 'contact'"):
+        deid.safe_harbor(_records(contact=["a", "b", "c"]), roles=roles)
+    kept = deid.safe_harbor(
+        _records(ward=["A", "B", "C"]), roles=roles | {"ward": "attribute (ward)"}
+    )
+    assert kept["ward"].tolist() == ["A", "B", "C"]

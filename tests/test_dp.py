@@ -5,13 +5,14 @@ mechanism with the wrong noise scale.
 """
 
 import math
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 
 from helpers import dp
 
@@ -369,3 +370,215 @@ def test_attack_bounds_match_the_hypothesis_testing_formula():
         dp.max_membership_advantage(0.0)
     with pytest.raises(ValueError, match="delta"):
         dp.max_attacker_accuracy(1.0, 1.0)
+
+
+# ------------------------------------------------------------------ edge paths (issue 12)
+
+
+def _exact_normal_cdf(x) -> Decimal:
+    """Phi(x) for |x| <= 12 from the Taylor series of erf at 160 digits (about 100 exact)."""
+    with localcontext() as context:
+        context.prec = 160
+        z = Decimal(x) / Decimal(2).sqrt()
+        assert abs(z) <= 9, "the series is exact only for |x| <= 12"
+        term = total = z
+        n = 0
+        while abs(term) > Decimal(10) ** -150:
+            n += 1
+            term *= -z * z / n
+            total += term / (2 * n + 1)
+        return (1 + 2 / _PI.sqrt() * total) / 2
+
+
+_PI = Decimal("3.141592653589793238462643383279502884197169399375105820974944592307816406286209")
+
+
+def _exact_gaussian_delta(sigma, sensitivity, epsilon) -> Decimal:
+    """Balle & Wang's delta without floating point (it cancels catastrophically in doubles).
+
+    Exact where a - b >= -12; below, the upper bound Phi(-12) (about 1.8e-33)."""
+    with localcontext() as context:
+        context.prec = 160
+        s, d, e = Decimal(sigma), Decimal(sensitivity), Decimal(epsilon)
+        a, b = d / (2 * s), e * s / d
+        if a - b < -12:  # delta <= Phi(a - b) <= Phi(-12), about 1.8e-33: an upper bound
+            return _exact_normal_cdf(-12)
+        return _exact_normal_cdf(a - b) - e.exp() * _exact_normal_cdf(-a - b)
+
+
+# (epsilon, delta) pairs where the old calibration returned a sigma whose exact delta was
+# above the target (cancellation in gaussian_delta), and ordinary ones.
+GAUSSIAN_CASES = [
+    (1e-15, 1e-15), (1e-12, 1e-12), (1e-10, 1e-5), (1e-8, 1e-8), (1e-4, 1e-5),
+    (0.01, 1e-15), (0.5, 1e-5), (1.0, 1e-5), (5.0, 1e-10), (50.0, 0.1),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("epsilon, delta", GAUSSIAN_CASES)
+def test_gaussian_sigma_gives_an_exact_delta_at_most_the_target(epsilon, delta):
+    sigma = dp.gaussian_sigma(1.0, epsilon, delta)
+    assert _exact_gaussian_delta(sigma, 1.0, epsilon) <= Decimal(delta)
+    # the inverse is never too small either: its epsilon holds exactly for this sigma
+    inverse = dp.gaussian_epsilon(sigma, 1.0, delta)
+    assert _exact_gaussian_delta(sigma, 1.0, inverse) <= Decimal(delta)
+
+
+def test_the_exact_delta_check_catches_an_undershooting_sigma():
+    sigma = dp.gaussian_sigma(1.0, 1.0, 1e-5)
+    assert _exact_gaussian_delta(sigma * (1 - 1e-6), 1.0, 1.0) > Decimal(1e-5)
+
+
+def test_gaussian_sigma_at_a_huge_epsilon_is_a_verified_number_not_a_math_range_error():
+    sigma = dp.gaussian_sigma(1, 1e19, 1e-5)
+    assert 0 < sigma < 1e-9
+    # delta <= Phi(a - b) always (the second term is >= 0): check that bound exactly.
+    a_minus_b = Decimal(1) / (2 * Decimal(sigma)) - Decimal(10) ** 19 * Decimal(sigma)
+    assert _exact_normal_cdf(a_minus_b) <= Decimal(1e-5)
+    for epsilon in (1e25, 1e100):
+        assert math.isfinite(dp.gaussian_sigma(1, epsilon, 1e-5))
+
+
+def test_max_membership_advantage_does_not_overflow():
+    assert dp.max_membership_advantage(1000) == 1.0
+    assert dp.max_attacker_accuracy(10**4) == 1.0
+    assert dp.max_membership_advantage(1e-300) == pytest.approx(5e-301)
+    assert dp.max_membership_advantage(30.0, 0.2) == pytest.approx(
+        (math.expm1(30.0) + 0.4) / (math.exp(30.0) + 1), rel=1e-15
+    )
+
+
+HUGE = 10**400
+
+HUGE_PARAMETERS = [
+    ("epsilon", lambda h: dp.laplace_mechanism(1.0, 1.0, h)),
+    ("sensitivity", lambda h: dp.laplace_mechanism(1.0, h, 1.0)),
+    ("value", lambda h: dp.laplace_mechanism(h, 1.0, 1.0)),
+    ("epsilon", lambda h: dp.gaussian_mechanism(1.0, 1.0, h, 1e-5)),
+    ("delta", lambda h: dp.gaussian_sigma(1.0, 1.0, h)),
+    ("sensitivity", lambda h: dp.gaussian_sigma(h, 1.0, 1e-5)),
+    ("sigma", lambda h: dp.gaussian_delta(h, 1.0, 1.0)),
+    ("sigma", lambda h: dp.gaussian_epsilon(h, 1.0, 1e-5)),
+    ("epsilon", lambda h: dp.max_membership_advantage(h)),
+    ("epsilon", lambda h: dp.geometric_mechanism(3, h)),
+    ("sensitivity", lambda h: dp.geometric_mechanism(3, 1.0, h)),
+    ("count", lambda h: dp.geometric_mechanism(h, 1.0)),
+    ("epsilon", lambda h: dp.randomized_response([0, 1], h)),
+    ("epsilon", lambda h: dp.estimate_proportion([0, 1], h)),
+    ("sensitivity", lambda h: dp.exponential_probabilities([1.0, 2.0], h, 1.0)),
+    ("epsilon", lambda h: dp.dp_count([1, 2], h)),
+    ("upper", lambda h: dp.dp_sum([1.0], 0.0, h, 1.0)),
+    ("lower", lambda h: dp.dp_mean([1.0], -h, 1.0, 1.0)),
+    ("upper", lambda h: dp.dp_histogram([1.0], 1.0, bins=2, lower=0.0, upper=h)),
+    ("values", lambda h: dp.dp_mean([1.0, h], 0.0, 2.0, 1.0)),
+    ("max_norm", lambda h: dp.clip_l2([1.0], h)),
+    ("sigma", lambda h: dp.gaussian_noise(3, h)),
+    ("delta", lambda h: dp.empirical_epsilon(lambda x, r: x, 0, 1, 100, delta=h)),
+]
+
+
+@pytest.mark.parametrize(
+    "name, call", HUGE_PARAMETERS, ids=[f"{i}-{n}" for i, (n, _) in enumerate(HUGE_PARAMETERS)]
+)
+def test_integers_beyond_float_range_get_the_kits_value_error_naming_the_parameter(name, call):
+    for huge in (HUGE, -HUGE):
+        with pytest.raises(ValueError, match=name):
+            call(huge)
+
+
+def test_the_geometric_sampler_saturates_below_its_limit_so_the_mechanism_refuses():
+    # Why the limit: numpy draws a geometric variable as a float and saturates at 2**63 - 1;
+    # the difference of two saturated draws is 0, which would release the exact count.
+    draws = np.random.default_rng(0).geometric(1e-20, size=8)
+    assert (draws == np.iinfo(np.int64).max).sum() >= 2
+    for call in (
+        lambda: dp.geometric_mechanism(10, 1e-19),
+        lambda: dp.geometric_mechanism(np.array([10, 20]), 1.0, sensitivity=2**53),
+        lambda: dp.dp_count([1, 2, 3], 1e-19, mechanism="geometric"),
+        lambda: dp.dp_histogram(["a"], 1e-18, categories=["a"], mechanism="geometric"),
+    ):
+        with pytest.raises(ValueError, match="epsilon / sensitivity"):
+            call()
+    assert isinstance(dp.geometric_mechanism(10, 2 * dp.GEOMETRIC_MIN_P, rng=0), int)
+    with pytest.raises(ValueError, match="2\\*\\*62"):
+        dp.geometric_mechanism(np.array([2**63 - 1]), 1.0)
+
+
+def test_releases_are_finite_or_refused():
+    with pytest.raises(ValueError, match="sensitivity / epsilon"):
+        dp.laplace_mechanism(1.0, 1e300, 1e-300)
+    with pytest.raises(ValueError, match="sensitivity=1e\\+299"):
+        dp.gaussian_mechanism(1.0, 1e299, 1e-5, 1e-5)
+    outcomes = []
+    for seed in range(20):  # value at the top of float range: half the noise overflows
+        try:
+            outcomes.append(dp.laplace_mechanism(np.finfo(float).max, 1e300, 1.0, rng=seed))
+        except ValueError as error:
+            assert "not finite" in str(error)
+            outcomes.append(None)
+    assert None in outcomes and all(o is None or math.isfinite(o) for o in outcomes)
+
+
+def test_estimate_proportion_never_returns_inf_or_nan():
+    assert math.isfinite(dp.estimate_proportion([1, 1, 1, 0], 1e-300))
+    assert dp.estimate_proportion([1, 0], 1e-300) == 0.0  # half the reports are 1: no signal
+    with pytest.raises(ValueError, match="epsilon=.* too small"):
+        dp.estimate_proportion([1, 1, 1, 0], 1e-320)
+    # tanh(eps / 2) keeps the small-epsilon estimate accurate (2p - 1 cancels)
+    bits = np.array([1] * 60 + [0] * 40)
+    expected = (0.6 - special.expit(-1e-9)) / math.tanh(5e-10)
+    assert dp.estimate_proportion(bits, 1e-9) == pytest.approx(expected, rel=1e-12)
+
+
+def test_exponential_probabilities_are_numbers_or_refused():
+    p = dp.exponential_probabilities([1e300, 0.0], 1e-300, 10.0)
+    np.testing.assert_array_equal(p, [1.0, 0.0])
+    np.testing.assert_array_equal(dp.exponential_probabilities([1e308, 1e308], 1.0, 10.0), 0.5)
+    with pytest.raises(ValueError, match="spread"):
+        dp.exponential_probabilities([1e308, -1e308], 1.0, 10.0)
+    with pytest.raises(ValueError, match="epsilon / \\(2 sensitivity\\)"):
+        dp.exponential_probabilities([1.0, 2.0], 1e-308, 1e308)
+
+
+def test_dp_statistics_name_the_callers_parameters_not_internal_quantities():
+    with pytest.raises(ValueError, match="upper - lower") as error:
+        dp.dp_mean([1.0, 2.0], -1e308, 1e308, 1.0)
+    assert "sensitivity" not in str(error.value) and "value must" not in str(error.value)
+    with pytest.raises(ValueError, match="^values must hold only finite numbers"):
+        dp.dp_mean([1.0, math.nan], 0.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="upper - lower"):
+        dp.dp_mean([1.0], 0.0, 1e300, 1e-300)
+    with pytest.raises(ValueError, match="\\|upper\\|"):
+        dp.dp_sum([1.0], 0.0, 1e300, 1e-300)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [[True, False], ["1.5", "2"], pd.Series([True, False]), [1.0, None], [1 + 2j],
+     np.array(["1", "2"]), pd.Series(["a", "b"]), pd.Series([1, 2], dtype="category"),
+     pd.to_datetime(pd.Series(["2020-01-01"]))],
+    ids=["bools", "text", "bool-series", "none", "complex", "text-array", "text-series",
+         "category", "dates"],
+)  # fmt: skip
+def test_dp_statistics_refuse_data_that_are_not_real_numbers(bad):
+    for call in (
+        lambda v: dp.dp_sum(v, 0.0, 1.0, 1.0),
+        lambda v: dp.dp_mean(v, 0.0, 1.0, 1.0),
+        lambda v: dp.dp_histogram(v, 1.0, bins=2, lower=0.0, upper=1.0),
+        lambda v: dp.laplace_mechanism(v, 1.0, 1.0),
+        lambda v: dp.gaussian_mechanism(v, 1.0, 1.0, 1e-5),
+        lambda v: dp.clip_l2(v, 1.0),
+        lambda v: dp.exponential_probabilities(v, 1.0, 1.0),
+    ):
+        with pytest.raises((TypeError, ValueError), match="values|value|vector|scores"):
+            call(bad)
+    with pytest.raises(TypeError, match="data must be"):
+        dp.dp_count("three", 1.0)
+
+
+def test_the_audit_refuses_a_mechanism_that_outputs_nan_instead_of_calling_it_private():
+    with pytest.raises(ValueError, match="finite outputs"):
+        dp.empirical_epsilon(lambda d, rng: math.nan, 0, 1, 100, rng=0)
+    with pytest.raises(ValueError, match="finite outputs"):
+        dp.empirical_epsilon(lambda d, rng: d if rng.random() < 0.5 else math.inf, 0, 1, 100, rng=0)
+    with pytest.raises(TypeError, match="real number"):
+        dp.empirical_epsilon(lambda d, rng: str(d), 0, 1, 100, rng=0)

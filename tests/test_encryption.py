@@ -4,7 +4,13 @@ Small keys (512 bits, allow_insecure=True) wherever the property does not depend
 key size; one 2048-bit key (module-scoped) for the key policy and the ciphertext size.
 """
 
+import copy
+import pickle
+import threading
+from dataclasses import FrozenInstanceError
+
 import numpy as np
+import phe
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,7 +34,7 @@ def keys():
 
 @pytest.fixture(scope="module")
 def keys_2048():
-    return enc.generate_keypair()
+    return enc.generate_keypair(2048)
 
 
 finite = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinity=False)
@@ -37,7 +43,21 @@ finite = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinit
 # --- key policy -------------------------------------------------------------------------
 
 
-def test_default_key_is_2048_bits_and_ciphertexts_take_512_bytes(keys_2048):
+def test_the_default_key_size_is_3072_bits_for_data_secret_beyond_2030(monkeypatch):
+    asked = []
+
+    def fake_generate(n_length):  # records the size instead of searching for primes
+        asked.append(n_length)
+        return "public", "private"
+
+    monkeypatch.setattr(enc.phe, "generate_paillier_keypair", fake_generate)
+    enc.generate_keypair()
+    assert asked == [3072] == [enc.DEFAULT_KEY_BITS]
+    assert enc.MIN_SECURE_KEY_BITS == 2048
+    assert "2030" in enc.generate_keypair.__doc__ and "SP 800-57" in enc.NIST_SP_800_57
+
+
+def test_2048_bit_keys_are_the_explicit_fast_option_with_512_byte_ciphertexts(keys_2048):
     public_key, private_key = keys_2048
     assert enc.key_bits_of(public_key) == 2048
     assert private_key.public_key == public_key
@@ -157,28 +177,26 @@ def _sums_correctly(encoder, private_key, n):
     """The sum of n vectors at the bound decrypts to n times the bound, without error."""
     vector = np.full(2 * encoder.slots_per_ciphertext, encoder.value_bound)
     vector[1::2] = -encoder.value_bound
-    total = encoder.encrypt(vector)
-    for _ in range(n - 1):
-        other = encoder.encrypt(vector)
-        total = enc.PackedCiphertext(
-            [x + y for x, y in zip(total.ciphertexts, other.ciphertexts, strict=True)],
-            total.length,
-            total.n_summed + 1,
-            encoder,
-        )
+    total = sum(encoder.encrypt(vector) for _ in range(n))
     try:
         return np.array_equal(encoder.decrypt_sum(total, private_key), n * vector)
     except OverflowError:
         return False
 
 
+class _NoHeadroom(enc.PackedEncoder):
+    """A broken twin: slots sized for one party, yet it admits ``n_parties`` sums."""
+
+    def __init__(self, precision_bits, n_parties, value_bound, public_key):
+        super().__init__(precision_bits, 1, value_bound, public_key)
+        object.__setattr__(self, "n_parties", n_parties)
+
+
 def test_a_deliberately_broken_encoder_without_headroom_is_caught(keys):
     public_key, private_key = keys
     good = enc.PackedEncoder(12, 3, 7.0, public_key)
     assert _sums_correctly(good, private_key, 3)
-    broken = enc.PackedEncoder(12, 1, 7.0, public_key)  # slots sized for one party ...
-    broken.n_parties = 3  # ... but told to expect three
-    assert not _sums_correctly(broken, private_key, 3)
+    assert not _sums_correctly(_NoHeadroom(12, 3, 7.0, public_key), private_key, 3)
 
 
 def test_encoders_with_different_layouts_do_not_mix(keys):
@@ -462,3 +480,152 @@ def test_federated_standardisation_through_secure_aggregation_matches_plain(keys
     secure = fed.federated_standardisation(hospitals(), aggregator=aggregator, apply=False)
     np.testing.assert_allclose(secure.mean, plain.mean, rtol=1e-6)
     np.testing.assert_allclose(secure.scale, plain.scale, rtol=1e-6)
+
+
+# --- edge paths (issue 12) ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def undeclared_small_keys():
+    """A 512-bit key made with phe directly: nobody told the kit it is a demo key."""
+    return phe.generate_paillier_keypair(n_length=512)
+
+
+def test_every_entry_point_refuses_a_small_key_not_declared_insecure(undeclared_small_keys, keys):
+    public_key, private_key = undeclared_small_keys
+    holder = enc.KeyHolder(keys[1])
+    calls = {
+        "encrypt_vector": lambda: enc.encrypt_vector(public_key, [1.0]),
+        "decrypt_vector": lambda: enc.decrypt_vector(private_key, []),
+        "PackedEncoder": lambda: enc.PackedEncoder(10, 2, 1.0, public_key),
+        "ObfuscatorPool": lambda: enc.ObfuscatorPool(public_key),
+        "secure_sum": lambda: enc.secure_sum([[1.0], [2.0]], public_key, private_key),
+        "KeyHolder": lambda: enc.KeyHolder(private_key),
+        "SecureAggregator": lambda: enc.SecureAggregator(public_key, holder, 2, 1.0, 10),
+        "encrypted_linear_predict": lambda: enc.encrypted_linear_predict(
+            [public_key.encrypt(1.0)], [1.0], 0.0
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match="512-bit modulus, below the 2048-bit minimum"):
+            call()
+        assert name  # every entry point in the table was exercised
+    # the same size is accepted when the one opt-in declared it at generation (``keys``)
+    assert enc.decrypt_vector(keys[1], enc.encrypt_vector(keys[0], [1.5])) == [1.5]
+    assert enc.key_bits_of(public_key) == 512  # describing a key is not using it
+
+
+def test_the_key_holder_cannot_be_pickled_or_copied(keys):
+    holder = enc.KeyHolder(keys[1])
+    for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match="KeyHolder cannot be"):
+            attempt(holder)
+
+
+def test_the_server_side_aggregator_cannot_serialise_the_private_key(keys):
+    aggregator = _aggregator(keys)
+    for attempt in (pickle.dumps, copy.deepcopy):
+        with pytest.raises(TypeError, match="cannot be"):
+            attempt(aggregator)
+    # What the server does send, its messages, serialise without any private prime.
+    message = aggregator.encode(np.array([1.0, -2.0]), 10)
+    blob = pickle.dumps(message)
+    p, q = keys[1].p, keys[1].q
+    for prime in (p, q):
+        assert prime.to_bytes((prime.bit_length() + 7) // 8, "little") not in blob
+        assert prime.to_bytes((prime.bit_length() + 7) // 8, "big") not in blob
+        assert str(prime).encode() not in blob
+    assert pickle.loads(blob).n_summed == 1
+
+
+def test_the_obfuscator_pool_refuses_copies_and_pickles(keys):
+    pool = enc.ObfuscatorPool(keys[0], size=2)
+    for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match="ObfuscatorPool cannot be"):
+            attempt(pool)
+
+
+def test_threads_sharing_a_pool_never_receive_the_same_obfuscator(keys):
+    pool = enc.ObfuscatorPool(keys[0], size=120)
+    taken, lock = [], threading.Lock()
+
+    def worker():
+        mine = [pool.take() for _ in range(20)]
+        with lock:
+            taken.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(taken) == len(set(taken)) == 160
+    assert pool.used == 160 and pool.computed_online == 40 and len(pool) == 0
+
+
+def test_an_obfuscator_duplicated_by_hand_or_across_a_fork_is_never_used_twice(keys, monkeypatch):
+    pool = enc.ObfuscatorPool(keys[0], size=2)
+    value = pool._values[-1]
+    assert pool.take() == value
+    pool._values.append(value)  # what a restored copy of the pool would hold
+    with pytest.raises(RuntimeError, match="already handed out"):
+        pool.take()
+    forked = enc.ObfuscatorPool(keys[0], size=1)
+    monkeypatch.setattr(enc.os, "getpid", lambda: -1)  # as seen from a forked child
+    with pytest.raises(RuntimeError, match="another process"):
+        forked.take()
+
+
+def test_n_summed_is_read_only_and_derived_so_the_headroom_check_holds(keys):
+    encoder = enc.PackedEncoder(10, 2, 1.0, keys[0])
+    a, b, c = (encoder.encrypt([0.5, -0.5]) for _ in range(3))
+    total = a + b
+    with pytest.raises(AttributeError):
+        total.n_summed = 1  # the old bypass: reset the counter, then add a third vector
+    with pytest.raises(FrozenInstanceError):
+        total.contributions = a.contributions
+    with pytest.raises(OverflowError, match="n_parties=2"):
+        _ = total + c
+    with pytest.raises(ValueError, match="already holds it"):
+        _ = a + a  # one hospital's vector doubled would pass for two hospitals
+    with pytest.raises(AttributeError, match="layout is fixed"):
+        encoder.n_parties = 3
+    np.testing.assert_array_equal(encoder.decrypt_sum(total, keys[1]), [1.0, -1.0])
+
+
+def test_per_value_sums_refuse_what_cannot_be_decoded_exactly(keys):
+    public_key, private_key = keys
+    # Four parties at 0.6 max_int each wrap past the modulus into a wrong, plausible total.
+    near_limit = 0.6 * public_key.max_int * 16.0**-13
+    with pytest.raises(OverflowError, match="decode exactly"):
+        enc.secure_sum(
+            [[near_limit]] * 4, public_key, private_key, method="per_value", precision_bits=52
+        )
+    # 1e17 + 8 at 2**-24 needs more than 53 bits: the float total would be rounded.
+    with pytest.raises(OverflowError, match="decode exactly"):
+        enc.secure_sum([[1e17 + 8], [1.0]], public_key, private_key, method="per_value")
+    total, cost = enc.secure_sum([[1e6], [2.5]], public_key, private_key, method="per_value")
+    assert abs(total[0] - 1000002.5) <= cost.quantisation_bound
+
+
+def test_a_weight_bound_below_one_still_encodes_a_hospital_of_max_samples(keys):
+    aggregator = _aggregator(keys, n_parties=2, weight_bound=0.5, max_samples=100)
+    messages = [
+        aggregator.encode(np.array([0.5, -0.25]), 100),
+        aggregator.encode(np.array([0.1, 0.3]), 50),
+    ]
+    expected = (100 * np.array([0.5, -0.25]) + 50 * np.array([0.1, 0.3])) / 150
+    np.testing.assert_allclose(aggregator.decode(aggregator.combine(messages)), expected, atol=1e-5)
+
+
+def test_the_two_hospital_rule_is_stated_as_an_honest_but_curious_safeguard_only(keys):
+    """A malicious server CAN pad one hospital's message with its own E(0): the kit says so."""
+    aggregator = _aggregator(keys, n_parties=3)
+    hospital = aggregator.encode(np.array([0.7, -1.3]), 10)
+    padding = aggregator.encoder.encrypt(np.zeros(3))  # the server's own encryption of zeros
+    leaked = aggregator.decode(hospital + padding)  # the key holder is fooled
+    np.testing.assert_allclose(leaked, [0.7, -1.3], atol=1e-5)
+    for text in (enc.KeyHolder.__doc__, enc.SecureAggregator.__doc__, aggregator.trusted_parties):
+        assert "honest-but-curious" in text.lower()
+    with pytest.raises(PermissionError, match="honest-but-curious"):
+        aggregator.decode(hospital)

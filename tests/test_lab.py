@@ -177,7 +177,11 @@ def test_make_lab_opens_the_learners_own_copy_and_keeps_their_edits(tmp_path):
         assert f"/lab/tree/{FIRST}" in lab.landing  # opens at the first notebook
         config = re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', lab.page, re.S)
         config = json.loads(config.group(1))
-        assert config["news"] == {"disabled": True}, "no 'Jupyter news' prompt for a student"
+        assert config["news"] == {"disabled": True}, "no news feed fetched"
+        url = lab.url("/lab/api/settings/@jupyterlab/apputils-extension:notification")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            fetch_news = json.load(response)["schema"]["properties"]["fetchNews"]["default"]
+        assert fetch_news == "false", "no 'Jupyter news' prompt for a student (overrides.d)"
         served = lab.contents(FIRST)["content"]
         assert served["metadata"]["kit"]["edition"] == "learner"
         cells = served["cells"]

@@ -85,6 +85,7 @@ def test_author_checks_are_removed_from_the_learner_edition():
         code("import numpy as np\nfrom helpers.claims import claim\nrate = 0.871"),
         code('claim("rate", rate, 0.87, 0.005)\nprint(rate)'),
         code('for r in [rate]:\n    claim(\n        "rate", r, 0.87, 0.005\n    )\nx = 1'),
+        code('if rate:\n    claim("rate", rate, 0.87, 0.005)\nelse:\n    print(rate)'),
         code('claim("rate", rate, 0.87, 0.005)'),
         code('claim("tagged", 1, 1)', metadata={"tags": ["author-check"]}),
         code('y = 2; claim("same line", y, 2)'),
@@ -94,14 +95,15 @@ def test_author_checks_are_removed_from_the_learner_edition():
     assert sources[:3] == [
         "import numpy as np\nfrom helpers.claims import claim\nrate = 0.871",
         "print(rate)",
-        "for r in [rate]:\n    pass\nx = 1",
+        "x = 1",  # a loop that only claimed goes whole
     ]
-    assert len(learner.cells) == 4, "the claim-only and author-check cells are gone"
+    assert sources[3] == "if rate:\n    pass\nelse:\n    print(rate)"  # a block left empty: pass
+    assert len(learner.cells) == 5, "the claim-only and author-check cells are gone"
     assert "claims" not in learner.metadata["kit"]
     # A claim sharing its line with other code stays (inert in a learner's kernel), and so
     # does the import it needs; without it, the import goes too.
-    assert sources[3] == 'y = 2; claim("same line", y, 2)'
-    notebook.cells = notebook.cells[:5]
+    assert sources[4] == 'y = 2; claim("same line", y, 2)'
+    notebook.cells = notebook.cells[:6]
     assert le.learner_version(notebook).cells[0].source == "import numpy as np\nrate = 0.871"
 
 

@@ -34,12 +34,6 @@ AWAITING_CONTENT = {
     "notebooks/01_reidentification.ipynb": {"alt", "tables"},
     "notebooks/02_dp_foundations.ipynb": {"alt", "exercises"},
     "notebooks/03_dp_machine_learning.ipynb": {"alt", "exercises"},
-    "casestudies/01_hipaa_deidentification.ipynb": {"alt", "tables"},
-    "casestudies/02_linkage_reidentification.ipynb": {"alt", "tables"},
-    "casestudies/03_gdpr_pseudonymisation_and_research.ipynb": {"alt", "tables"},
-    "casestudies/04_public_release_gone_wrong.ipynb": {"alt", "tables"},
-    "casestudies/05_multinational_federated_study.ipynb": {"tables"},
-    "casestudies/06_genomic_privacy_and_census_dp.ipynb": {"alt"},
 }
 METHODS = le.helper_methods()
 

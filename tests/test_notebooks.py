@@ -1,5 +1,7 @@
 """Every notebook and case study: committed executed and clean, and executes from scratch."""
 
+import re
+
 import nbformat
 import pytest
 
@@ -88,3 +90,39 @@ def test_a_claim_is_inert_outside_the_runner(monkeypatch):
 
     monkeypatch.delenv(LOG_VARIABLE, raising=False)
     assert claim("a learner changed alpha", 0.3, 0.01) is None  # no error, nothing shown
+
+
+_PROGRESS = re.compile(r"^(?P<desc>.*): +(?P<percent>\d+)%\|[# ]*\| (?P<done>\d+)/(?P<total>\d+)$")
+
+
+def _progress_lines(notebook) -> list[str]:
+    return [
+        text
+        for cell in nb.code_cells(notebook)
+        for output in cell.get("outputs", [])
+        if _PROGRESS.search(
+            text := (output.get("text") or "".join(output.get("data", {}).get("text/plain", "")))
+        )
+        or "%|" in text
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_progress_bars_leave_one_finished_line_per_loop(path):
+    """A saved notebook keeps only the last state of each bar: one line, at 100 %."""
+    for text in _progress_lines(nbformat.read(path, as_version=4)):
+        match = _PROGRESS.match(text)
+        assert match, f"a progress output that is not one finished line: {text[:200]!r}"
+        assert match["percent"] == "100" and match["done"] == match["total"], text
+
+
+@pytest.mark.notebook
+def test_a_progress_bar_is_one_display_updated_in_place(tmp_path):
+    path = _tiny_notebook(
+        tmp_path,
+        "import time\nfrom helpers._progress import progress\n"
+        "for _ in progress(range(40), enabled=True, desc='rounds'):\n    time.sleep(0.04)",
+    )
+    executed, _ = nb.execute(path)
+    (lines,) = [_progress_lines(executed)]
+    assert lines == ["rounds: 100%|##############################| 40/40"]

@@ -18,6 +18,7 @@ GOOD = {
     "diffprivlib": "0.6.6",
     "phe": "1.5.0",
     "gmpy2": "2.3.2",
+    "dp-accounting": "0.6.0",
 }
 
 

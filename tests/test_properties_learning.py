@@ -255,3 +255,16 @@ def test_accounting_is_deterministic_and_silent(capsys):
 
     first = _global_state_and_output_are_untouched(certify, capsys)
     assert first == certify()
+
+
+@pytest.mark.parametrize("huge", [10**400, -(10**400)])
+def test_an_integer_beyond_float_range_is_refused_by_name(huge):
+    for call, name in (
+        (lambda: accounting.PrivacyAccountant(huge), "epsilon_budget"),
+        (lambda: accounting.PrivacyAccountant(1.0, huge), "delta_budget"),
+        (lambda: accounting.epsilon_for(huge, 1e-5, 0.1, 10), "noise_multiplier"),
+        (lambda: accounting.noise_multiplier_for(huge, 1e-5, 0.1, 10), "epsilon"),
+        (lambda: _plan(clip_norm=huge), "clip_norm"),
+        (lambda: _plan(lr=huge), "lr"),
+    ):
+        _refused(call, name)

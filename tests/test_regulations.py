@@ -1,6 +1,11 @@
-"""The jurisdiction table: enough jurisdictions, every row and cell sourced, no empty cell."""
+"""The jurisdiction table: enough jurisdictions, every row and cell sourced, no empty cell,
+each cell's source kind no stronger than its weakest source, and the facts fact-checked in
+issues 7 and 18 pinned. No test compares a date with today's date."""
 
+import datetime as dt
 import re
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -19,6 +24,47 @@ REQUIRED = [
     "China",
     "India",
 ]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The strongest kind of source a URL's host can support. Official legislation, journals and
+#: courts are primary; regulators' and government departments' sites are regulator; every
+#: other host is secondary. A cell may claim no stronger kind than its weakest URL.
+PRIMARY_HOSTS = {
+    "www.ecfr.gov",
+    "www.govinfo.gov",
+    "uscode.house.gov",
+    "www.federalregister.gov",
+    "leginfo.legislature.ca.gov",
+    "eur-lex.europa.eu",
+    "curia.europa.eu",
+    "www.legislation.gov.uk",
+    "laws-lois.justice.gc.ca",
+    "www.ontario.ca",
+    "www.planalto.gov.br",
+    "www.meity.gov.in",
+}
+REGULATOR_HOSTS = {
+    "www.hhs.gov",
+    "ico.org.uk",
+    "digital.nhs.uk",
+    "ipc.on.ca",
+    "decisions.ipc.on.ca",
+    "www.priv.gc.ca",
+    "www.ftc.gov",
+    "www.justice.gov",
+}
+STRENGTH = {"primary": 0, "regulator": 1, "secondary": 2, reg.UNVERIFIED: 3}
+
+
+def _host_kind(url: str) -> str:
+    host = urlparse(url).netloc.lower()
+    if host in PRIMARY_HOSTS:
+        return "primary"
+    if host in REGULATOR_HOSTS:
+        return "regulator"
+    return "secondary"
 
 
 def _urls(text: str) -> list[str]:
@@ -63,6 +109,51 @@ def test_every_cell_has_its_own_source():
     unsourced = cells.loc[~cells["source"].map(_is_sourced), ["jurisdiction", "column"]]
     assert unsourced.empty, unsourced.to_string()
     assert (cells["verified"] == (cells["value"] != reg.UNVERIFIED)).all()
+
+
+def test_every_cell_records_its_source_kind_and_check_date():
+    cells = reg.jurisdiction_sources()
+    assert set(cells["kind"]) <= {*reg.SOURCE_KINDS, reg.UNVERIFIED}
+    assert ((cells["kind"] == reg.UNVERIFIED) == ~cells["verified"]).all()
+    for checked in cells["checked"]:
+        assert dt.date.fromisoformat(checked).isoformat() == checked
+
+
+def test_no_cell_claims_a_stronger_kind_than_its_weakest_source():
+    cells = reg.jurisdiction_sources()
+    overclaimed = []
+    for cell in cells[cells["verified"]].itertuples():
+        weakest = max((_host_kind(u) for u in _urls(cell.source)), key=STRENGTH.get)
+        if STRENGTH[cell.kind] < STRENGTH[weakest]:
+            overclaimed.append((cell.jurisdiction, cell.column, cell.kind, weakest))
+    assert not overclaimed, overclaimed
+
+
+def test_the_kind_check_catches_an_overclaimed_cell():
+    """A secondary summary marked 'primary' must be caught by the host rule above."""
+    url = "https://www.dentonsdata.com/anonymization-requirements-under-pipeda-clarified-mostly/"
+    assert _host_kind(url) == "secondary"
+    assert _host_kind("https://www.ecfr.gov/current/title-45") == "primary"
+    assert STRENGTH["primary"] < STRENGTH[_host_kind(url)]
+
+
+def test_cells_validate_their_kind_and_date():
+    with pytest.raises(ValueError, match="kind"):
+        reg.Cell("x", "https://a.org", "blog", "2026-12-01")
+    with pytest.raises(ValueError, match="ISO date"):
+        reg.Cell("x", "https://a.org", "primary", "1 December 2026")
+    with pytest.raises(ValueError, match="unverified"):
+        reg.Cell(reg.UNVERIFIED, "https://a.org", "primary", "2026-12-01")
+
+
+def test_cells_by_check_date_lists_every_cell_oldest_and_weakest_first():
+    listing = reg.cells_by_check_date()
+    assert len(listing) == len(reg.jurisdiction_sources())
+    assert list(listing["checked"]) == sorted(listing["checked"])
+    for _, same_day in listing.groupby("checked", sort=False):
+        ranks = same_day["kind"].map(STRENGTH).tolist()
+        assert ranks == sorted(ranks, reverse=True)
+    assert set(listing["column"]) <= set(reg.HEADERS.values())
 
 
 def test_years_are_plausible_integers():
@@ -118,6 +209,8 @@ def test_compare_picks_the_columns_the_facts_make_relevant():
         "law",
         "research_use_basis",
         "cross_border_transfer",
+        "breach_notice_regulator",
+        "breach_notice_individuals",
         "maximum_penalty",
         "source_url",
     ]
@@ -138,8 +231,11 @@ def test_compare_validates_case_facts():
 def test_the_checks_catch_a_broken_table(monkeypatch):
     """A deliberately broken row (no source, empty cell) must fail the checks above."""
     broken = dict(reg._ROWS[0])
-    broken["source_url"] = reg.Cell("", "")
-    broken["law"] = reg.Cell("", "not a url")
+    broken["source_url"] = reg.Cell("", "", "primary", "2026-12-01")
+    broken["law"] = reg.Cell("", "not a url", "primary", "2026-12-01")
+    broken["health_data_class"] = reg.Cell(
+        "PHI", "https://www.dentonsdata.com/a-summary/", "primary", "2026-12-01"
+    )
     monkeypatch.setattr(reg, "_ROWS", reg._ROWS + (broken,))
     with pytest.raises(AssertionError):
         test_every_row_has_a_source_url()
@@ -147,6 +243,8 @@ def test_the_checks_catch_a_broken_table(monkeypatch):
         test_no_cell_is_empty_each_is_a_value_or_unverified()
     with pytest.raises(AssertionError):
         test_every_cell_has_its_own_source()
+    with pytest.raises(AssertionError, match="health_data_class"):
+        test_no_cell_claims_a_stronger_kind_than_its_weakest_source()
 
 
 def test_penalties_match_the_statutes_as_fact_checked():
@@ -180,3 +278,75 @@ def test_limited_data_sets_remain_phi_and_pseudonymised_data_remain_personal():
     assert "remains PHI" in deid["United States (federal)"]
     assert "Pseudonymised data (Art. 4(5)) remain personal data" in deid["European Union"]
     assert "Recital 26" in deid["European Union"]
+
+
+def _column(name: str) -> dict[str, str]:
+    table = reg.jurisdictions()
+    return dict(zip(table["jurisdiction"], table[name], strict=True))
+
+
+def test_breach_notification_columns_hold_the_checked_deadlines():
+    regulator, individuals = (
+        _column("breach_notice_regulator"),
+        _column("breach_notice_individuals"),
+    )
+    assert set(regulator) == set(individuals) == set(REQUIRED)
+    us = regulator["United States (federal)"] + individuals["United States (federal)"]
+    assert "500 or more" in us and "60 calendar days" in us and "more than 500" in us
+    assert "164.408" in us and "164.404" in us and "164.406" in us
+    assert "72 hours" in regulator["European Union"] and "Art. 33" in regulator["European Union"]
+    assert "34(3)(a)" in individuals["European Union"]
+    assert "72 hours" in regulator["United Kingdom"]
+    assert "real risk of significant harm" in regulator["Canada (federal)"]
+    assert "24 months" in regulator["Canada (federal)"]
+    assert "first reasonable opportunity" in individuals["Canada (Ontario)"]
+    assert "3 working days" in regulator["Brazil"] and "Art. 57" in regulator["China"]
+    assert "72 hours" in regulator["India"] and "May 2027" in regulator["India"]
+    assert "30 calendar days" in individuals["United States (California)"]
+
+
+def test_issue_18_corrections_are_in_the_table():
+    us_transfer = _column("cross_border_transfer")["United States (federal)"]
+    assert "28 CFR Part 202" in us_transfer and "8 April 2025" in us_transfer
+    assert "10,000" in us_transfer and "more than 100" in us_transfer
+    assert "de-identified" in us_transfer
+    hipaa_research = _column("research_use_basis")["United States (federal)"]
+    assert "164.512(i)(1)(ii)" in hipaa_research and "164.512(i)(1)(iii)" in hipaa_research
+    assert "limited data set" in hipaa_research
+    uk = {c: _column(c)["United Kingdom"] for c in reg.FACT_COLUMNS}
+    assert "assimilated law" in uk["law"] and "retained version" not in uk["law"]
+    assert "5 February 2026" in uk["law"] and "SI 2026/82" in uk["law"]
+    assert "84B" in uk["research_use_basis"] and "s. 68" in uk["research_use_basis"]
+    assert "Art. 89" in uk["research_use_basis"]  # named as what Chapter 8A replaced
+    assert "s. 85" in uk["cross_border_transfer"] and "2031" in uk["cross_border_transfer"]
+    assert "28 March" in uk["deidentification_standard"]
+    assert "replaced its 2012" in uk["deidentification_standard"]
+    assert "C-413/23 P" in _column("deidentification_standard")["European Union"]
+
+
+def test_readme_promise_matches_the_table():
+    """The README's jurisdiction paragraph says what every cell records, and no stale date."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = readme[readme.index("helpers.regulations.jurisdictions()") :].split("\n\n")[0]
+    for word in ("source", "kind", "primary", "regulator", "secondary", "checked", "unverified"):
+        assert word in paragraph, word
+    assert "as of November 2026" not in readme
+    assert "as of November 2026" not in (ROOT / "helpers" / "regulations.py").read_text()
+    count = {8: "eight", 9: "nine", 10: "ten", 11: "eleven", 12: "twelve"}[len(reg.jurisdictions())]
+    assert f"{count} laws" in paragraph
+
+
+def test_the_instructor_guide_lists_every_cell_by_check_date():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_book
+
+    guide = build_book.instructor_guide([], measured=False, has_flower_guide=False)
+    section = guide[guide.index("## Before a course: re-verify the law") :]
+    section = section[: section.index("\n## ", 3)]
+    rows = [line for line in section.splitlines() if line.startswith("| 20")]
+    listing = reg.cells_by_check_date()
+    assert len(rows) == len(listing)
+    assert [row.split(" | ")[0].strip("| ") for row in rows] == list(listing["checked"])
+    assert all(f"]({url})" in section for url in _urls(listing.iloc[-1]["source"]))
