@@ -117,7 +117,9 @@ def main(argv=None) -> int:
         f"{os.cpu_count()} cores, {datetime.date.today()}; CPU seconds vary with load, "
         "bytes and rounds do not"
     )
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    with pd.option_context(
+        "display.width", 220, "display.max_columns", 20, "display.max_colwidth", 90
+    ):
         print(table.round({"hospital CPU s": 3, "server CPU s": 3, "key holder CPU s": 3}))
     return 0
 
