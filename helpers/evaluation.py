@@ -30,9 +30,10 @@ from the generator seeded by ``(split, draw)``, so configurations that compute t
 paired differences (:meth:`Study.compare`) are sharper than differences of means.
 
 The worksheet (:class:`Scenario`, :data:`SCENARIOS`, :func:`shortlist`) encodes a clinical
-scenario's constraints (the accuracy it needs, whom it can trust, whether the server may see
-individual updates, compute, whether a guarantee and a shared model are required) and
-keeps the configurations whose whole 95 % interval clears the target.
+scenario's constraints (the accuracy it may lose against the non-private federated model,
+whom it can trust, whether the server may see individual updates, compute, whether a
+guarantee and a shared model are required) and keeps the configurations whose whole 95 %
+interval of that paired loss lies below the limit.
 
 This module composes the technique modules (data, federated, encryption, masking, dp,
 dp_learning); they never import it.
