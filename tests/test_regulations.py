@@ -342,7 +342,7 @@ def test_the_instructor_guide_lists_every_cell_by_check_date():
     sys.path.insert(0, str(ROOT / "scripts"))
     import build_book
 
-    guide = build_book.instructor_guide([], measured=False, has_flower_guide=False)
+    guide = build_book.instructor_guide([], timings={}, has_flower_guide=False)
     section = guide[guide.index("## Before a course: re-verify the law") :]
     section = section[: section.index("\n## ", 3)]
     rows = [line for line in section.splitlines() if line.startswith("| 20")]
