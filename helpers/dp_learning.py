@@ -740,10 +740,10 @@ class ClippedHospital(federated.Hospital):
                 raise ValueError(
                     f"{name}: the plan states {planned} but the update was asked for {given}"
                 )
-        X, y = self._data()
-        weights = np.asarray(global_weights, dtype=np.float64).reshape(-1)
+        X, y = self._data()  # validated when the hospital was built
+        weights = federated._as_weights(global_weights, self.n_features, "global_weights")
         if plan.unit == "patient":
-            gradients = federated.per_patient_gradients(weights, X, y, self.model)
+            gradients = federated._per_patient_gradients(weights, X, y, self.model)
             clipped = dp.clip_l2(gradients, plan.clip_norm, axis=1)
             return weights - plan.lr * clipped.sum(axis=0) / plan.normaliser, self.n_samples
         trained = federated.gradient_descent(weights, X, y, plan.local_epochs, plan.lr, self.model)
@@ -831,9 +831,12 @@ class DPAggregator(federated.Aggregator):
 
     def select(self, round_number, hospitals, rng):
         if self.plan.sampling_rate == 1.0:
-            return list(hospitals)
-        rng = check_rng(rng)
-        return [h for h in hospitals if rng.random() < self.plan.sampling_rate]
+            asked = list(hospitals)
+        else:
+            rng = check_rng(rng)
+            asked = [h for h in hospitals if rng.random() < self.plan.sampling_rate]
+        # the inner aggregator sees who is asked (pairwise masking sets up its keys here)
+        return self.inner.select(round_number, asked, rng) if asked else asked
 
     def _require_started(self):
         if self._global is None:
@@ -844,6 +847,13 @@ class DPAggregator(federated.Aggregator):
 
     def encode(self, weights, n_samples, rng=None):
         """AT THE HOSPITAL: its change to the global weights (plus its own noise, silo mode)."""
+        return self.inner.encode(self._change(weights, n_samples, rng), 1, rng)
+
+    def encode_as(self, sender, weights, n_samples, rng=None):
+        """:meth:`encode`, passing the sender on to the inner aggregator (pairwise masking)."""
+        return self.inner.encode_as(sender, self._change(weights, n_samples, rng), 1, rng)
+
+    def _change(self, weights, n_samples, rng):
         self._require_started()
         change = np.asarray(weights, dtype=np.float64).reshape(-1) - self._global
         bound = self.plan.max_update_norm(check_integer(n_samples, "n_samples", minimum=1))
@@ -855,7 +865,7 @@ class DPAggregator(federated.Aggregator):
             )
         if self.plan.noise == "silo":
             change = change + dp.gaussian_noise(change.shape, self.plan.noise_std, rng)
-        return self.inner.encode(change, 1, rng)
+        return change
 
     def combine(self, messages):
         """AT THE SERVER: count what arrived; the inner aggregator combines it."""
@@ -894,6 +904,7 @@ def dp_federated_averaging(
     progress: bool = False,
     model: str = "logistic",
     dropped=None,
+    evaluate_every: int = 1,
 ) -> tuple[federated.FederatedResult, DPAggregator]:
     """DP federated averaging in one call: the plan's hospitals, its DPAggregator, the FedAvg loop.
 
@@ -906,7 +917,8 @@ def dp_federated_averaging(
         ``encryption.SecureAggregator`` needs ``weight_bound`` at least the largest update
         (``plan.max_update_norm`` of the largest hospital) and, in silo mode, room for noise.
     accountant : charged before the first round (None: a fresh one with the plan's budget).
-    rng, test_data, progress, dropped : passed to ``federated.federated_averaging``.
+    rng, test_data, progress, dropped, evaluate_every : passed to
+        ``federated.federated_averaging``.
     model : "logistic" or "linear".
 
     Returns ``(result, aggregator)``; ``aggregator.accountant.ledger`` holds the charge.
@@ -923,5 +935,6 @@ def dp_federated_averaging(
         test_data=test_data,
         progress=progress,
         dropped=dropped,
+        evaluate_every=evaluate_every,
     )
     return result, aggregator

@@ -741,6 +741,31 @@ def check_04_reconstructed_feature(answer, update, standardiser, feature: int) -
     )
 
 
+def check_04_malignant_share(answer, update, lr: float) -> str:
+    """Exercise 04.3: a hospital's malignant share from the intercept of its first update."""
+    exercise = "Exercise 3 (the case mix in an update)"
+    answer = require_number(answer, exercise, "a share between 0 and 1")
+    change = float(np.asarray(update, dtype=float).reshape(-1)[-1])
+    # from zero weights every residual is p - y = 1/2 - y: the intercept moves by -lr (1/2 - share)
+    expected = 0.5 + change / float(lr)
+    if _close(answer, expected, 1e-9):
+        return correct(exercise, f"{expected:.4f}, exactly: no record needed, one number suffices")
+    if _close(answer, round(expected, 2), 1e-12):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is a rounded value read from a table; the update gives the share "
+            "exactly. Use its last entry and the learning rate."
+        )
+    if _close(answer, 0.5 - change / float(lr), 1e-9) or _close(answer, 1 - expected, 1e-9):
+        raise ExerciseNotSolved(
+            f"{exercise}: check the sign: a step goes AGAINST the gradient, and the residual is "
+            "p - y with p = 1/2 for every patient."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. From zero weights every predicted probability is 1/2; write "
+        "the intercept's gradient, mean(1/2 - y), and solve the step for the share of y = 1."
+    )
+
+
 def check_04_personalised_mse(
     answer, hospital, test_data, global_weights, epochs: int, lr: float
 ) -> str:
@@ -791,51 +816,59 @@ def check_04_rounds_to_target(answer, history: pd.DataFrame, target: float) -> s
 # --- notebook 05: homomorphic encryption ----------------------------------------------
 
 
-def check_05_ciphertext_bytes(answer, public_key) -> str:
-    """Exercise 05.1: bytes of one ciphertext under ``public_key`` (e.g. the 3072-bit key)."""
-    from helpers import encryption  # encryption is used by notebook 05's checks only
-
+def check_05_ciphertext_bytes(answer, key_bits: int) -> str:
+    """Exercise 05.1: predicted bytes of one ciphertext under a ``key_bits``-bit Paillier key."""
     exercise = "Exercise 1 (ciphertext size)"
     answer = require_integer(answer, exercise, "a whole number of bytes")
-    expected = encryption.ciphertext_bytes(public_key)
-    bits = encryption.key_bits_of(public_key)
+    key_bits = int(key_bits)
+    expected = 2 * key_bits // 8  # a number below n**2, which has twice the bits of n
     if answer == expected:
-        return correct(
-            exercise,
-            f"{expected} bytes, {expected // encryption.PLAINTEXT_BYTES}x the 8 bytes of a float64",
-        )
+        return correct(exercise, f"{expected} bytes, {expected // 8}x the 8 bytes of a float64")
     if answer == expected // 2:
         raise ExerciseNotSolved(
-            f"{exercise}: {answer!r} bytes is the size of n. A ciphertext lives modulo n**2, "
-            "which has twice as many bits."
+            f"{exercise}: {answer!r} bytes is the size of n. A ciphertext lives modulo n**2."
         )
-    if answer in (bits, 2 * bits):
+    if answer in (key_bits, 2 * key_bits):
         raise ExerciseNotSolved(f"{exercise}: that is a number of BITS; a byte holds 8 bits.")
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. A ciphertext is a number below n**2; n has {bits} bits. "
-        "Divide the bits of n**2 by 8 (or call encryption.ciphertext_bytes)."
+        f"{exercise}: got {answer!r}. A ciphertext is a number below n**2; n has {key_bits} "
+        "bits. How many bits does n**2 have, and how many bytes is that?"
     )
 
 
-def check_05_encrypted_mean(answer, population: pd.DataFrame, column: str) -> str:
-    """Exercise 05.2: the mean of ``column`` over all hospitals, computed under encryption."""
-    exercise = "Exercise 2 (encrypted mean)"
-    answer = require_number(answer, exercise, "the decrypted mean (a number)")
-    values = population[column]
-    expected = float(values.mean())
-    per_hospital = population.groupby("hospital")[column].mean()
-    if _close(answer, expected, 1e-4):
-        return correct(
-            exercise, f"mean {column} = {expected:.4f}, and no hospital revealed its own sum"
-        )
-    if _close(answer, float(per_hospital.mean()), 1e-4):
+def _toy_decrypt(c: int, p: int, q: int) -> dict:
+    n = p * q
+    lam = math.lcm(p - 1, q - 1)
+    u = pow(c, lam, n * n)
+    mu = pow(lam, -1, n)  # with g = n + 1, L(g^lambda mod n^2) = lambda mod n
+    return {
+        "right": (u - 1) // n * mu % n,
+        "no mu": (u - 1) // n % n,
+        "mod n": pow(c, lam, n),
+        "c mod n": c % n,
+    }
+
+
+def check_05_toy_decrypt(answer, ciphertext: int, p: int, q: int) -> str:
+    """Exercise 05.2: decrypt a toy Paillier ciphertext by hand (Dec = L(c^lambda mod n^2) mu mod n)."""
+    exercise = "Exercise 2 (decrypt by hand)"
+    answer = require_integer(answer, exercise, "the plaintext (a whole number)")
+    options = _toy_decrypt(int(ciphertext), int(p), int(q))
+    if answer == options["right"]:
+        return correct(exercise, f"m = {options['right']}: L(c^lambda mod n^2) * mu mod n")
+    if answer == options["no mu"]:
         raise ExerciseNotSolved(
-            f"{exercise}: that is the mean of the hospitals' means, which over-weights small "
-            "hospitals. Sum the encrypted SUMS and the encrypted COUNTS, then divide."
+            f"{exercise}: L(c^lambda mod n^2) is lambda * m mod n; multiply by mu = "
+            "lambda^-1 mod n (pow(lam, -1, n)) and reduce mod n."
+        )
+    if answer in (options["mod n"], options["c mod n"]):
+        raise ExerciseNotSolved(
+            f"{exercise}: raise c to lambda modulo n**2, not modulo n: the message lives in the "
+            "part that reduction mod n throws away."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Each hospital sends [sum of {column}, number of patients] "
-        "through encryption.secure_sum; divide the decrypted total sum by the decrypted count."
+        f"{exercise}: got {answer!r}. Compute u = pow(c, lam, n * n), then L(u) = (u - 1) // n, "
+        "then multiply by mu = pow(lam, -1, n) and take the result mod n."
     )
 
 
@@ -861,6 +894,30 @@ def check_05_ciphertexts_per_hospital(
         f"{exercise}: got {answer!r}. Build encryption.PackedEncoder({precision_bits}, "
         f"{n_parties}, {value_bound}, public_key) and look at slots_per_ciphertext "
         "(or n_ciphertexts)."
+    )
+
+
+def check_05_dropouts_tolerated(answer, n_parties: int, threshold: int, dropped: int) -> str:
+    """Exercise 05.4: how many more hospitals may drop out before a masked round fails."""
+    exercise = "Exercise 4 (dropouts)"
+    answer = require_integer(answer, exercise, "a whole number of hospitals")
+    expected = n_parties - dropped - threshold
+    if answer == expected:
+        return correct(
+            exercise, f"{expected}: the round needs {threshold} survivors to rebuild the masks"
+        )
+    if answer == n_parties - threshold:
+        raise ExerciseNotSolved(
+            f"{exercise}: some hospitals have already dropped out; count from the survivors."
+        )
+    if answer in (expected + 1, threshold - 1):
+        raise ExerciseNotSolved(
+            f"{exercise}: the server needs at least threshold shares, so at least threshold "
+            "hospitals must still report after the new dropouts."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. The round completes while at least threshold hospitals "
+        "report: survivors now, minus the threshold."
     )
 
 
@@ -950,96 +1007,116 @@ def check_06_membership_ceiling(answer, epsilon, delta) -> str:
 
 
 def check_06_noise_multiplier(answer, epsilon, delta, rounds) -> str:
-    """Exercise 06.4: the noise multiplier for more full-batch rounds at the same budget."""
+    """Exercise 06.4: the predicted noise multiplier for more full-batch rounds at the same budget."""
     from helpers import accounting
 
     exercise = "Exercise 4 (more rounds, same budget)"
     answer = require_number(answer, exercise, "a noise multiplier (a positive number)")
     expected = accounting.noise_multiplier_for(epsilon, delta, 1.0, rounds)
     half = accounting.noise_multiplier_for(epsilon, delta, 1.0, max(1, rounds // 2))
-    if _close(answer, expected, 1e-6 * expected):
-        return correct(
-            exercise,
-            f"{expected:.2f}, {expected / half:.2f} times the multiplier for "
-            f"{max(1, rounds // 2)} rounds: sqrt(2), not 2, because T Gaussian rounds "
-            "compose into one Gaussian with sensitivity sqrt(T)",
-        )
-    if _close(answer, 2 * half, 1e-6 * expected):
+    # both multipliers are calibrated to 0.1 % (accounting.CALIBRATION_PRECISION)
+    if _close(answer, expected, 0.004 * expected):
+        return correct(exercise, f"{expected:.2f}: the accountant agrees with your prediction")
+    if _close(answer, 2 * half, 0.004 * expected):
         raise ExerciseNotSolved(
-            f"{exercise}: doubling the multiplier over-pays: Gaussian rounds compose so that "
-            "the multiplier grows with the square root of the number of rounds."
+            f"{exercise}: doubling the multiplier over-pays. The rounds' noise variances add up; "
+            "what multiplier makes the total behave like the 30-round run?"
+        )
+    if _close(answer, half, 0.004 * expected):
+        raise ExerciseNotSolved(
+            f"{exercise}: that is the multiplier for the fewer rounds; more releases need more noise."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Use accounting.noise_multiplier_for with a sampling "
-        "rate of 1 (every round uses all patients) and the new number of rounds."
+        f"{exercise}: got {answer!r}. T rounds with multiplier z compose like one release with "
+        "multiplier z / sqrt(T): keep that ratio fixed when T changes."
     )
 
 
 # --- notebook 07: trade-offs ----------------------------------------------------------
 
 
-def check_07_smallest_epsilon(answer, table: pd.DataFrame, family: str, min_accuracy: float) -> str:
-    """Exercise 07.1: the smallest epsilon at which a DP family reaches a mean accuracy."""
-    exercise = "Exercise 1 (the smallest budget)"
-    answer = require_number(answer, exercise, "an epsilon (a number)")
-    rows = table[[str(name).startswith(f"{family} (eps=") for name in table.index]]
-    if rows.empty:
-        raise ValueError(f"table has no rows of the family {family!r}")
-    reached = rows.loc[rows["accuracy_mean"] >= min_accuracy, "epsilon"]
-    if reached.empty:
-        raise ValueError(f"no {family!r} row reaches {min_accuracy}; pick a lower target")
-    expected = float(reached.min())
-    if _close(answer, expected, 1e-9):
-        return correct(
-            exercise,
-            f"epsilon = {expected:g} is the smallest budget with a mean "
-            f"accuracy of at least {min_accuracy:g}",
-        )
-    if any(_close(answer, e, 1e-9) for e in reached):
+def check_07_difference_resolved(answer, study, better: str, worse: str) -> str:
+    """Exercise 07.1: whether the study's 95 % paired interval of a difference excludes 0."""
+    exercise = "Exercise 1 (is it resolved?)"
+    answer = require_bool(answer, exercise, "True or False (does the interval exclude 0?)")
+    paired = study.compare(better, worse)
+    expected = bool(paired["ci_low"] > 0 or paired["ci_high"] < 0)
+    if answer == expected:
+        verdict = "excludes" if expected else "includes"
+        return correct(exercise, f"the paired interval {verdict} 0")
+    if expected:
         raise ExerciseNotSolved(
-            f"{exercise}: epsilon = {answer:g} reaches the target, but a smaller one does too."
+            f"{exercise}: look at both ends of study.compare(...): when they have the same sign, "
+            "the study resolves the difference."
         )
     raise ExerciseNotSolved(
-        f"{exercise}: got {answer!r}. Keep the {family!r} rows whose accuracy_mean is at "
-        f"least {min_accuracy:g} and take the smallest epsilon."
+        f"{exercise}: a mean difference is not enough; look at ci_low and ci_high of "
+        "study.compare(...): do they lie on the same side of 0?"
     )
 
 
-def check_07_accuracy_gap(answer, table: pd.DataFrame, better: str, worse: str) -> str:
-    """Exercise 07.2: mean-accuracy difference between two configurations of the table."""
-    exercise = "Exercise 2 (the price of trusting nobody)"
-    answer = require_number(answer, exercise, "a difference of accuracies (a share, e.g. 0.01)")
-    expected = float(table.loc[better, "accuracy_mean"] - table.loc[worse, "accuracy_mean"])
-    spread = float(max(table.loc[better, "accuracy_std"], table.loc[worse, "accuracy_std"]))
-    if _close(answer, expected, 1e-9):
-        verdict = "smaller" if abs(expected) < spread else "larger"
-        return correct(
-            exercise, f"{expected:+.3f}, {verdict} than the spread over seeds ({spread:.3f})"
-        )
-    if _close(answer, -expected, 1e-9):
-        raise ExerciseNotSolved(
-            f"{exercise}: the sign is flipped; take {better!r} minus {worse!r}."
-        )
-    if _close(answer, 100 * expected, 1e-7):
-        raise ExerciseNotSolved(f"{exercise}: give a share (0.01 for one point), not points.")
-    raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Subtract the two rows' accuracy_mean.")
-
-
-def check_07_ratio(
-    answer, table: pd.DataFrame, column: str, numerator: str, denominator: str
+def check_07_scenario_pick(
+    answer, study, max_loss: float, trusted, server_may_see_updates: bool
 ) -> str:
-    """Exercise 07.3: how many times one configuration's cost column exceeds another's."""
-    exercise = "Exercise 3 (the cost of encryption)"
-    answer = require_number(answer, exercise, "a ratio (a positive number)")
-    expected = float(table.loc[numerator, column] / table.loc[denominator, column])
-    if _close(answer, expected, 1e-9 * max(1.0, expected)):
-        return correct(
-            exercise,
-            f"{expected:.1f} times, on this machine in this run: quote orders "
-            "of magnitude, and measure at your own model's size",
-        )
-    if _close(answer, 1 / expected, 1e-9):
+    """Exercise 07.2: the worksheet's first choice for a scenario given in words."""
+    from helpers import evaluation  # evaluation sits on top of the technique modules
+
+    exercise = "Exercise 2 (a third scenario)"
+    answer = require_text(answer, exercise, "a configuration's name (a string)")
+    scenario = evaluation.Scenario(
+        "exercise",
+        max_loss=max_loss,
+        trusted=set(trusted),
+        server_may_see_updates=server_may_see_updates,
+    )
+    picked = evaluation.shortlist(study, scenario)
+    if picked.empty:
+        raise ValueError("the exercise's scenario allows no configuration on this study")
+    expected = picked.index[0]
+    if answer == expected:
+        return correct(exercise, f"{expected}: {picked.loc[expected, 'trusts']} trusted")
+    names = {c.name for c in study.configurations}
+    if answer not in names:
         raise ExerciseNotSolved(
-            f"{exercise}: the ratio is upside down; divide {numerator!r} by {denominator!r}."
+            f"{exercise}: {answer!r} is not a configuration of the study; take the index of "
+            "the first row that evaluation.shortlist returns."
         )
-    raise ExerciseNotSolved(f"{exercise}: got {answer!r}. Divide the two rows' {column!r} values.")
+    if answer in picked.index:
+        raise ExerciseNotSolved(
+            f"{exercise}: {answer!r} qualifies, but it is not first: the shortlist prefers the "
+            "smallest epsilon, then the smaller loss."
+        )
+    seeing = evaluation.Scenario(
+        "x", max_loss=max_loss, trusted=set(trusted), server_may_see_updates=True
+    )
+    if not server_may_see_updates and answer in evaluation.shortlist(study, seeing).index:
+        raise ExerciseNotSolved(
+            f"{exercise}: in {answer!r} the server sees each hospital's update, which this "
+            "network forbids: set server_may_see_updates=False."
+        )
+    raise ExerciseNotSolved(
+        f"{exercise}: {answer!r} does not fit the scenario. Which party is trusted here? "
+        "Encode it in trusted={...}, then take the first row of the shortlist."
+    )
+
+
+def check_07_splits_for_half_width(answer, n_splits: int) -> str:
+    """Exercise 07.3: splits needed to halve a 1/sqrt(n) confidence interval."""
+    exercise = "Exercise 3 (how many splits?)"
+    answer = require_integer(answer, exercise, "a whole number of splits")
+    expected = 4 * n_splits
+    if abs(answer - expected) <= 0.05 * expected:
+        return correct(
+            exercise, f"about {expected}: the width goes as 1/sqrt(n), so four times the splits"
+        )
+    if abs(answer - 2 * n_splits) <= 0.05 * 2 * n_splits:
+        raise ExerciseNotSolved(
+            f"{exercise}: doubling the splits narrows the interval by sqrt(2) only; what "
+            "factor of splits gives a factor 2 in 1/sqrt(n)?"
+        )
+    if answer <= n_splits:
+        raise ExerciseNotSolved(f"{exercise}: narrower intervals need MORE splits, not fewer.")
+    raise ExerciseNotSolved(
+        f"{exercise}: got {answer!r}. The width is proportional to 1/sqrt(number of splits); "
+        "solve 1/sqrt(k n) = (1/2) (1/sqrt(n)) for k."
+    )

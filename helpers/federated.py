@@ -32,13 +32,14 @@ with four methods, each of which runs at a named party. The training loop
         asked = aggregator.select(round, hospitals, rng)     # AT THE SERVER (default: all)
         for every hospital asked (AT THE HOSPITAL):
             w_i, n_i = hospital.local_update(global_w, ...)
-            message_i = aggregator.encode(w_i, n_i, rng)    # what leaves the hospital
+            message_i = aggregator.encode_as(name_i, w_i, n_i, rng)  # what leaves the hospital
         combined = aggregator.combine([message_1, ..., message_k])   # AT THE SERVER
         global_w = aggregator.decode(combined, rng)         # AT WHOEVER MAY READ THE RESULT
 
 - ``encode(weights, n_samples, rng) -> message``: turn a hospital's new weights and count into
-  the message it sends (plain: ``(n * w, n)``; secure aggregation: ciphertexts; local DP:
-  noised values).
+  the message it sends (plain: ``(n * w, n)``; secure aggregation: ciphertexts or masked
+  vectors; silo-level DP: noised values). The loop calls ``encode_as(sender, ...)``, which
+  by default is ``encode``; pairwise masking needs the sender's name to pick its keys.
 - ``combine(messages) -> combined``: the server's only view of the round (plain: sums;
   secure aggregation: ciphertext sums under a public key only).
 - ``decode(combined, rng) -> weights``: produce the next global weights (plain: the server
@@ -53,8 +54,9 @@ with four methods, each of which runs at a named party. The training loop
   which hospitals are asked each round (default all; DP client sampling picks at random).
 - ``name`` and ``trusted_parties`` (plain words) label the aggregator in tables.
 
-:class:`WeightedMean` is plain FedAvg. ``helpers.encryption.SecureAggregator`` (Paillier) and
-the DP aggregators in ``helpers.dp_learning`` plug into the same loop unchanged.
+:class:`WeightedMean` is plain FedAvg. ``helpers.encryption.SecureAggregator`` (Paillier),
+``helpers.masking.MaskingAggregator`` (pairwise masking, no key holder) and the DP aggregators
+in ``helpers.dp_learning`` plug into the same loop unchanged.
 
 Standardising features without pooling the data
 -----------------------------------------------
@@ -96,6 +98,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from helpers._progress import progress as _progress
 from helpers._validation import RandomState, check_choice, check_integer, check_real, check_rng
@@ -171,13 +174,8 @@ def _linear_part(weights: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # Split by sign so exp never overflows.
-    out = np.empty_like(z)
-    positive = z >= 0
-    out[positive] = 1.0 / (1.0 + np.exp(-z[positive]))
-    ez = np.exp(z[~positive])
-    out[~positive] = ez / (1.0 + ez)
-    return out
+    # scipy's logistic function: never overflows, and ten times faster than splitting by sign
+    return special.expit(z)
 
 
 def predict(weights, X, model: str = "logistic") -> np.ndarray:
@@ -222,7 +220,11 @@ def per_patient_gradients(weights, X, y, model: str = "logistic") -> np.ndarray:
     Their mean is :func:`gradient`. DP training clips each row before summing (the clipping
     bounds one patient's influence), which is why it needs them one by one.
     """
-    weights, X, y = _checked(weights, X, y, model)
+    return _per_patient_gradients(*_checked(weights, X, y, model), model)
+
+
+def _per_patient_gradients(weights: np.ndarray, X: np.ndarray, y: np.ndarray, model: str):
+    """:func:`per_patient_gradients` on arrays already validated (a Hospital's own records)."""
     return np.hstack([X, np.ones((X.shape[0], 1))]) * _residual(weights, X, y, model)[:, None]
 
 
@@ -367,6 +369,25 @@ class Standardiser:
         std = np.sqrt(np.maximum(second - mean**2, 0.0))
         std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
         return cls(mean, std)
+
+    @classmethod
+    def fit(cls, X) -> Standardiser:
+        """Mean and standard deviation of ``X`` itself: one hospital's OWN scaler.
+
+        Equal to ``from_moments`` of that hospital's own ``local_statistics``: nothing leaves
+        the hospital, and nothing of the other hospitals comes in.
+        """
+        X = _as_features(X)
+        return cls.from_moments(np.concatenate([X.mean(axis=0), (X**2).mean(axis=0)]))
+
+    def raw_weights(self, weights) -> np.ndarray:
+        """The same model on raw (unstandardised) features: fold the scaling into the weights.
+
+        ``w . (x - mean) / scale + b = (w / scale) . x + (b - sum(w * mean / scale))``.
+        """
+        weights = _as_weights(weights, self.mean.shape[0])
+        coefficients = weights[:-1] / self.scale
+        return np.append(coefficients, weights[-1] - np.sum(coefficients * self.mean))
 
     def transform(self, X) -> np.ndarray:
         """Standardise ``X`` (patients x features)."""
@@ -551,6 +572,14 @@ class Aggregator(abc.ABC):
         """Runs AT THE SERVER each round: which hospitals are asked to take part (default: all)."""
         return list(hospitals)
 
+    def encode_as(self, sender: str, weights: np.ndarray, n_samples: int, rng) -> object:
+        """Runs AT HOSPITAL ``sender``: :meth:`encode`, for a protocol that must know who sends.
+
+        The loop calls this one. The default ignores the name; pairwise masking
+        (``helpers.masking``) masks with keys it agreed with each other hospital, so it needs it.
+        """
+        return self.encode(weights, n_samples, rng)
+
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -711,6 +740,7 @@ def federated_averaging(
     progress: bool = False,
     batch_size: int | None = None,
     dropped=None,
+    evaluate_every: int = 1,
 ) -> FederatedResult:
     """Train one model across hospitals with federated averaging (FedAvg).
 
@@ -729,6 +759,9 @@ def federated_averaging(
     batch_size : None for full-batch local steps, or patients per mini-batch.
     dropped : simulated failures, ``{round: [hospital names]}``: those hospitals are asked
         but do not report in that round (a laptop that lost its connection). None: none.
+    evaluate_every : int >= 1; the accuracy and loss columns are computed every this many
+        rounds and in the last round (NaN in between). Studies that repeat a run many times
+        and need only the final model pass ``rounds``.
 
     Before any hospital computes anything the aggregator sees the run's settings
     (``Aggregator.start``) and may refuse them; each round it chooses who is asked
@@ -753,6 +786,7 @@ def federated_averaging(
         weights = _as_weights(initial_weights, d, "initial_weights").copy()
     test = _check_test_data(test_data, d, model)
     dropped = _check_dropped(dropped, hospitals, rounds)
+    evaluate_every = check_integer(evaluate_every, "evaluate_every", minimum=1)
     aggregator.start(
         RunSettings(tuple(hospitals), rounds, local_epochs, lr, batch_size, weights.copy(), model)
     )
@@ -761,13 +795,14 @@ def federated_averaging(
         test = (np.vstack([p[0] for p in pooled]), np.concatenate([p[1] for p in pooled]))
 
     def row(round_number, w, up, down, seconds, reported):
+        evaluated = round_number % evaluate_every == 0 or round_number == rounds
         entry = {
             "round": round_number,
-            "accuracy": score(w, *test, model),
-            "loss": loss(w, *test, model),
+            "accuracy": score(w, *test, model) if evaluated else np.nan,
+            "loss": loss(w, *test, model) if evaluated else np.nan,
         }
         for h in hospitals:
-            entry[f"accuracy_{h.name}"] = h.evaluate(w)["accuracy"]
+            entry[f"accuracy_{h.name}"] = h.evaluate(w)["accuracy"] if evaluated else np.nan
         entry.update(bytes_up=up, bytes_down=down, seconds=seconds, reported=reported)
         return entry
 
@@ -782,7 +817,7 @@ def federated_averaging(
                 weights.copy(), local_epochs, lr, rng=rng, batch_size=batch_size
             )
             if h.name not in dropped.get(r, ()):  # a dropped hospital's message never arrives
-                messages.append(aggregator.encode(new_weights, n, rng))
+                messages.append(aggregator.encode_as(h.name, new_weights, n, rng))
         up = sum(int(aggregator.message_bytes(m)) for m in messages)
         combined = aggregator.combine(messages)
         weights = _as_weights(aggregator.decode(combined, rng), d, "decoded weights").copy()
@@ -864,6 +899,9 @@ class LocalOnlyResult:
     table: pd.DataFrame
 
 
+SCALINGS = ("as given", "own")
+
+
 def local_only_training(
     hospitals,
     epochs: int,
@@ -871,8 +909,16 @@ def local_only_training(
     rng: RandomState = None,
     batch_size: int | None = None,
     test_data=None,
+    scaling: str = "as given",
 ) -> LocalOnlyResult:
     """Baseline: every hospital trains alone on its own records (no collaboration).
+
+    A baseline "alone" must borrow nothing from the federation, the scaling of its
+    features included: with ``scaling="own"`` each hospital standardises its records with its
+    OWN mean and standard deviation (:meth:`Standardiser.fit`), trains, and reports the model
+    on raw features (:meth:`Standardiser.raw_weights`), so it is scored on raw test data.
+    Hospitals already standardised with the federation's pooled statistics
+    (:func:`federated_standardisation`) are NOT alone: pass raw hospitals here.
 
     Parameters
     ----------
@@ -880,11 +926,15 @@ def local_only_training(
     epochs, lr, rng, batch_size : as in :func:`gradient_descent`.
     test_data : None (each hospital evaluates on its own training data), one
         ``(X_test, y_test)`` pair shared by all, or a list with one pair per hospital
-        (e.g. each hospital's own held-out patients).
+        (e.g. each hospital's own held-out patients); in the hospitals' units (raw features
+        with ``scaling="own"``).
+    scaling : "as given" (train on the records as the hospital holds them, e.g. already scaled
+        by public bounds) or "own" (each hospital's own scaler, as above).
     """
     hospitals = _check_hospitals(hospitals)
     epochs = check_integer(epochs, "epochs", minimum=1)
     lr = check_real(lr, "lr", low=0.0, low_inclusive=False)
+    scaling = check_choice(scaling, "scaling", SCALINGS)
     rng = check_rng(rng)
     d, model = hospitals[0].n_features, hospitals[0].model
     if test_data is None:
@@ -900,7 +950,14 @@ def local_only_training(
         tests = [_check_test_data(test_data, d, model)] * len(hospitals)
     weights, rows = {}, []
     for h, test in zip(hospitals, tests, strict=True):
-        w, n = h.local_update(np.zeros(d + 1), epochs, lr, rng=rng, batch_size=batch_size)
+        if scaling == "own":
+            X, y = h._data()  # at the hospital: its own records, its own statistics
+            own = Standardiser.fit(X)
+            alone = Hospital(own.transform(X), y, name=h.name, model=model)
+            w, n = alone.local_update(np.zeros(d + 1), epochs, lr, rng=rng, batch_size=batch_size)
+            w = own.raw_weights(w)
+        else:
+            w, n = h.local_update(np.zeros(d + 1), epochs, lr, rng=rng, batch_size=batch_size)
         weights[h.name] = w
         if test is None:
             metrics = h.evaluate(w)
@@ -920,9 +977,14 @@ def gradient_inversion(update) -> np.ndarray:
     ``r * [x, 1]`` (``r`` a scalar residual), so dividing the coefficient part by the
     intercept part returns ``x`` exactly. The same holds for a weight UPDATE after one
     gradient step on one patient (``new - old = -lr * gradient``; ``lr`` cancels). For a
-    batch the gradient is ``mean_i r_i [x_i, 1]`` and the ratio is a residual-weighted
-    average of the patients, not any one of them; secure aggregation hides even that
-    hospital-level update behind the sum over hospitals.
+    batch the gradient is ``mean_i r_i [x_i, 1]`` and the ratio is
+    ``sum_i (r_i / sum_j r_j) x_i``: a combination of the patients with weights that sum to
+    1 but have the signs of the residuals. From zero weights the residuals are ``+1/2`` for
+    benign and ``-1/2`` for malignant patients, so the weights have both signs and the result
+    is an extrapolation beyond the class means, not an average of patients. The intercept
+    entry itself is ``mean_i r_i``: after one step from zero weights it gives the hospital's
+    share of malignant patients exactly (``-lr * (1/2 - share)``), a case-mix leak that secure
+    aggregation hides behind the sum over hospitals.
 
     Parameters
     ----------

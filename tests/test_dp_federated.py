@@ -297,3 +297,36 @@ def test_dp_federated_averaging_charges_its_accountant_and_runs_clipped(task):
     )
     assert accountant.spent.epsilon == p.certified_epsilon and aggregator.rounds_done == 3
     assert len(result.history) == 4 and result.history["reported"].iloc[-1] == 5
+
+
+class _Recording(federated.WeightedMean):
+    """A plain aggregator that records who was asked and who sent (as pairwise masking needs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked, self.senders = [], []
+
+    def select(self, round_number, hospitals, rng):
+        self.asked.append([h.name for h in hospitals])
+        return list(hospitals)
+
+    def encode_as(self, sender, weights, n_samples, rng):
+        self.senders.append(sender)
+        return self.encode(weights, n_samples, rng)
+
+
+def test_the_inner_aggregator_sees_who_is_asked_and_who_sends(small):
+    inner = _Recording()
+    p = plan(unit="hospital", sampling_rate=0.5, total_patients=None, local_epochs=1)
+    result, _ = dp_learning.dp_federated_averaging(p, small, inner=inner, rng=3)
+    assert len(inner.asked) == sum(1 for r in result.history["reported"].iloc[1:] if r > 0)
+    # every round's senders are exactly the hospitals the DP aggregator sampled for it
+    assert sorted(inner.senders) == sorted(name for round_ in inner.asked for name in round_)
+    assert sum(len(a) for a in inner.asked) == result.history["reported"].sum()
+
+
+def test_evaluate_every_changes_no_weight(small):
+    full, _ = dp_learning.dp_federated_averaging(plan(), small, rng=1)
+    sparse, _ = dp_learning.dp_federated_averaging(plan(), small, rng=1, evaluate_every=5)
+    np.testing.assert_array_equal(full.weights, sparse.weights)
+    assert sparse.history["accuracy"].isna().sum() == 4

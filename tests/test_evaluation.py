@@ -1,4 +1,4 @@
-"""helpers.evaluation: the task, the configurations and the privacy / utility / overhead table."""
+"""helpers.evaluation: the task, the configurations and the privacy / utility / overhead study."""
 
 import numpy as np
 import pandas as pd
@@ -9,8 +9,8 @@ from helpers import accounting, dp_learning, encryption, evaluation, federated
 
 @pytest.fixture(scope="module")
 def small_keys():
-    # Key size does not change what these tests check; 512 bits keeps them quick.
-    return encryption.generate_keypair(512, allow_insecure=True)
+    # 2048 bits, the fast option: every entry point refuses a smaller key unless told otherwise.
+    return encryption.generate_keypair(2048)
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,12 @@ def test_task_keeps_test_patients_out_of_every_hospital(task):
     assert not any(tuple(r) in train_rows for r in np.round(task.X_test, 12))
 
 
+def test_configurations_see_no_test_patient(task):
+    seen = task.training()
+    assert not hasattr(seen, "X_test") and not hasattr(seen, "y_test")
+    assert seen.n_train == task.n_train and seen.n_features == 30
+
+
 def test_task_is_reproducible_under_a_seed():
     a, b = evaluation.breast_cancer_task(3), evaluation.breast_cancer_task(3)
     np.testing.assert_array_equal(a.X_test, b.X_test)
@@ -39,7 +45,7 @@ def test_task_is_reproducible_under_a_seed():
         np.testing.assert_array_equal(ya, yb)
 
 
-# ------------------------------------------------------------------- the trade-off table
+# ------------------------------------------------------------------- the configurations
 
 
 @pytest.fixture(scope="module")
@@ -47,63 +53,136 @@ def configurations(small_keys):
     return evaluation.standard_configurations(epsilons=(1.0, 4.0), key_pair=small_keys)
 
 
-def test_standard_configurations_cover_the_seven_families(configurations):
+def test_standard_configurations_cover_every_family(configurations):
     families = list(dict.fromkeys(c.family for c in configurations))
-    assert families == [
-        "centralised",
-        "centralised DP",
-        "local only",
-        "FedAvg",
-        "FedAvg + SecAgg",
-        "FedAvg + SecAgg + central DP",
-        "FedAvg + local DP",
-    ]
-    assert len(configurations) == 10  # three families at two epsilons
+    assert families == list(evaluation.FAMILIES)
+    assert len(configurations) == 5 + 1 + 5 * 2  # five without DP, DP-SGD once, five DP twice
 
 
-def test_table_rows_are_reproducible_under_a_seed(configurations):
-    first = evaluation.tradeoff_runs(configurations, seeds=[1])
-    second = evaluation.tradeoff_runs(configurations, seeds=[1])
-    columns = ["configuration", "privacy", "epsilon", "delta", "accuracy", "mia_advantage", "bytes"]
-    pd.testing.assert_frame_equal(first[columns], second[columns])
+def test_trust_is_encoded_as_the_prose_says(configurations):
+    by_family = {c.family: c for c in configurations}
+    assert by_family["FedAvg"].server_sees_updates and by_family["FedAvg"].trusts == {"server"}
+    assert by_family["FedAvg + silo DP"].server_sees_updates
+    assert by_family["FedAvg + silo DP"].trusts == frozenset()
+    assert not by_family["FedAvg + masking + silo DP"].server_sees_updates
+    assert by_family["FedAvg + Paillier + central DP"].trusts == {"key holder"}
+    assert by_family["FedAvg + masking + central DP"].trusts == {"server"}
+    assert by_family["centralised DP-FedSGD"].trusts == {"curator"}
+    assert not by_family["local only"].shared_model
+    with pytest.raises(ValueError, match="trusts must hold only"):
+        evaluation.Configuration("x", lambda td, rng: None, "x", trusts={"god"})
 
 
-def test_secure_aggregation_yields_the_plain_fedavg_model(configurations, task):
-    by_name = {c.name: c for c in configurations}
-    plain = by_name["FedAvg"].train(task, np.random.default_rng(0)).weights
-    secure = by_name["FedAvg + SecAgg"].train(task, np.random.default_rng(0)).weights
-    np.testing.assert_allclose(plain, secure, atol=1e-4)  # within quantisation
+# ------------------------------------------------------------------------- the study
 
 
-def test_privacy_column_is_what_the_accountant_recorded(configurations, task):
-    table = evaluation.tradeoff_table(configurations, seeds=[2])
+@pytest.fixture(scope="module")
+def study(configurations):
+    return evaluation.tradeoff_study(configurations, splits=[1, 2, 3], draws=2, verify=1)
+
+
+def test_every_run_is_reproducible_and_uses_common_random_numbers(configurations, study):
+    again = evaluation.tradeoff_study(configurations[:3], splits=[1], draws=2, verify=0)
+    columns = ["configuration", "split", "draw", "accuracy", "mia_advantage", "bytes"]
+    first = study.runs[study.runs["configuration"].isin(again.runs["configuration"])]
+    first = first[first["split"] == 1]
+    pd.testing.assert_frame_equal(
+        first[columns].reset_index(drop=True), again.runs[columns].reset_index(drop=True)
+    )
+    # noise-free configurations run once per split, DP ones once per draw
+    counts = study.runs.groupby("configuration")["draw"].count()
+    assert counts["FedAvg"] == 3 and counts["FedAvg + silo DP (eps=1)"] == 6
+
+
+def test_the_curator_and_the_federation_compute_the_same_dp_model(study):
+    runs = study.runs.set_index(["configuration", "split", "draw"])["accuracy"]
+    for e in ("1", "4"):
+        curator = runs[f"centralised DP-FedSGD (eps={e})"]
+        federated_run = runs[f"FedAvg + Paillier + central DP (eps={e})"]
+        np.testing.assert_array_equal(curator.to_numpy(), federated_run.to_numpy())
+
+
+def test_secure_rows_equal_their_plain_twins_and_cost_the_real_protocol(study):
+    costs = study.costs.set_index("cost_key")
+    assert set(costs.index) == {
+        "FedAvg + Paillier",
+        "FedAvg + masking",
+        "FedAvg + Paillier + central DP",
+        "FedAvg + masking + central DP",
+        "FedAvg + masking + silo DP",
+    }
+    assert (costs["weight_gap"] <= 1e-4).all()
+    summary = study.summary()
+    plain, paillier = summary.loc["FedAvg"], summary.loc["FedAvg + Paillier"]
+    assert paillier["accuracy_mean"] == plain["accuracy_mean"]
+    assert paillier["bytes"] > plain["bytes"] and paillier["seconds"] > plain["seconds"]
+    # the cost is shared across epsilons: it does not depend on the noise
+    rows = summary[summary["family"] == "FedAvg + Paillier + central DP"]
+    assert rows["seconds"].nunique() == 1 and rows["cost_measured"].all()
+
+
+def test_a_secure_twin_that_computes_another_model_is_refused(task):
+    def plain(td, rng):
+        return evaluation.Outcome(np.zeros(31))
+
+    def other(td, rng):
+        return evaluation.Outcome(np.full(31, 0.1))
+
+    liar = evaluation.Configuration("secure", plain, "nobody", real=other, cost_key="secure")
+    with pytest.raises(ValueError, match="differs from its plain twin"):
+        evaluation.tradeoff_study([liar], splits=[0], verify=1)
+
+
+def test_summary_intervals_cover_the_mean_and_shrink_with_splits(configurations):
+    plain = [c for c in configurations if c.family == "FedAvg + silo DP"][:1]
+    few = evaluation.tradeoff_study(plain, splits=range(3), membership=False).summary()
+    many = evaluation.tradeoff_study(plain, splits=range(12), membership=False).summary()
+    for s in (few, many):
+        row = s.iloc[0]
+        assert row["ci_low"] < row["accuracy_mean"] < row["ci_high"]
+    width = lambda s: s.iloc[0]["ci_high"] - s.iloc[0]["ci_low"]  # noqa: E731
+    assert width(many) < width(few)
+
+
+def test_compare_pairs_runs_on_the_same_splits(study):
+    difference = study.compare("FedAvg", "FedAvg + silo DP (eps=1)")
+    means = study.summary()["accuracy_mean"]
+    expected = means["FedAvg"] - means["FedAvg + silo DP (eps=1)"]
+    assert difference["difference"] == pytest.approx(expected)
+    assert difference["ci_low"] <= difference["difference"] <= difference["ci_high"]
+    with pytest.raises(ValueError, match="no configuration named"):
+        study.compare("FedAvg", "nonsense")
+
+
+def test_privacy_column_is_what_the_accountant_recorded(configurations, study, task):
+    summary = study.summary()
     for config in configurations:
-        row = table.loc[config.name]
+        row = summary.loc[config.name]
         if config.epsilon is None:
             assert row["privacy"] == "none" and pd.isna(row["epsilon"])
         else:
-            outcome = config.train(task, np.random.default_rng(0))
+            outcome = config.train(task.training(), np.random.default_rng(0))
             assert outcome.ledger["epsilon"].sum() == pytest.approx(row["epsilon"])
             # what the accountant certified: at most the claim, within calibration precision
             assert 0.99 * config.epsilon <= row["epsilon"] <= config.epsilon
             assert row["delta"] == config.delta
             assert row["privacy"] == f"({config.epsilon:g}, {config.delta:g})-DP"
-    assert (table["accuracy_mean"] > 0.8).all()
-    assert table.loc["centralised", "accuracy_mean"] > 0.93
+    assert (summary["accuracy_mean"] > 0.8).all()
+    assert summary.loc["centralised", "accuracy_mean"] > 0.93
 
 
 def test_a_row_whose_accountant_disagrees_is_refused():
-    def overspends(task, rng):
-        return evaluation.Outcome(np.zeros(task.n_features + 1), epsilon=2.0, delta=1e-5)
+    def overspends(td, rng):
+        return evaluation.Outcome(np.zeros(td.n_features + 1), epsilon=2.0, delta=1e-5)
 
     liar = evaluation.Configuration("liar", overspends, trusted="nobody", epsilon=1.0, delta=1e-5)
     with pytest.raises(
         ValueError, match="claims epsilon, delta = \\(1.0, 1e-05\\) but its accountant"
     ):
-        evaluation.tradeoff_runs([liar], seeds=[0])
+        evaluation.tradeoff_study([liar], splits=[0])
     silent = evaluation.Configuration("silent", overspends, trusted="nobody")
     with pytest.raises(ValueError, match="claims epsilon"):
-        evaluation.tradeoff_runs([silent], seeds=[0])
+        evaluation.tradeoff_study([silent], splits=[0])
 
 
 def test_membership_advantage_sees_an_overfit_model():
@@ -117,22 +196,19 @@ def test_membership_advantage_sees_an_overfit_model():
     assert null == 0.0
 
 
-def test_table_validation():
+def test_study_validation():
     with pytest.raises(ValueError, match="at least one Configuration"):
-        evaluation.tradeoff_table([], seeds=[0])
+        evaluation.tradeoff_study([], splits=[0])
     with pytest.raises(TypeError, match="Configuration"):
-        evaluation.tradeoff_table(["FedAvg"], seeds=[0])
+        evaluation.tradeoff_study(["FedAvg"], splits=[0])
+    with pytest.raises(ValueError, match="splits must hold"):
+        evaluation.tradeoff_study(
+            evaluation.standard_configurations(include=["centralised"]), splits=[1, 1]
+        )
     with pytest.raises(ValueError, match="epsilon"):
         evaluation.standard_configurations(epsilons=(0.0,))
     with pytest.raises(ValueError, match="include must be one of"):
         evaluation.standard_configurations(include=["everything"])
-
-
-def test_a_row_does_not_depend_on_which_other_rows_run(configurations):
-    local_dp = [c for c in configurations if c.family == "FedAvg + local DP"]
-    alone = evaluation.tradeoff_runs(local_dp[-1:], seeds=[0])
-    together = evaluation.tradeoff_runs(local_dp, seeds=[0])
-    assert alone["accuracy"].iloc[0] == together["accuracy"].iloc[-1]
 
 
 def test_centralised_dp_refuses_a_model_that_spent_more_than_recorded(monkeypatch, task):
@@ -143,6 +219,33 @@ def test_centralised_dp_refuses_a_model_that_spent_more_than_recorded(monkeypatc
             return self
 
     monkeypatch.setattr(dp_learning, "DPSGDLogisticRegression", Overspending)
-    (central_dp,) = evaluation.standard_configurations(epsilons=(1.0,), include=["centralised DP"])
+    (central_dp,) = evaluation.standard_configurations(include=["centralised DP-SGD"])
     with pytest.raises(accounting.BudgetExceededError, match="would exceed the budget"):
-        central_dp.train(task, np.random.default_rng(0))
+        central_dp.train(task.training(), np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------------- the worksheet
+
+
+def test_shortlist_keeps_what_a_scenario_allows(study):
+    nobody = evaluation.Scenario("no trusted party", max_loss=0.5)
+    picked = evaluation.shortlist(study, nobody)
+    assert set(picked["family"]) == {"FedAvg + masking + silo DP"}  # the server sees no update
+    assert list(picked["privacy"]) == ["(1, 1e-05)-DP", "(4, 1e-05)-DP"]  # smallest first
+    seeing = evaluation.Scenario("updates may be seen", 0.5, server_may_see_updates=True)
+    assert "FedAvg + silo DP" in set(evaluation.shortlist(study, seeing)["family"])
+    keyholder = evaluation.Scenario("key holder", 0.5, trusted={"key holder"})
+    assert "FedAvg + Paillier + central DP" in set(evaluation.shortlist(study, keyholder)["family"])
+    alone = evaluation.Scenario("alone", 0.5, guarantee=False, shared_model=False)
+    assert "local only" in evaluation.shortlist(study, alone).index
+    quick = evaluation.Scenario("quick", 0.5, trusted={"key holder"}, max_seconds=1e-9)
+    assert evaluation.shortlist(study, quick).empty  # nothing runs that fast
+    lossless = evaluation.Scenario("no loss at all", max_loss=0.0)
+    assert evaluation.shortlist(study, lossless).empty
+    loss = evaluation.shortlist(study, nobody)["loss_ci_high"]
+    compared = study.compare("FedAvg", "FedAvg + masking + silo DP (eps=1)")["ci_high"]
+    assert loss.iloc[0] == pytest.approx(compared)
+    with pytest.raises(ValueError, match="trusted must hold only"):
+        evaluation.Scenario("x", 0.04, trusted={"everyone"})
+    with pytest.raises(TypeError, match="Study"):
+        evaluation.shortlist(study.summary(), nobody)

@@ -95,21 +95,6 @@ def _linear_hospital(seed: int, n: int = 24) -> federated.Hospital:
     return federated.Hospital(X, y, name=f"H{seed}", model="linear")
 
 
-def _comparison_table() -> pd.DataFrame:
-    rows = {
-        "FedAvg": (np.nan, 0.9512, 0.0110, 0.0413),
-        "FedAvg + SecAgg": (np.nan, 0.9512, 0.0110, 12.5),
-        "FedAvg + SecAgg + central DP (eps=1)": (1.0, 0.9347, 0.0150, 12.9),
-        "FedAvg + local DP (eps=0.5)": (0.5, 0.8120, 0.0300, 0.05),
-        "FedAvg + local DP (eps=1)": (1.0, 0.8841, 0.0250, 0.05),
-        "FedAvg + local DP (eps=2)": (2.0, 0.9234, 0.0200, 0.05),
-        "FedAvg + local DP (eps=4)": (4.0, 0.9410, 0.0150, 0.05),
-    }
-    return pd.DataFrame.from_dict(
-        rows, orient="index", columns=["epsilon", "accuracy_mean", "accuracy_std", "seconds"]
-    )
-
-
 # --- the registry: one entry per check ---------------------------------------------------
 
 
@@ -400,6 +385,20 @@ def _04_reconstructed():
     )
 
 
+def _04_malignant_share():
+    y = np.array([1, 0, 0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1], dtype=float)  # share 8/13
+    X = np.random.default_rng(0).normal(size=(13, 2))
+    update, _ = federated.Hospital(X, y, "h").local_update(np.zeros(3), epochs=1, lr=0.5)
+    share = float(y.mean())
+    return Entry(
+        "number",
+        share,
+        (update,),
+        {"lr": 0.5},
+        mistakes=[round(share, 2), 1 - share, update[-1], -update[-1] / 0.5],
+    )
+
+
 def _04_personalised():
     hospital, held_out = _linear_hospital(1), _linear_hospital(2)
     X_test, y_test = held_out._data()
@@ -421,17 +420,22 @@ def _04_rounds():
 
 
 def _05_ciphertext_bytes():
-    return Entry("integer", 512, (public_key(),), mistakes=[256, 2048, 4096, 8])
+    return Entry("integer", 1024, (), {"key_bits": 4096}, mistakes=[512, 4096, 8192, 768, 8])
 
 
-def _05_encrypted_mean():
-    people = population()
-    means = people.groupby("hospital")["systolic_bp"].mean()
+def _05_toy_decrypt():
+    p, q = 11, 13
+    n = p * q
+    m, r = 42, 17
+    c = pow(n + 1, m, n * n) * pow(r, n, n * n) % (n * n)
+    lam = math.lcm(p - 1, q - 1)
+    without_mu = (pow(c, lam, n * n) - 1) // n % n
     return Entry(
-        "number",
-        float(people["systolic_bp"].mean()),
-        (people, "systolic_bp"),
-        mistakes=[float(means.mean()), float(people["systolic_bp"].sum())],
+        "integer",
+        m,
+        (),
+        {"ciphertext": c, "p": p, "q": q},
+        mistakes=[without_mu, c % n, pow(c, lam, n), m + n],
     )
 
 
@@ -441,6 +445,12 @@ def _05_packing():
     expected = encoder.n_ciphertexts(1000)
     return Entry(
         "integer", expected, args, mistakes=[1000, encoder.slots_per_ciphertext, expected + 1]
+    )
+
+
+def _05_dropouts():
+    return Entry(
+        "integer", 2, (), {"n_parties": 7, "threshold": 4, "dropped": 1}, mistakes=[3, 6, 4, 5]
     )
 
 
@@ -484,31 +494,87 @@ def _06_noise_multiplier():
     )
 
 
-def _07_smallest_epsilon():
+@functools.cache
+def _small_study():
+    """A stand-in Study: six configurations on six splits (the worksheet reads only these)."""
+    from helpers import evaluation
+
+    def nothing(td, rng):
+        return evaluation.Outcome(np.zeros(3))
+
+    specs = {  # name: (epsilon, trusts, server sees updates, accuracy)
+        "FedAvg": (None, {"server"}, True, 0.950),
+        "FedAvg + Paillier + central DP (eps=1)": (1.0, {"key holder"}, False, 0.930),
+        "FedAvg + masking + central DP (eps=1)": (1.0, {"server"}, False, 0.930),
+        "FedAvg + masking + central DP (eps=2)": (2.0, {"server"}, False, 0.935),
+        "FedAvg + silo DP (eps=0.5)": (0.5, set(), True, 0.925),
+        "FedAvg + masking + silo DP (eps=2)": (2.0, set(), False, 0.928),
+    }
+    configurations, rows = [], []
+    offsets = [0.004, -0.003, 0.002, -0.001, 0.0, -0.002]
+    for k, (name, (epsilon, trusts, sees, accuracy)) in enumerate(specs.items()):
+        configurations.append(
+            evaluation.Configuration(
+                name,
+                nothing,
+                "x",
+                epsilon=epsilon,
+                delta=None if epsilon is None else 1e-5,
+                family=name.split(" (")[0],
+                trusts=trusts,
+                server_sees_updates=sees,
+            )
+        )
+        for split, offset in enumerate(offsets):
+            rows.append(
+                {
+                    "configuration": name,
+                    "family": name.split(" (")[0],
+                    "split": split,
+                    "draw": 0,
+                    "epsilon": epsilon,
+                    "delta": None if epsilon is None else 1e-5,
+                    "accuracy": accuracy + offset + 0.001 * ((split * (k + 1)) % 3),
+                    "mia_advantage": 0.01,
+                    "seconds": 0.01,
+                    "bytes": 100,
+                }
+            )
+    costs = pd.DataFrame(
+        columns=["configuration", "cost_key", "split", "seconds", "bytes", "weight_gap"]
+    )
+    return evaluation.Study(pd.DataFrame(rows), costs, configurations)
+
+
+def _07_resolved():
+    study = _small_study()
+    better, worse = "FedAvg + masking + central DP (eps=1)", "FedAvg + silo DP (eps=0.5)"
+    paired = study.compare(better, worse)
+    expected = bool(paired["ci_low"] > 0 or paired["ci_high"] < 0)
+    assert expected, "the fixture's difference must be resolved"
+    return Entry("bool", expected, (study, better, worse))
+
+
+def _07_scenario_pick():
+    study = _small_study()
     return Entry(
-        "number",
-        2.0,
-        (_comparison_table(), "FedAvg + local DP", 0.92),
-        mistakes=[4.0, 0.5, 0.9234],
-        typed=[2],
+        "text",
+        "FedAvg + masking + central DP (eps=1)",
+        (study,),
+        {"max_loss": 0.04, "trusted": ("server",), "server_may_see_updates": False},
+        mistakes=[
+            "FedAvg + Paillier + central DP (eps=1)",  # scenario A's key holder
+            "FedAvg + masking + silo DP (eps=2)",  # scenario B's pick
+            "FedAvg + silo DP (eps=0.5)",  # the server would see updates
+            "FedAvg + masking + central DP (eps=2)",  # qualifies, but a larger epsilon
+            "FedAvg",
+            "central DP",
+        ],
     )
 
 
-def _07_gap():
-    table = _comparison_table()
-    better, worse = "FedAvg", "FedAvg + SecAgg + central DP (eps=1)"
-    gap = 0.9512 - 0.9347
-    return Entry("number", gap, (table, better, worse), mistakes=[-gap, 100 * gap, 0.9347])
-
-
-def _07_ratio():
-    ratio = 12.5 / 0.0413
-    return Entry(
-        "number",
-        ratio,
-        (_comparison_table(), "seconds", "FedAvg + SecAgg", "FedAvg"),
-        mistakes=[1 / ratio, 12.5 - 0.0413],
-    )
+def _07_splits():
+    return Entry("integer", 120, (), {"n_splits": 30}, mistakes=[60, 30, 15, 900, 90, 42])
 
 
 REGISTRY = {
@@ -531,18 +597,20 @@ REGISTRY = {
     "check_03_epsilon_for_ceiling": _03_epsilon_for_ceiling,
     "check_04_total_upload": _04_total_upload,
     "check_04_reconstructed_feature": _04_reconstructed,
+    "check_04_malignant_share": _04_malignant_share,
     "check_04_personalised_mse": _04_personalised,
     "check_04_rounds_to_target": _04_rounds,
     "check_05_ciphertext_bytes": _05_ciphertext_bytes,
-    "check_05_encrypted_mean": _05_encrypted_mean,
+    "check_05_toy_decrypt": _05_toy_decrypt,
+    "check_05_dropouts_tolerated": _05_dropouts,
     "check_05_ciphertexts_per_hospital": _05_packing,
     "check_06_local_noise_std": _06_local_noise,
     "check_06_other_hospital_update": _06_other_hospital,
     "check_06_membership_ceiling": _06_membership_ceiling,
     "check_06_noise_multiplier": _06_noise_multiplier,
-    "check_07_smallest_epsilon": _07_smallest_epsilon,
-    "check_07_accuracy_gap": _07_gap,
-    "check_07_ratio": _07_ratio,
+    "check_07_difference_resolved": _07_resolved,
+    "check_07_scenario_pick": _07_scenario_pick,
+    "check_07_splits_for_half_width": _07_splits,
 }
 NAMES = sorted(REGISTRY)
 

@@ -242,6 +242,68 @@ def test_local_only_training_table(cancer_parts):
     assert (result.table["accuracy"] > 0.8).all()
 
 
+def test_local_only_with_its_own_scaler_borrows_nothing_from_the_federation(cancer_parts):
+    raw = make_hospitals(cancer_parts)
+    X_test, y_test = (
+        np.vstack([X for X, _ in cancer_parts]),
+        np.concatenate([y for _, y in cancer_parts]),
+    )
+    alone = local_only_training(raw, epochs=30, lr=0.5, test_data=(X_test, y_test), scaling="own")
+    for h, (X, y) in zip(raw, cancer_parts, strict=True):
+        # the same model, trained by hand on the hospital's own standardised records
+        own = Standardiser.fit(X)
+        w = federated.gradient_descent(np.zeros(X.shape[1] + 1), own.transform(X), y, 30, 0.5)
+        np.testing.assert_allclose(alone.weights[h.name], own.raw_weights(w), rtol=1e-10)
+        # raw-unit weights predict raw records exactly as the standardised model does
+        np.testing.assert_allclose(
+            predict(own.raw_weights(w), X), predict(w, own.transform(X)), atol=1e-12
+        )
+    # a hospital trained on the pooled scaler is another model: the baseline differs
+    pooled = make_hospitals(cancer_parts)
+    shared = federated_standardisation(pooled, apply=True)
+    borrowed = local_only_training(pooled, epochs=30, lr=0.5)
+    assert not np.allclose(
+        shared.raw_weights(borrowed.weights["H1"]), alone.weights["H1"], atol=1e-6
+    )
+    with pytest.raises(ValueError, match="scaling must be one of"):
+        local_only_training(raw, epochs=1, lr=0.5, scaling="pooled")
+
+
+def test_a_hospital_of_one_class_alone_predicts_that_class():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(14, 3))
+    only_malignant = Hospital(X, np.ones(14), "H4")
+    alone = local_only_training([only_malignant], epochs=50, lr=0.5, scaling="own")
+    X_new = rng.normal(size=(200, 3))
+    assert (predict(alone.weights["H4"], X_new) > 0.5).all()
+
+
+def test_evaluate_every_skips_the_rounds_in_between(cancer_parts):
+    hospitals = make_hospitals(cancer_parts)
+    federated_standardisation(hospitals)
+    full = federated_averaging(hospitals, rounds=6, local_epochs=1, lr=0.5)
+    sparse = federated_averaging(hospitals, rounds=6, local_epochs=1, lr=0.5, evaluate_every=4)
+    np.testing.assert_array_equal(full.weights, sparse.weights)
+    assert sparse.history["accuracy"].isna().tolist() == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert sparse.history["accuracy"].iloc[-1] == full.history["accuracy"].iloc[-1]
+
+
+def test_the_round_one_intercept_gives_each_hospitals_malignant_share(cancer_parts):
+    lr = 0.5
+    for X, y in cancer_parts:
+        new, _ = Hospital(X, y, "h").local_update(np.zeros(X.shape[1] + 1), epochs=1, lr=lr)
+        share = 0.5 - new[-1] / (-lr)  # intercept change = -lr * (1/2 - share)
+        assert share == pytest.approx(y.mean(), abs=1e-12)
+
+
 # --- validation -------------------------------------------------------------------------
 
 

@@ -30,10 +30,6 @@ IDS = [f"{p.parent.name}/{p.name}" for p in NOTEBOOKS]
 # now (issues 14, 15 and 18) and which do not pass a rule yet, with the rules they fail.
 # A listed notebook that passes its rule fails the test too: remove it from here then.
 AWAITING_CONTENT = {
-    "notebooks/04_federated_learning.ipynb": {"alt"},
-    "notebooks/05_homomorphic_encryption.ipynb": {"alt", "tables"},
-    "notebooks/06_secure_federated_pipeline.ipynb": {"alt", "tables"},
-    "notebooks/07_tradeoffs.ipynb": {"alt"},
 }
 METHODS = le.helper_methods()
 
