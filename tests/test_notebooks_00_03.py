@@ -33,12 +33,13 @@ PATHS = {
 #: Numbers in the prose that are not results: values quoted from the literature (Sweeney's 87 %,
 #: Golle's 63 %), thresholds stated with a boolean claim ("over 80 %"), section numbers of the
 #: rule (164.514), parameters the code sets (epsilons, deltas, rates, the 12 % share the survey
-#: is drawn with, the 5 % suppression budget), constants of formulas (1.25, 1.96, 0.25) and the
-#: 50 % that noisy answers drift towards; and the mantissa of 2.27e-05 (claimed whole).
+#: is drawn with, the 5 % suppression budget, the 95 % confidence level), constants of formulas
+#: (1.25, 1.96, 0.25) and the 50 % that noisy answers drift towards; and the mantissa of
+#: 2.27e-05 (claimed whole).
 NOT_RESULTS = {
     "00": {63.0, 80.0, 87.0},
     "01": {5.0, 63.0, 87.0, 164.514},
-    "02": {0.005, 0.01, 0.12, 0.25, 1.25, 1.96, 2.27, 50.0},
+    "02": {0.005, 0.01, 0.12, 0.25, 1.25, 1.96, 2.27, 50.0, 95.0},
     "03": {0.001, 0.02, 0.25},
 }
 
@@ -311,7 +312,8 @@ def test_dpsgd_beats_diffprivlib_at_small_epsilon_on_other_splits():
 @pytest.mark.parametrize("epsilon", [0.25, 1.0, 2.0])
 def test_the_optimal_differencing_attack_has_its_exact_accuracy_below_the_bound(epsilon):
     """Section 6: thresholding one Laplace count at c + 1/2 is right 1 - exp(-eps/2)/2 of the
-    time (a binomial test at 20,000 trials), which is below e^eps / (1 + e^eps)."""
+    time (a binomial test at 20,000 trials), which is below e^eps / (1 + e^eps); notebook 01's
+    two-count attack is right 1 - exp(-eps/2)(1 + eps/4)/2 of the time, less still."""
     rng = np.random.default_rng(int(epsilon * 1000))
     trials, others = 20_000, 11
     has = rng.random(trials) < 0.5
@@ -320,6 +322,12 @@ def test_the_optimal_differencing_attack_has_its_exact_accuracy_below_the_bound(
     exact = 1 - 0.5 * math.exp(-epsilon / 2)
     assert stats.binomtest(correct, trials, exact).pvalue > 1e-4
     assert exact < dp.max_attacker_accuracy(epsilon)
+    # notebook 01's attack: two noisy counts, their difference thresholded at 1/2
+    difference = has + rng.laplace(0.0, 1 / epsilon, trials) - rng.laplace(0.0, 1 / epsilon, trials)
+    two_answers = 1 - 0.5 * math.exp(-epsilon / 2) * (1 + epsilon / 4)
+    correct = int(((difference >= 0.5) == has).sum())
+    assert stats.binomtest(correct, trials, two_answers).pvalue > 1e-4
+    assert two_answers < exact
 
 
 def test_randomized_response_intervals_cover_at_their_level():
