@@ -26,43 +26,28 @@ import notebooks as nb
 NOTEBOOKS = nb.find_notebooks()
 IDS = [f"{p.parent.name}/{p.name}" for p in NOTEBOOKS]
 
-# TEMPORARY, emptied before issue 13 is resolved: notebooks whose owners are rewriting them
-# now (issues 14, 15 and 18) and which do not pass a rule yet, with the rules they fail.
-# A listed notebook that passes its rule fails the test too: remove it from here then.
-AWAITING_CONTENT = {
-}
 METHODS = le.helper_methods()
 
 
-def _conforms(path, rule: str, problems: list[str]) -> None:
+def _conforms(path, problems: list[str]) -> None:
     key = path.relative_to(nb.ROOT).as_posix()
-    if rule in AWAITING_CONTENT.get(key, set()):
-        if not problems:
-            pytest.fail(f"{key} now passes {rule!r}: remove it from AWAITING_CONTENT")
-        pytest.xfail(f"awaiting content ({len(problems)}): {problems[0]}")
     assert not problems, f"{key}:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_every_figure_has_real_alt_text(path):
-    _conforms(path, "alt", nb.images_without_alt_text(nbformat.read(path, as_version=4)))
+    _conforms(path, nb.images_without_alt_text(nbformat.read(path, as_version=4)))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_every_exercise_needs_only_what_the_learner_was_shown(path):
     notebook = nbformat.read(path, as_version=4)
-    _conforms(path, "exercises", le.unseen_before_exercises(notebook, METHODS))
+    _conforms(path, le.unseen_before_exercises(notebook, METHODS))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_no_table_text_is_cut_short(path):
-    _conforms(path, "tables", nb.truncated_tables(nbformat.read(path, as_version=4)))
-
-
-def test_awaiting_content_names_only_real_notebooks_and_rules():
-    keys = {p.relative_to(nb.ROOT).as_posix() for p in NOTEBOOKS}
-    assert set(AWAITING_CONTENT) <= keys
-    assert set().union(*AWAITING_CONTENT.values()) <= {"alt", "exercises", "tables"}
+    _conforms(path, nb.truncated_tables(nbformat.read(path, as_version=4)))
 
 
 # --- the mechanisms catch what they should ------------------------------------------------
