@@ -46,6 +46,11 @@ def test_every_exercise_needs_only_what_the_learner_was_shown(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_the_learner_edition_reads_no_name_it_does_not_define(path):
+    _conforms(path, le.names_undefined_for_learners(nbformat.read(path, as_version=4)))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_no_table_text_is_cut_short(path):
     _conforms(path, nb.truncated_tables(nbformat.read(path, as_version=4)))
 
@@ -172,3 +177,20 @@ def test_alt_text_reaches_the_saved_output_through_the_kernel(tmp_path):
     assert image.metadata["image/png"]["alt"] == "A line rising from 1 to 2, the whole point."
     assert image.data["text/plain"] == "A line rising from 1 to 2, the whole point."
     assert nb.images_without_alt_text(executed) == ["code cell 1: a figure without alt text (None)"]
+
+
+def test_a_name_defined_only_by_an_author_check_is_caught():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("from helpers.claims import claim\nimport numpy as np"),
+        nbformat.v4.new_code_cell(
+            "acc = np.mean([1, 0])\nclaim('accuracy', acc, 0.5)",
+            metadata={"tags": ["author-check"]},
+        ),
+        nbformat.v4.new_code_cell("print(acc, np.pi, len([]))"),
+    ]
+    assert le.names_undefined_for_learners(notebook) == [
+        "cell 1: ['acc'] (defined only in code the learner edition drops)"
+    ]
+    notebook.cells[1].metadata["tags"] = []  # shown to the learner: acc is defined
+    assert le.names_undefined_for_learners(notebook) == []
