@@ -26,43 +26,33 @@ import notebooks as nb
 NOTEBOOKS = nb.find_notebooks()
 IDS = [f"{p.parent.name}/{p.name}" for p in NOTEBOOKS]
 
-# TEMPORARY, emptied before issue 13 is resolved: notebooks whose owners are rewriting them
-# now (issues 14, 15 and 18) and which do not pass a rule yet, with the rules they fail.
-# A listed notebook that passes its rule fails the test too: remove it from here then.
-AWAITING_CONTENT = {
-}
 METHODS = le.helper_methods()
 
 
-def _conforms(path, rule: str, problems: list[str]) -> None:
+def _conforms(path, problems: list[str]) -> None:
     key = path.relative_to(nb.ROOT).as_posix()
-    if rule in AWAITING_CONTENT.get(key, set()):
-        if not problems:
-            pytest.fail(f"{key} now passes {rule!r}: remove it from AWAITING_CONTENT")
-        pytest.xfail(f"awaiting content ({len(problems)}): {problems[0]}")
     assert not problems, f"{key}:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_every_figure_has_real_alt_text(path):
-    _conforms(path, "alt", nb.images_without_alt_text(nbformat.read(path, as_version=4)))
+    _conforms(path, nb.images_without_alt_text(nbformat.read(path, as_version=4)))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_every_exercise_needs_only_what_the_learner_was_shown(path):
     notebook = nbformat.read(path, as_version=4)
-    _conforms(path, "exercises", le.unseen_before_exercises(notebook, METHODS))
+    _conforms(path, le.unseen_before_exercises(notebook, METHODS))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_the_learner_edition_reads_no_name_it_does_not_define(path):
+    _conforms(path, le.names_undefined_for_learners(nbformat.read(path, as_version=4)))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_no_table_text_is_cut_short(path):
-    _conforms(path, "tables", nb.truncated_tables(nbformat.read(path, as_version=4)))
-
-
-def test_awaiting_content_names_only_real_notebooks_and_rules():
-    keys = {p.relative_to(nb.ROOT).as_posix() for p in NOTEBOOKS}
-    assert set(AWAITING_CONTENT) <= keys
-    assert set().union(*AWAITING_CONTENT.values()) <= {"alt", "exercises", "tables"}
+    _conforms(path, nb.truncated_tables(nbformat.read(path, as_version=4)))
 
 
 # --- the mechanisms catch what they should ------------------------------------------------
@@ -120,7 +110,9 @@ def test_full_table_shows_every_character_and_passes_the_check():
     shown = plotting.full_table(frame, caption="Safe Harbor identifiers")
     html, plain = shown._repr_html_(), repr(shown)
     assert text in html and text in plain and "kit-full-table" in html
-    assert '<a href="https://www.ecfr.gov/x"' in html and "<caption>Safe Harbor" in html
+    assert (
+        '<a href="https://www.ecfr.gov/x"' in html and ">Safe Harbor identifiers</caption>" in html
+    )
     with pd.option_context("display.max_colwidth", 50):
         assert "..." in frame._repr_html_()  # what a plain DataFrame would show
         notebook = nbformat.v4.new_notebook()
@@ -129,6 +121,55 @@ def test_full_table_shows_every_character_and_passes_the_check():
     assert len(problems) == 1 and problems[0].startswith("code cell 0")
     with pytest.raises(TypeError, match="frame"):
         plotting.full_table([1, 2])
+
+
+def _cells_of(html: str) -> list[tuple[str, str, str]]:
+    """(tag, inline style, text) of every header and data cell of a rendered table."""
+    import re
+
+    return [
+        (tag, style, re.sub(r"<[^>]+>", "", content))
+        for tag, style, content in re.findall(
+            r'<(t[dh]) style="([^"]*)">(.*?)</t[dh]>', html, flags=re.S
+        )
+    ]
+
+
+def test_full_table_reads_in_jupyterlab_without_the_books_stylesheet():
+    """Inline styles only (JupyterLab drops a saved output's <style> elements): text cells
+    left-aligned and top-aligned, numbers right-aligned; in a wide table, column widths that
+    follow the text (a short URL column, the longest text column widest); links labelled by
+    their host, the full address kept as target and tooltip, several URLs in one cell each a
+    link; a narrow table sizes itself."""
+    import re
+
+    import pandas as pd
+
+    from helpers import plotting, regulations
+
+    legal = regulations.compare({"deidentified_release": True})
+    html = plotting.full_table(legal)._repr_html_()
+    assert "<style" not in html and "table-layout:fixed;width:100%" in html
+    widths = [float(w) for w in re.findall(r'<col style="width:([\d.]+)%">', html)]
+    assert len(widths) == legal.shape[1] + 1 and abs(sum(widths) - 100) < 0.5
+    law, standard, source = widths[1:]
+    assert source < law < standard and source <= 12
+    cells = _cells_of(html)
+    assert cells and all("text-align:left" in style for _, style, _ in cells)
+    assert all("vertical-align:top" in style for tag, style, _ in cells if tag == "td")
+    url = legal.iloc[0, -1]  # the main source of the first row
+    assert f'href="{url}" title="{url}"' in html
+    assert [t for _, _, t in cells if t == "ecfr.gov"], "the URL is labelled by its host"
+    for column in legal.columns[:-1]:  # every character of every statement is there
+        assert all(value in html.replace("&amp;", "&") for value in legal[column])
+
+    two = "see https://www.legislation.gov.uk/a ; https://ico.org.uk/b."
+    numbers = pd.DataFrame({"share": [0.25, 0.5], "note": [two, "plain"]})
+    html = plotting.full_table(numbers)._repr_html_()
+    assert "<colgroup>" not in html and "table-layout:auto" in html
+    assert html.count("<a href=") == 2 and 'href="https://ico.org.uk/b"' in html
+    styles = {text: style for _, style, text in _cells_of(html)}
+    assert "text-align:right" in styles["0.25"] and "text-align:left" in styles["plain"]
 
 
 def _exercise(setup_tags=(), task="Use the accountant."):
@@ -187,3 +228,20 @@ def test_alt_text_reaches_the_saved_output_through_the_kernel(tmp_path):
     assert image.metadata["image/png"]["alt"] == "A line rising from 1 to 2, the whole point."
     assert image.data["text/plain"] == "A line rising from 1 to 2, the whole point."
     assert nb.images_without_alt_text(executed) == ["code cell 1: a figure without alt text (None)"]
+
+
+def test_a_name_defined_only_by_an_author_check_is_caught():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("from helpers.claims import claim\nimport numpy as np"),
+        nbformat.v4.new_code_cell(
+            "acc = np.mean([1, 0])\nclaim('accuracy', acc, 0.5)",
+            metadata={"tags": ["author-check"]},
+        ),
+        nbformat.v4.new_code_cell("print(acc, np.pi, len([]))"),
+    ]
+    assert le.names_undefined_for_learners(notebook) == [
+        "cell 1: ['acc'] (defined only in code the learner edition drops)"
+    ]
+    notebook.cells[1].metadata["tags"] = []  # shown to the learner: acc is defined
+    assert le.names_undefined_for_learners(notebook) == []
