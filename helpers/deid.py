@@ -7,8 +7,8 @@
   ``generalize`` applies chosen levels.
 * ``uniqueness``, ``k_anonymity``, ``l_diversity`` and ``equivalence_classes`` measure a
   table; ``generalize_to_k`` searches the lattice of levels for the cheapest release that
-  reaches a requested k and reports the information it lost. They compare values the way an attacker would, as
-  ``attacks.linkage_attack`` does: one value spelled two ways is one value
+  reaches a requested k and reports the information it lost. They compare values the way
+  an attacker would, as ``attacks.linkage_attack`` does: one value spelled two ways is one value
   (``helpers._validation.COMPARISON_RULES`` says what is normalised).
 * ``shift_dates`` perturbs dates by a uniform random number of days per record.
 """
@@ -594,7 +594,7 @@ def equivalence_classes(
     return table.reset_index().sort_values("size", kind="stable").reset_index(drop=True)
 
 
-# ---------------------------------------------------------------- the cheapest k-anonymous generalisation
+# ---------------------------------------------------------------- cheapest k-anonymous release
 
 #: The most lattice nodes (combinations of one level per quasi-identifier) ``generalize_to_k``
 #: will search; a larger lattice is refused rather than searched for minutes.
@@ -659,11 +659,11 @@ def generalize_to_k(
     k : int >= 1, the requested k.
     max_suppression : float in [0, 1), largest share of records that may be removed.
 
-    An exhaustive search in the spirit of Samarati's minimal generalisation and the Optimal
-    Lattice Anonymization of K. El Emam et al., "A Globally Optimal k-Anonymity Method for
-    the De-Identification of Health Data", JAMIA 16(5):670-682, 2009,
-    https://doi.org/10.1197/jamia.M3144 (which prunes the same lattice; a small one needs no
-    pruning). Greedy searches such as Sweeney's Datafly can stop at a costlier node.
+    Globally optimal for this loss, as is the Optimal Lattice Anonymization of K. El Emam et
+    al., "A Globally Optimal k-Anonymity Method for the De-Identification of Health Data",
+    JAMIA 16(5):670-682, 2009, https://doi.org/10.1197/jamia.M3144, which prunes the lattice
+    to search large ones quickly (a lattice this small needs no pruning). They also measure
+    what greedy searches such as Sweeney's Datafly lose: these can stop at a costlier node.
     """
     if not isinstance(hierarchies, Mapping) or not hierarchies:
         raise ValueError("hierarchies must be a non-empty mapping column -> Hierarchy")
