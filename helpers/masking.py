@@ -279,6 +279,11 @@ class MaskingCost:
         return self.bytes_up / max(1, self.survivors)
 
     @property
+    def bytes_down_per_party(self) -> float:
+        """Download of one hospital, on average: keys and shares relayed, who reported."""
+        return self.bytes_down / self.n_parties
+
+    @property
     def expansion(self) -> float:
         """Upload per reporting hospital over its vector as float64 (8 bytes a value)."""
         return self.bytes_up_per_party / (8 * self.length)

@@ -167,6 +167,9 @@ def test_the_cost_record_counts_bytes_and_rounds():
     # each hospital: 2 public keys, 3 encrypted share pairs; survivors: 100 values, 4 shares
     per_blob = 12 + 2 * 66 + 16
     assert cost.bytes_up == 4 * 64 + 4 * 3 * per_blob + 3 * 8 * 100 + 3 * 4 * 68
+    # every hospital gets all 4 key pairs and its 3 share blobs; the 3 survivors, who reported
+    assert cost.bytes_down == 4 * 4 * 64 + 4 * 3 * per_blob + 3 * 3 * 2
+    assert cost.bytes_down_per_party == cost.bytes_down / 4
     assert cost.key_agreements > 0 and cost.client_seconds >= 0
 
 
