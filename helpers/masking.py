@@ -580,6 +580,11 @@ class MaskingAggregator(federated.Aggregator):
     Nobody holds a key; a hospital can still send a malicious update, and the sum still
     reveals what sums reveal (add DP for that).
 
+    Bytes: ``message_bytes`` is everything a reporting hospital uploads in a round (keys,
+    shares, masked vector, unmasking shares); ``protocol_bytes`` adds what the server relays
+    down (every hospital's public keys, the shares addressed to each, who reported) and the
+    uploads of hospitals that dropped out, so a FedAvg history counts every byte sent.
+
     Parameters
     ----------
     weight_bound : float > 0, the largest |weight| a hospital may send (OverflowError above).
