@@ -192,7 +192,7 @@ _CIV_1798_82 = (
     "https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?sectionNum=1798.82.&"
     "lawCode=CIV"
 )
-# SB 446 (Stats. 2025, ch. 319), amending Civ. Code 1798.82 from 1 January 2026, as
+# SB 446 (signed 3 October 2025), amending Civ. Code 1798.82 from 1 January 2026, as
 # summarised by a law firm.
 _SB_446 = "https://www.dataprotectionreport.com/2025/11/california-tightens-data-breach-notification-timelines-imposes-30-day-notice-requirement/"
 # The California Privacy Protection Agency's CPI adjustment of the CCPA fines, effective
@@ -207,6 +207,9 @@ _CMIA_56_36 = (
 _GDPR = "https://eur-lex.europa.eu/eli/reg/2016/679/oj"
 # CJEU, EDPS v SRB, C-413/23 P, judgment of 4 September 2025, ECLI:EU:C:2025:645.
 _CJEU_SRB = "https://curia.europa.eu/juris/document/document.jsf?docid=303863&doclang=EN"
+# The case referred back (T-557/20 RENV) was withdrawn; the General Court accepted the
+# withdrawal on 19 December 2025, as reported by the IAPP (the removal order on curia not read).
+_SRB_WITHDRAWN = "https://iapp.org/news/a/srb-pseudonymization-case-withdrawn-from-eu-general-court"
 
 _UK_GDPR = "https://www.legislation.gov.uk/eur/2016/679/contents"
 _UK_GDPR_84A = "https://www.legislation.gov.uk/eur/2016/679/chapter/8A"
@@ -239,9 +242,14 @@ _EU_UK_ADEQUACY_2025 = (
 
 _PIPEDA = "https://laws-lois.justice.gc.ca/eng/acts/P-8.6/"
 _PIPEDA_BREACH_REGS = "https://laws-lois.justice.gc.ca/eng/regulations/SOR-2018-64/"
-# PIPEDA Findings #2026-001 (Loblaw), 5 March 2026, on "made anonymous", as summarised.
+# PIPEDA Findings #2026-001 (Loblaw), 5 March 2026, on "made anonymous", as summarised by
+# Dentons (30 March 2026) and Reed Smith; the findings on priv.gc.ca were not opened.
 _PIPEDA_ANON = (
     "https://www.dentonsdata.com/anonymization-requirements-under-pipeda-clarified-mostly/"
+)
+_PIPEDA_ANON_2 = (
+    "https://www.reedsmith.com/our-insights/blogs/viewpoints/102mn2s/"
+    "loyalty-program-privacy-failures-opc-finds-pc-optimum-violated-pipeda"
 )
 
 _PHIPA = "https://www.ontario.ca/laws/statute/04p03"
@@ -286,11 +294,16 @@ _DPDP_NOTIFICATIONS = (
 _DPDP_S2 = "https://lawontips.com/bare-acts/dpdp-2023/dpdp-sec-2"
 # Rule 7 of the Digital Personal Data Protection Rules, 2025, as summarised (secondary).
 _DPDP_RULE_7 = "https://www.vratex.com/dpdp-act/breach-notification"
-# MeitY's January 2026 proposal to shorten the 18-month transition, as reported.
+# MeitY's January 2026 proposal to shorten the 18-month transition, as reported
+# (Business Standard, 22 January 2026; S.S. Rana, 13 February 2026, which gives the end dates
+# 13 May 2027 as notified and 13 November 2026 as proposed).
 _DPDP_2026_PROPOSAL = (
     "https://www.business-standard.com/amp/technology/tech-news/"
     "meity-may-cut-compliance-timeline-for-key-dpdp-rules-to-12-months-126012201293_1.html"
 )
+_DPDP_2026_PROPOSAL_DATES = "https://ssrana.in/?p=43288"
+# The latest source found on the transition (updated 3 June 2026): it gives 14 May 2027.
+_DPDP_STATUS_2026_06 = "https://www.getastra.com/blog/compliance/dpdp-compliance/"
 
 
 # --------------------------------------------------------------------------- the table
@@ -337,9 +350,9 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "concern or covered persons access to bulk US sensitive personal data, e.g. personal "
             "health data on more than 10,000 US persons or human genomic data on more than 100 "
             "(202.205), 'regardless of whether the data is anonymized, pseudonymized, "
-            "de-identified, or encrypted' (202.206); the compliance-programme, audit and "
-            "reporting duties for restricted transactions apply from 6 October 2025 "
-            "(202.1001-202.1002)",
+            "de-identified, or encrypted' (202.206); the compliance-programme and audit duties "
+            "for restricted transactions apply from 6 October 2025 (202.1001-202.1002), as do "
+            "the recordkeeping and reporting duties of Subpart K (202.1101-202.1104)",
             f"{_HHS_CLOUD} ; {_ECFR_28_202}",
             kind="regulator",
         ),
@@ -406,8 +419,7 @@ _ROWS: tuple[dict[str, Cell], ...] = (
         "breach_notice_regulator": _new(
             "Where more than 500 California residents are notified of one breach, a sample copy "
             "of the notice goes to the Attorney General, within 15 calendar days of notifying "
-            "them (Civ. Code 1798.82(f) as amended by SB 446, Stats. 2025, ch. 319, from 1 "
-            "January 2026)",
+            "them (Civ. Code 1798.82(f) as amended by SB 446 of 2025, from 1 January 2026)",
             f"{_CIV_1798_82} ; {_SB_446}",
             kind="secondary",
         ),
@@ -451,10 +463,13 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "2018/1725) that pseudonymised data are not necessarily personal data for a "
             "recipient who cannot re-identify the people by reasonable means, while they stay "
             "personal for the controller that holds the key; it set aside the General Court's "
-            "judgment and referred the case back to it (whether the data were personal for the "
-            "recipient was not decided; the case's later course not verified). No technique is "
-            "prescribed.",
-            f"{_GDPR} ; {_CJEU_SRB}",
+            "judgment and referred the case back to it, without deciding whether the data were "
+            "personal for the recipient. The referred case (T-557/20 RENV) was then withdrawn, "
+            "the General Court accepting the withdrawal on 19 December 2025 (as reported by the "
+            "IAPP; the removal order on curia not read), so no court ruled on the recipient's "
+            "position. No technique is prescribed.",
+            f"{_GDPR} ; {_CJEU_SRB} ; {_SRB_WITHDRAWN}",
+            kind="secondary",
         ),
         "research_use_basis": _cell(
             "A lawful basis under Art. 6 plus an Art. 9(2) exception, e.g. explicit consent "
@@ -583,13 +598,13 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "s. 2(1); it is personal information under the Act's general principles",
             _PIPEDA,
         ),
-        "deidentification_standard": _cell(
+        "deidentification_standard": _new(
             "No statutory standard: PIPEDA does not define de-identified or anonymised "
             "information. Information is personal if there is a 'serious possibility' of "
             "identifying someone from it alone or with other available information (the "
             "courts' and the Privacy Commissioner's test), which the Commissioner applied to "
             "'made anonymous' in PIPEDA Findings #2026-001 (Loblaw), 5 March 2026",
-            _PIPEDA_ANON,
+            f"{_PIPEDA_ANON} ; {_PIPEDA_ANON_2}",
             kind="secondary",
         ),
         "research_use_basis": _cell(
@@ -792,15 +807,19 @@ _ROWS: tuple[dict[str, Cell], ...] = (
     {
         "jurisdiction": _cell("India", _DPDP),
         "law": _new(
-            "Digital Personal Data Protection Act, 2023 (No. 22 of 2023); its core provisions "
-            "(including the research exemption, the transfer rule and the breach duties) come "
-            "into force in May 2027 (13 May by most reports), 18 months after the commencement "
-            "notification G.S.R. 843(E) of 13 November 2025, with most of the Digital Personal "
-            "Data Protection Rules, 2025 (G.S.R. 846(E), same date) (reported by secondary "
-            "sources; Gazette text not checked). In January 2026 MeitY proposed to bring some of "
-            "them forward, the s. 17(2) exemptions among them (reported); no amending "
-            "notification was found as of June 2026",
-            f"{_DPDP} ; {_DPDP_COMMENCEMENT} ; {_DPDP_NOTIFICATIONS} ; {_DPDP_2026_PROPOSAL}",
+            "Digital Personal Data Protection Act, 2023 (No. 22 of 2023). As notified in "
+            "November 2025, its core provisions (ss. 3-17 among them: the research exemption, "
+            "the transfer rule and the breach duties) and most of the Digital "
+            "Personal Data Protection Rules, 2025 (G.S.R. 846(E)) come into force 18 months "
+            "after the commencement notification of 13 November 2025 (reported as G.S.R. "
+            "843(E)), in May 2027: on 13 or 14 May 2027, as sources differ (all secondary; "
+            "Gazette text not read). In January 2026 MeitY proposed to shorten the 18 months to "
+            "12, which would have ended on 13 November 2026, and to bring some provisions, the "
+            "s. 17(2) exemptions among them, into force at once (reported). No amending "
+            "notification was found in sources up to June 2026; the status since was not "
+            "verified: check the Gazette (egazette.gov.in) before teaching",
+            f"{_DPDP} ; {_DPDP_COMMENCEMENT} ; {_DPDP_NOTIFICATIONS} ; {_DPDP_2026_PROPOSAL} ; "
+            f"{_DPDP_2026_PROPOSAL_DATES} ; {_DPDP_STATUS_2026_06}",
             kind="secondary",
         ),
         "year": _cell(2023, _DPDP),
@@ -816,28 +835,32 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             f"{_DPDP} ; {_DPDP_S2}",
             kind="secondary",
         ),
-        "research_use_basis": _cell(
-            "The Act does not apply to processing necessary for research, archiving or "
-            "statistical purposes if the data are not used to take any decision specific to a "
-            "Data Principal and the processing follows prescribed standards (s. 17(2)(b))",
+        "research_use_basis": _new(
+            "Once s. 17 is in force (see the row's law cell): the Act does not apply to "
+            "processing necessary for research, archiving or statistical purposes if the data "
+            "are not used to take any decision specific to a Data Principal and the processing "
+            "follows prescribed standards (s. 17(2)(b))",
             _DPDP,
         ),
-        "cross_border_transfer": _cell(
-            "Allowed except to countries or territories the Central Government restricts by "
-            "notification (s. 16(1)); stricter sectoral laws still apply (s. 16(2))",
+        "cross_border_transfer": _new(
+            "Once s. 16 is in force (see the row's law cell): allowed except to countries or "
+            "territories the Central Government restricts by notification (s. 16(1)); stricter "
+            "sectoral laws still apply (s. 16(2))",
             _DPDP,
         ),
         "breach_notice_regulator": _new(
             "The Data Fiduciary intimates the breach to the Data Protection Board (s. 8(6)): "
             "under Rule 7 of the 2025 Rules, without delay and with a detailed report within 72 "
-            "hours of becoming aware (once Rule 7 commences, in May 2027 as notified)",
+            "hours of becoming aware (once Rule 7 commences: in May 2027 as notified in November "
+            "2025; its status after June 2026 not verified, see the row's law cell)",
             f"{_DPDP} ; {_DPDP_RULE_7}",
             kind="secondary",
         ),
         "breach_notice_individuals": _new(
             "Each affected Data Principal is told without delay, in plain language, what "
             "happened, its likely consequences, the mitigation and what they can do (s. 8(6); "
-            "Rule 7, from May 2027 as notified)",
+            "Rule 7, from May 2027 as notified in November 2025; status after June 2026 not "
+            "verified)",
             f"{_DPDP} ; {_DPDP_RULE_7}",
             kind="secondary",
         ),
@@ -946,7 +969,9 @@ def jurisdiction_table(
     which : jurisdiction names as in the ``jurisdiction`` column; None = all.
     readable : if True, use the human-readable ``HEADERS`` as column labels.
     sources : if True, every statement ends with its source kind and check date
-        (``source_mark``), as text for display; ``source_url`` stays a bare URL.
+        (``source_mark``), as text for display; ``source_url`` stays a bare URL (so it
+        renders as a link), and with ``readable`` its header names the shown rows whose
+        main source is not the primary text, with their kind (China's is a translation).
     """
     for name, flag in (("readable", readable), ("sources", sources)):
         if not isinstance(flag, bool):
@@ -963,9 +988,22 @@ def jurisdiction_table(
             cells = [rows[jurisdiction][column] for jurisdiction in table.index]
             table[column] = [f"{c.value} {source_mark(c.kind, c.checked)}" for c in cells]
     if readable:
-        table = table.rename(columns=HEADERS)
+        headers = dict(HEADERS)
+        if sources and "source_url" in table.columns:
+            headers["source_url"] = _main_source_header(table.index)
+        table = table.rename(columns=headers)
         table.index.name = HEADERS["jurisdiction"]
     return table
+
+
+def _main_source_header(shown: Iterable[str]) -> str:
+    """The readable header of ``source_url``, marking the shown rows whose main source is
+    weaker than the primary text, e.g. "Main source of the row [China: secondary source]"."""
+    main = {row["jurisdiction"].value: row["source_url"] for row in _ROWS}
+    weaker = [
+        f"{name}: {KIND_LABELS[main[name].kind]}" for name in shown if main[name].kind != "primary"
+    ]
+    return f"{HEADERS['source_url']} [{'; '.join(weaker)}]" if weaker else HEADERS["source_url"]
 
 
 #: Which facts of a case make which columns relevant (see ``compare``).

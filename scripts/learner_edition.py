@@ -325,6 +325,41 @@ def unseen_before_exercises(notebook, methods: set[str] | None = None) -> list[s
     return found
 
 
+#: Names a notebook cell may read without binding them: builtins and IPython's own.
+_KERNEL_NAMES = _BUILTINS | {"display", "get_ipython", "In", "Out", "_", "__"}
+
+
+def names_undefined_for_learners(notebook) -> list[str]:
+    """Names a cell of the learner edition reads that no cell before it (or itself) binds.
+
+    The learner edition drops instructor and author-check cells and the claim statements; a
+    variable that only such code defined would be a NameError for the learner, though the
+    instructor notebook runs. Reports ``cell i: ['name', ...]`` (learner-edition indices).
+    """
+    defined: set[str] = set()
+    found = []
+    for index, cell in enumerate(learner_version(notebook).cells):
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(nb.python_source(cell.source))
+        except SyntaxError:
+            continue
+        bound = _bound_names(tree)
+        read = {
+            node.id
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+        }
+        missing = sorted(read - bound - defined - _KERNEL_NAMES)
+        if missing:
+            found.append(
+                f"cell {index}: {missing} (defined only in code the learner edition drops)"
+            )
+        defined |= bound
+    return found
+
+
 def _unseen(source, seen_words, defined, modules, imported, methods) -> list[str]:
     try:
         tree = ast.parse(nb.python_source(source))

@@ -26,42 +26,33 @@ import notebooks as nb
 NOTEBOOKS = nb.find_notebooks()
 IDS = [f"{p.parent.name}/{p.name}" for p in NOTEBOOKS]
 
-# TEMPORARY, emptied before issue 13 is resolved: notebooks whose owners are rewriting them
-# now (issues 14, 15 and 18) and which do not pass a rule yet, with the rules they fail.
-# A listed notebook that passes its rule fails the test too: remove it from here then.
-AWAITING_CONTENT = {}
 METHODS = le.helper_methods()
 
 
-def _conforms(path, rule: str, problems: list[str]) -> None:
+def _conforms(path, problems: list[str]) -> None:
     key = path.relative_to(nb.ROOT).as_posix()
-    if rule in AWAITING_CONTENT.get(key, set()):
-        if not problems:
-            pytest.fail(f"{key} now passes {rule!r}: remove it from AWAITING_CONTENT")
-        pytest.xfail(f"awaiting content ({len(problems)}): {problems[0]}")
     assert not problems, f"{key}:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_every_figure_has_real_alt_text(path):
-    _conforms(path, "alt", nb.images_without_alt_text(nbformat.read(path, as_version=4)))
+    _conforms(path, nb.images_without_alt_text(nbformat.read(path, as_version=4)))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_every_exercise_needs_only_what_the_learner_was_shown(path):
     notebook = nbformat.read(path, as_version=4)
-    _conforms(path, "exercises", le.unseen_before_exercises(notebook, METHODS))
+    _conforms(path, le.unseen_before_exercises(notebook, METHODS))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_the_learner_edition_reads_no_name_it_does_not_define(path):
+    _conforms(path, le.names_undefined_for_learners(nbformat.read(path, as_version=4)))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_no_table_text_is_cut_short(path):
-    _conforms(path, "tables", nb.truncated_tables(nbformat.read(path, as_version=4)))
-
-
-def test_awaiting_content_names_only_real_notebooks_and_rules():
-    keys = {p.relative_to(nb.ROOT).as_posix() for p in NOTEBOOKS}
-    assert set(AWAITING_CONTENT) <= keys
-    assert set().union(*AWAITING_CONTENT.values()) <= {"alt", "exercises", "tables"}
+    _conforms(path, nb.truncated_tables(nbformat.read(path, as_version=4)))
 
 
 # --- the mechanisms catch what they should ------------------------------------------------
@@ -186,3 +177,20 @@ def test_alt_text_reaches_the_saved_output_through_the_kernel(tmp_path):
     assert image.metadata["image/png"]["alt"] == "A line rising from 1 to 2, the whole point."
     assert image.data["text/plain"] == "A line rising from 1 to 2, the whole point."
     assert nb.images_without_alt_text(executed) == ["code cell 1: a figure without alt text (None)"]
+
+
+def test_a_name_defined_only_by_an_author_check_is_caught():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("from helpers.claims import claim\nimport numpy as np"),
+        nbformat.v4.new_code_cell(
+            "acc = np.mean([1, 0])\nclaim('accuracy', acc, 0.5)",
+            metadata={"tags": ["author-check"]},
+        ),
+        nbformat.v4.new_code_cell("print(acc, np.pi, len([]))"),
+    ]
+    assert le.names_undefined_for_learners(notebook) == [
+        "cell 1: ['acc'] (defined only in code the learner edition drops)"
+    ]
+    notebook.cells[1].metadata["tags"] = []  # shown to the learner: acc is defined
+    assert le.names_undefined_for_learners(notebook) == []

@@ -428,3 +428,42 @@ def test_fact_check_corrections_of_december_2026_are_in_the_table():
     assert "G.S.R. 843(E)" in india and "G.S.R. 846(E)" in india
     canada = cells.loc[("Canada (federal)", "deidentification_standard")]
     assert "#2026-001" in canada.value and "bill-c-27" not in canada.source
+
+
+def test_final_fact_check_corrections_are_in_the_table():
+    """Pin what the final fact-check of December 2026 corrected: the SRB case's withdrawal,
+    the DOJ rule's reporting citation, India's dates as reported and hedged after June 2026,
+    no unverified chapter number for SB 446, and a marked main source for China."""
+    cells = reg.jurisdiction_sources().set_index(["jurisdiction", "column"])
+    eu = cells.loc[("European Union", "deidentification_standard")]
+    assert "T-557/20 RENV" in eu.value and "19 December 2025" in eu.value
+    assert "no court ruled" in eu.value and "not verified" not in eu.value
+    assert eu.kind == "secondary" and "iapp.org" in eu.source
+    us = cells.loc[("United States (federal)", "cross_border_transfer"), "value"]
+    assert "Subpart K (202.1101-202.1104)" in us
+    india = cells.loc[("India", "law")]
+    assert "13 or 14 May 2027" in india.value and "most reports" not in india.value
+    assert "13 November 2026" in india.value and "egazette.gov.in" in india.value
+    assert india.checked == reg.FACT_CHECK_2026_12
+    for column in ("breach_notice_regulator", "breach_notice_individuals"):
+        assert "after June 2026 not verified" in cells.loc[("India", column), "value"]
+    for column in ("research_use_basis", "cross_border_transfer"):
+        assert "is in force (see the row's law cell)" in cells.loc[("India", column), "value"]
+    assert not cells["value"].astype(str).str.contains("ch. 319").any()
+    canada = cells.loc[("Canada (federal)", "deidentification_standard")]
+    assert canada.checked == reg.FACT_CHECK_2026_12 and canada.kind == "secondary"
+
+
+def test_displayed_main_source_header_marks_rows_whose_source_is_not_primary():
+    """The readable, marked table names the rows whose main source is weaker than the law's
+    text in the header of the main-source column; the URLs themselves stay bare links."""
+    shown = reg.jurisdiction_table(["law", "source_url"], readable=True, sources=True)
+    header = shown.columns[-1]
+    assert header == f"{reg.HEADERS['source_url']} [China: secondary source]"
+    assert all(URL.match(url) for url in shown[header])
+    primary_only = reg.jurisdiction_table(
+        ["source_url"], ["European Union", "India"], readable=True, sources=True
+    )
+    assert list(primary_only.columns) == [reg.HEADERS["source_url"]]
+    unmarked = reg.jurisdiction_table(["source_url"], readable=True)
+    assert list(unmarked.columns) == [reg.HEADERS["source_url"]]
