@@ -572,10 +572,13 @@ def splits_to_decide(loss: pd.Series, limit: float, level: float = 0.95) -> floa
     the per-split spread stays what it is and, the rough part, that the mean stays where
     it is: the smallest n with ``t(n - 1) * sd / sqrt(n) < |difference - limit|``. A mean at
     the limit moves between sets of splits by about the interval's half-width, so read the
-    answer as an order of magnitude. inf when the mean equals the limit.
+    answer as an order of magnitude. inf when the mean equals the limit; NaN when the loss
+    has no interval (fewer than two splits: no spread to extrapolate from).
     """
     n = int(loss["splits"])
     half = (loss["ci_high"] - loss["ci_low"]) / 2
+    if n < 2 or not math.isfinite(half):
+        return math.nan
     sd = half * math.sqrt(n) / stats.t.ppf(0.5 + level / 2, n - 1)
     gap = abs(loss["difference"] - limit)
     if gap == 0:

@@ -295,6 +295,10 @@ def test_verdicts_read_the_whole_interval_against_the_limit():
     assert np.isnan(verdict(high)["splits_to_decide"])  # decided rows need no more splits
     # FedAvg gives no guarantee: a scenario that needs one never lists it
     assert list(evaluation.verdicts(study, evaluation.Scenario("x", 0.04)).index) == ["noisy 0"]
+    # one split has no interval: nothing is decided, and there is no spread to extrapolate
+    single = evaluation.verdicts(_made_up_study([[0.05]]), evaluation.Scenario("x", 0.04))
+    assert single.loc["noisy 0", "verdict"] == "undecided"
+    assert np.isnan(single.loc["noisy 0", "splits_to_decide"])
     # order: smallest epsilon, then the smaller MEAN loss (not the smaller upper end)
     steady, wobbly = 0.030 + spread / 10, 0.020 + 3 * spread
     ordered = _made_up_study([steady, wobbly, 0.001 + spread / 10], epsilons=[1.0, 1.0, 2.0])
