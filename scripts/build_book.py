@@ -820,7 +820,8 @@ details.hide summary { font-weight: 600; }
 .cell_output table.dataframe td, .cell_output table.dataframe th {
   white-space: normal; overflow-wrap: anywhere; vertical-align: top; min-width: 4rem;
 }
-table.kit-full-table td { max-width: 40rem; }
+/* Tables shown with plotting.full_table carry their own inline styles (column widths,
+   alignment), so they read the same in JupyterLab as here. */
 /* The course map: one linked box per notebook, wrapping on narrow screens. */
 nav.kit-course-map ol { list-style: none; display: flex; flex-wrap: wrap; gap: 0.5rem;
   padding: 0; margin: 0.5rem 0 1rem; }

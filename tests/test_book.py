@@ -910,8 +910,6 @@ def test_wide_tables_keep_their_source_column_in_view(browser, served, tmp_path)
 def test_every_page_renders_with_its_figures(browser, served, tmp_path):
     """Each notebook, case study and reference page: rendered, figures loaded and described
     (alt text, not a file name), no error banner, no JavaScript error, no 404, a footer."""
-    from test_notebook_conformance import AWAITING_CONTENT
-
     pages = [_page(p.relative_to(ROOT).as_posix()) for p in NOTEBOOKS]
     pages += ["docs/glossary.html", "docs/instructor_guide.html", "docs/licence.html"]
     for page in pages:
@@ -919,10 +917,8 @@ def test_every_page_renders_with_its_figures(browser, served, tmp_path):
         try:
             _assert_page_is_healthy(browser, served, expect_images=False)
             alts = browser.evaluate("[...document.images].map(i => i.getAttribute('alt') || '')")
-            source = page[: -len(".html")] + ".ipynb"
-            if "alt" not in AWAITING_CONTENT.get(source, set()):
-                unnamed = [a for a in alts if not nb.real_alt_text(a)]
-                assert not unnamed, f"{page}: images without alt text: {unnamed[:3]}"
+            unnamed = [a for a in alts if not nb.real_alt_text(a)]
+            assert not unnamed, f"{page}: images without alt text: {unnamed[:3]}"
         except AssertionError:
             browser.screenshot(tmp_path / (page.replace("/", "_") + ".png"))
             raise

@@ -21,6 +21,7 @@ import posixpath
 import re
 from pathlib import Path
 
+import learner_edition
 import nbformat
 import pytest
 
@@ -452,6 +453,23 @@ def dp_tables_without_full_domain(nb) -> list[str]:
     return problems
 
 
+def learner_leftovers(nb) -> list[str]:
+    """Code cells of the learner edition that show nothing and bind only names no later
+    cell uses: what is left of a cell once its claim() lines are stripped (tag such a cell
+    ``author-check`` instead), or an empty one."""
+    cells = learner_edition.learner_version(nb).cells
+    found = []
+    for index, cell in enumerate(cells):
+        if cell.cell_type != "code" or cell.get("outputs"):
+            continue
+        names = learner_edition.assigned_names(cell.source)
+        later = "\n".join(c.source for c in cells[index + 1 :] if c.cell_type == "code")
+        unused = [n for n in names if not re.search(rf"\b{re.escape(n)}\b", later)]
+        if not cell.source.strip() or (names and unused == names):
+            found.append(f"learner code cell {index}: {cell.source.strip()[:60]!r}")
+    return found
+
+
 @pytest.mark.parametrize("stem", CASE_STUDIES, ids=IDS)
 def test_every_claimed_number_is_shown_to_the_learner(stem):
     hidden = hidden_claims(_load(stem))
@@ -468,6 +486,14 @@ def test_jurisdiction_tables_show_each_cells_source_kind(stem):
 def test_learner_prose_points_only_at_what_the_learner_has(stem):
     problems = learner_prose_problems(_load(stem))
     assert not problems, problems
+
+
+@pytest.mark.parametrize("stem", CASE_STUDIES, ids=IDS)
+def test_the_learner_edition_has_no_leftover_cells(stem):
+    problems = learner_leftovers(_load(stem))
+    assert not problems, (
+        f"cells that show and feed nothing once the claims are stripped: {problems}"
+    )
 
 
 @pytest.mark.parametrize("stem", CASE_STUDIES, ids=IDS)
@@ -510,6 +536,13 @@ def test_the_learner_view_checks_catch_what_they_should():
     check.metadata["tags"] = [AUTHOR_TAG]
     nb.cells = [md("See the instructor guide. The next cell checks it."), check]
     assert len(learner_prose_problems(nb)) == 2
+
+    leftover = code("acc = table['accuracy']\nclaim('accuracy', acc.iloc[0], 0.9)")
+    used = code("rows = [1, 2]")
+    nb.cells = [used, leftover, code("len(rows)")]
+    assert learner_leftovers(nb) == ["learner code cell 1: \"acc = table['accuracy']\""]
+    leftover.metadata["tags"] = [AUTHOR_TAG]
+    assert learner_leftovers(nb) == []
 
     nb.cells = [code("noisy = dp.geometric_mechanism(table.groupby(['a']).size().to_numpy(), 1.0)")]
     assert dp_tables_without_full_domain(nb) == ["code cell 0"]

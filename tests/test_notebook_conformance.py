@@ -110,7 +110,9 @@ def test_full_table_shows_every_character_and_passes_the_check():
     shown = plotting.full_table(frame, caption="Safe Harbor identifiers")
     html, plain = shown._repr_html_(), repr(shown)
     assert text in html and text in plain and "kit-full-table" in html
-    assert '<a href="https://www.ecfr.gov/x"' in html and "<caption>Safe Harbor" in html
+    assert (
+        '<a href="https://www.ecfr.gov/x"' in html and ">Safe Harbor identifiers</caption>" in html
+    )
     with pd.option_context("display.max_colwidth", 50):
         assert "..." in frame._repr_html_()  # what a plain DataFrame would show
         notebook = nbformat.v4.new_notebook()
@@ -119,6 +121,55 @@ def test_full_table_shows_every_character_and_passes_the_check():
     assert len(problems) == 1 and problems[0].startswith("code cell 0")
     with pytest.raises(TypeError, match="frame"):
         plotting.full_table([1, 2])
+
+
+def _cells_of(html: str) -> list[tuple[str, str, str]]:
+    """(tag, inline style, text) of every header and data cell of a rendered table."""
+    import re
+
+    return [
+        (tag, style, re.sub(r"<[^>]+>", "", content))
+        for tag, style, content in re.findall(
+            r'<(t[dh]) style="([^"]*)">(.*?)</t[dh]>', html, flags=re.S
+        )
+    ]
+
+
+def test_full_table_reads_in_jupyterlab_without_the_books_stylesheet():
+    """Inline styles only (JupyterLab drops a saved output's <style> elements): text cells
+    left-aligned and top-aligned, numbers right-aligned; in a wide table, column widths that
+    follow the text (a short URL column, the longest text column widest); links labelled by
+    their host, the full address kept as target and tooltip, several URLs in one cell each a
+    link; a narrow table sizes itself."""
+    import re
+
+    import pandas as pd
+
+    from helpers import plotting, regulations
+
+    legal = regulations.compare({"deidentified_release": True})
+    html = plotting.full_table(legal)._repr_html_()
+    assert "<style" not in html and "table-layout:fixed;width:100%" in html
+    widths = [float(w) for w in re.findall(r'<col style="width:([\d.]+)%">', html)]
+    assert len(widths) == legal.shape[1] + 1 and abs(sum(widths) - 100) < 0.5
+    law, standard, source = widths[1:]
+    assert source < law < standard and source <= 12
+    cells = _cells_of(html)
+    assert cells and all("text-align:left" in style for _, style, _ in cells)
+    assert all("vertical-align:top" in style for tag, style, _ in cells if tag == "td")
+    url = legal.iloc[0, -1]  # the main source of the first row
+    assert f'href="{url}" title="{url}"' in html
+    assert [t for _, _, t in cells if t == "ecfr.gov"], "the URL is labelled by its host"
+    for column in legal.columns[:-1]:  # every character of every statement is there
+        assert all(value in html.replace("&amp;", "&") for value in legal[column])
+
+    two = "see https://www.legislation.gov.uk/a ; https://ico.org.uk/b."
+    numbers = pd.DataFrame({"share": [0.25, 0.5], "note": [two, "plain"]})
+    html = plotting.full_table(numbers)._repr_html_()
+    assert "<colgroup>" not in html and "table-layout:auto" in html
+    assert html.count("<a href=") == 2 and 'href="https://ico.org.uk/b"' in html
+    styles = {text: style for _, style, text in _cells_of(html)}
+    assert "text-align:right" in styles["0.25"] and "text-align:left" in styles["plain"]
 
 
 def _exercise(setup_tags=(), task="Use the accountant."):
