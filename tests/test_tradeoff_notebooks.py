@@ -200,7 +200,7 @@ def test_check_06_local_noise_std(task):
     for wrong, hint in (
         (noise_std, "ONE hospital"),
         (5 * noise_std, "variances add"),
-        (1.0, "square root"),
+        (1.0, "variances of independent draws combine"),
     ):
         with pytest.raises(exercises.ExerciseNotSolved, match=hint):
             exercises.check_06_local_noise_std(wrong, agg)
