@@ -14,8 +14,10 @@ bits), every party simulated in one process, one after another:
   dropout problem (the key holder decrypts whatever sum arrives) but needs a key holder.
 
 Columns: CPU seconds of this process at the hospitals (summed over all of them), at the
-server and at the key holder; bytes uploaded per hospital; rounds of communication; the
-largest error against the float64 sum of the survivors. CPU seconds come from one run on
+server and at the key holder; bytes uploaded per hospital, and downloaded before the result
+(masking: the others' public keys, encrypted Shamir shares and the list of who reported; the
+sum itself costs both protocols the same); rounds of communication; the largest error
+against the float64 sum of the survivors. CPU seconds come from one run on
 one machine (2 cores shared with other work at the time of writing); bytes and rounds are
 exact and do not depend on the machine.
 """
@@ -59,6 +61,7 @@ def masking_row(vectors, dropped) -> dict:
         "server CPU s": cost.server_seconds,
         "key holder CPU s": 0.0,
         "bytes up per hospital": round(cost.bytes_up_per_party),
+        "bytes down per hospital": round(cost.bytes_down_per_party),
         "rounds": cost.rounds,
         "max error": float(np.max(np.abs(total - vectors[survivors].sum(axis=0)))),
         "needs a key holder": False,
@@ -88,6 +91,7 @@ def paillier_row(vectors, key_bits) -> dict:
         "server CPU s": cost.aggregate_seconds * share,
         "key holder CPU s": cost.decrypt_seconds * share,
         "bytes up per hospital": cost.bytes_sent // len(vectors),
+        "bytes down per hospital": 0,  # nothing before the result
         "rounds": 1,
         "max error": float(np.max(np.abs(total - vectors.sum(axis=0)))),
         "needs a key holder": True,

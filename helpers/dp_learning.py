@@ -893,6 +893,9 @@ class DPAggregator(federated.Aggregator):
     def message_bytes(self, message):
         return self.inner.message_bytes(message)
 
+    def protocol_bytes(self):
+        return self.inner.protocol_bytes()
+
 
 def dp_federated_averaging(
     plan: DPFederatedPlan,

@@ -29,11 +29,13 @@ from the generator seeded by ``(split, draw)``, so configurations that compute t
 (the curator and the federation with central noise) give the same numbers run by run, and
 paired differences (:meth:`Study.compare`) are sharper than differences of means.
 
-The worksheet (:class:`Scenario`, :data:`SCENARIOS`, :func:`shortlist`) encodes a clinical
-scenario's constraints (the accuracy it may lose against the non-private federated model,
-whom it can trust, whether the server may see individual updates, compute, whether a
-guarantee and a shared model are required) and keeps the configurations whose whole 95 %
-interval of that paired loss lies below the limit.
+The worksheet (:class:`Scenario`, :data:`SCENARIOS`, :func:`verdicts`, :func:`shortlist`)
+encodes a clinical scenario's constraints (the accuracy it may lose against the non-private
+federated model, whom it can trust, whether the server may see individual updates, compute,
+whether a guarantee and a shared model are required). For every configuration the
+constraints allow, :func:`verdicts` says whether the 95 % interval of that paired loss lies
+wholly below the limit ("qualifies"), wholly above it ("fails"), or straddles it
+("undecided": these splits cannot tell); :func:`shortlist` keeps those that qualify.
 
 This module composes the technique modules (data, federated, encryption, masking, dp,
 dp_learning); they never import it.
@@ -552,15 +554,56 @@ class Scenario:
         object.__setattr__(self, "trusted", frozenset(self.trusted))
 
 
-def shortlist(study: Study, scenario: Scenario, level: float = 0.95) -> pd.DataFrame:
-    """The configurations a scenario allows, best first.
+#: What the worksheet says of a configuration's paired loss against a scenario's ``max_loss``:
+#: its whole interval below the limit, straddling it, or wholly above it.
+VERDICTS = ("qualifies", "undecided", "fails")
 
-    Kept: the upper end of the ``level`` interval of the paired loss against
-    ``scenario.reference`` is at most ``max_loss``; every party the configuration trusts is
-    one the scenario trusts; the server sees no individual update unless the scenario allows
-    it; measured seconds within ``max_seconds``; a DP guarantee if one is required; a shared
-    model if one is needed. Order: smallest epsilon (the strongest guarantee) first, then the
-    smaller loss.
+
+def _verdict(ci_low: float, ci_high: float, limit: float) -> str:
+    if ci_high <= limit:
+        return "qualifies"
+    return "fails" if ci_low > limit else "undecided"
+
+
+def splits_to_decide(loss: pd.Series, limit: float, level: float = 0.95) -> float:
+    """About how many splits would put a paired loss's whole interval on one side of ``limit``.
+
+    ``loss`` is a :meth:`Study.compare` result (difference, ci_low, ci_high, splits). Assumes
+    the per-split spread stays what it is and, the rough part, that the mean stays where
+    it is: the smallest n with ``t(n - 1) * sd / sqrt(n) < |difference - limit|``. A mean at
+    the limit moves between sets of splits by about the interval's half-width, so read the
+    answer as an order of magnitude. inf when the mean equals the limit; NaN when the loss
+    has no interval (fewer than two splits: no spread to extrapolate from).
+    """
+    n = int(loss["splits"])
+    half = (loss["ci_high"] - loss["ci_low"]) / 2
+    if n < 2 or not math.isfinite(half):
+        return math.nan
+    sd = half * math.sqrt(n) / stats.t.ppf(0.5 + level / 2, n - 1)
+    gap = abs(loss["difference"] - limit)
+    if gap == 0:
+        return math.inf
+    if sd == 0:
+        return float(n)
+    z = stats.norm.ppf(0.5 + level / 2)
+    needed = max(2, math.ceil((z * sd / gap) ** 2))
+    while stats.t.ppf(0.5 + level / 2, needed - 1) * sd / math.sqrt(needed) >= gap:
+        needed += 1
+    return float(needed)
+
+
+def verdicts(study: Study, scenario: Scenario, level: float = 0.95) -> pd.DataFrame:
+    """Every configuration a scenario's constraints allow, with what the study says of its loss.
+
+    Allowed: every party the configuration trusts is one the scenario trusts; the server sees
+    no individual update unless the scenario allows it; measured seconds within
+    ``max_seconds``; a DP guarantee if one is required; a shared model if one is needed.
+    For each, the paired loss against ``scenario.reference`` (:meth:`Study.compare`) and its
+    ``level`` interval give the verdict (:data:`VERDICTS`): "qualifies" when the whole
+    interval lies at or below ``max_loss``, "fails" when it lies wholly above, "undecided"
+    when it straddles the limit (these splits cannot tell; ``splits_to_decide`` says about
+    how many would, see :func:`splits_to_decide`). Order: smallest epsilon (the strongest
+    guarantee) first, then the smaller mean loss.
     """
     if not isinstance(study, Study):
         raise TypeError(f"study must be a Study; got {type(study).__name__}")
@@ -570,30 +613,65 @@ def shortlist(study: Study, scenario: Scenario, level: float = 0.95) -> pd.DataF
     rows = []
     for config in study.configurations:
         row = summary.loc[config.name]
-        loss = study.compare(scenario.reference, config.name, level)
         fits_time = math.isinf(scenario.max_seconds) or row["seconds"] <= scenario.max_seconds
         allowed = (
-            loss["ci_high"] <= scenario.max_loss
-            and config.trusts <= scenario.trusted
+            config.trusts <= scenario.trusted
             and (scenario.server_may_see_updates or not config.server_sees_updates)
             and fits_time
             and (config.noisy or not scenario.guarantee)
             and (config.shared_model or not scenario.shared_model)
         )
-        if allowed:
-            rows.append(
-                {
-                    "configuration": config.name,
-                    "privacy": row["privacy"],
-                    "family": config.family,
-                    "epsilon": row["epsilon"],
-                    "accuracy_mean": row["accuracy_mean"],
-                    "loss": loss["difference"],
-                    "loss_ci_high": loss["ci_high"],
-                    "trusts": row["trusts"],
-                    "seconds": row["seconds"],
-                }
-            )
+        if not allowed:
+            continue
+        loss = study.compare(scenario.reference, config.name, level)
+        verdict = _verdict(loss["ci_low"], loss["ci_high"], scenario.max_loss)
+        rows.append(
+            {
+                "configuration": config.name,
+                "privacy": row["privacy"],
+                "family": config.family,
+                "epsilon": row["epsilon"],
+                "accuracy_mean": row["accuracy_mean"],
+                "loss": loss["difference"],
+                "loss_ci_low": loss["ci_low"],
+                "loss_ci_high": loss["ci_high"],
+                "verdict": verdict,
+                "splits_to_decide": splits_to_decide(loss, scenario.max_loss, level)
+                if verdict == "undecided"
+                else np.nan,
+                "trusts": row["trusts"],
+                "seconds": row["seconds"],
+            }
+        )
+    columns = [
+        "privacy",
+        "family",
+        "epsilon",
+        "accuracy_mean",
+        "loss",
+        "loss_ci_low",
+        "loss_ci_high",
+        "verdict",
+        "splits_to_decide",
+        "trusts",
+        "seconds",
+    ]
+    if not rows:
+        return pd.DataFrame(columns=columns).rename_axis("configuration")
+    table = pd.DataFrame(rows).set_index("configuration")
+    return table.sort_values(["epsilon", "loss"], na_position="last")[columns]
+
+
+def shortlist(study: Study, scenario: Scenario, level: float = 0.95) -> pd.DataFrame:
+    """The configurations a scenario allows and whose loss qualifies, best first.
+
+    The rows of :func:`verdicts` whose verdict is "qualifies": the upper end of the ``level``
+    interval of the paired loss against ``scenario.reference`` is at most ``max_loss``, and
+    every constraint holds. Order: smallest epsilon (the strongest guarantee) first, then
+    the smaller mean loss. Columns: privacy, family, epsilon, accuracy_mean, loss,
+    loss_ci_high, trusts, seconds.
+    """
+    table = verdicts(study, scenario, level)
     columns = [
         "privacy",
         "family",
@@ -604,14 +682,11 @@ def shortlist(study: Study, scenario: Scenario, level: float = 0.95) -> pd.DataF
         "trusts",
         "seconds",
     ]
-    if not rows:
-        return pd.DataFrame(columns=columns).rename_axis("configuration")
-    table = pd.DataFrame(rows).set_index("configuration")
-    return table.sort_values(["epsilon", "loss_ci_high"], na_position="last")[columns]
+    return table[table["verdict"] == "qualifies"][columns]
 
 
-#: The worksheet's two scenarios (notebook 07); their picks are re-checked on other splits by
-#: tests/test_tradeoff_notebooks.py.
+#: The worksheet's two scenarios (notebook 07); its verdicts and picks are re-checked on other
+#: splits by tests/test_tradeoff_notebooks.py.
 SCENARIOS = {
     "A": Scenario(
         "A: a regional screening consortium with a university key holder",

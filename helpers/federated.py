@@ -47,7 +47,10 @@ with four methods, each of which runs at a named party. The training loop
   added here and the spend recorded).
 - ``message_bytes(message) -> int``: bytes one message takes on the wire, for the
   communication columns of the history. ``broadcast_bytes(weights)`` (default: 8 bytes per
-  weight) counts the download of the global weights by one hospital.
+  weight) counts the download of the global weights by one hospital. ``protocol_bytes()``
+  (default ``(0, 0)``), asked after ``combine``, returns the bytes ``(up, down)`` a protocol
+  sent in the round besides those two (pairwise masking: the public keys and encrypted
+  shares the server relays, the list of who reported), so the history counts every byte.
 - ``start(run_settings)`` (optional): sees the run's settings (:class:`RunSettings`) before
   any hospital computes anything, and may refuse them (DP aggregators check that the run is
   the one their guarantee was computed for). ``select(round, hospitals, rng)`` (optional):
@@ -559,6 +562,15 @@ class Aggregator(abc.ABC):
         """Bytes one hospital downloads to receive the global weights (float64 each)."""
         return int(np.asarray(weights).size * _WEIGHT_BYTES)
 
+    def protocol_bytes(self) -> tuple[int, int]:
+        """Bytes ``(up, down)`` of the round just combined beyond its messages and broadcast.
+
+        Runs AT THE SERVER after ``combine``. The default, (0, 0), is right for a protocol
+        whose only traffic is the messages and the global weights; one with rounds of its
+        own (pairwise masking) counts them here.
+        """
+        return (0, 0)
+
     def start(self, run: RunSettings) -> None:
         """Runs AT THE SERVER once, before any hospital computes anything: see what will run.
 
@@ -701,7 +713,9 @@ class FederatedResult:
         ``round``, ``accuracy``, ``loss`` (global model on ``test_data`` if given, else on the
         pooled training data: a simulation-only view), ``accuracy_<hospital name>`` (each
         hospital's own evaluation of the global model), ``bytes_up`` (all hospitals' messages
-        this round), ``bytes_down`` (global weights sent to every hospital asked this round),
+        this round, and the protocol's own uploads: ``Aggregator.protocol_bytes``),
+        ``bytes_down`` (global weights sent to every hospital asked this round, and the
+        protocol's own downloads),
         ``seconds`` (wall time of the round), ``reported`` (hospitals whose message arrived).
     model, aggregator : labels of what was run.
     """
@@ -820,6 +834,8 @@ def federated_averaging(
                 messages.append(aggregator.encode_as(h.name, new_weights, n, rng))
         up = sum(int(aggregator.message_bytes(m)) for m in messages)
         combined = aggregator.combine(messages)
+        protocol_up, protocol_down = aggregator.protocol_bytes()
+        up, down = up + int(protocol_up), down + int(protocol_down)
         weights = _as_weights(aggregator.decode(combined, rng), d, "decoded weights").copy()
         rows.append(row(r, weights, up, down, time.perf_counter() - start, len(messages)))
     return FederatedResult(

@@ -279,6 +279,11 @@ class MaskingCost:
         return self.bytes_up / max(1, self.survivors)
 
     @property
+    def bytes_down_per_party(self) -> float:
+        """Download of one hospital, on average: keys and shares relayed, who reported."""
+        return self.bytes_down / self.n_parties
+
+    @property
     def expansion(self) -> float:
         """Upload per reporting hospital over its vector as float64 (8 bytes a value)."""
         return self.bytes_up_per_party / (8 * self.length)
@@ -575,6 +580,11 @@ class MaskingAggregator(federated.Aggregator):
     Nobody holds a key; a hospital can still send a malicious update, and the sum still
     reveals what sums reveal (add DP for that).
 
+    Bytes: ``message_bytes`` is everything a reporting hospital uploads in a round (keys,
+    shares, masked vector, unmasking shares); ``protocol_bytes`` adds what the server relays
+    down (every hospital's public keys, the shares addressed to each, who reported) and the
+    uploads of hospitals that dropped out, so a FedAvg history counts every byte sent.
+
     Parameters
     ----------
     weight_bound : float > 0, the largest |weight| a hospital may send (OverflowError above).
@@ -606,6 +616,8 @@ class MaskingAggregator(federated.Aggregator):
         self._rng = rng
         self._round = None
         self._index = {}
+        self._uncounted = None  # the last round, until protocol_bytes has counted it
+        self._uploaded = 0  # what its arrived messages counted (message_bytes)
 
     def _codec(self, n_parties: int) -> FixedPoint:
         return FixedPoint(self.precision_bits, self.weight_bound * self.max_samples, n_parties)
@@ -620,6 +632,7 @@ class MaskingAggregator(federated.Aggregator):
         self._codec(len(asked))  # refuse a layout without headroom before anyone computes
         self._length = asked[0].n_features + 2  # n * w (coefficients and intercept) and n
         self._round = MaskingRound(len(asked), self._length, self.threshold, self._rng)
+        self._uncounted, self._uploaded = self._round, 0
         return asked
 
     def encode(self, weights, n_samples, rng=None):
@@ -656,6 +669,7 @@ class MaskingAggregator(federated.Aggregator):
         if self._round is None:
             raise ValueError("combine before select: no masking round is running")
         total = self._round.unmask({m.sender: m.masked for m in messages})
+        self._uploaded = sum(int(m.protocol_bytes) for m in messages)
         self.last_cost = self._round.cost()
         self._round = None
         return self._codec(self.last_cost.n_parties).decode(total)
@@ -670,3 +684,16 @@ class MaskingAggregator(federated.Aggregator):
     def message_bytes(self, message) -> int:
         """Everything one hospital uploads in the round: keys, shares, masked vector, unmasking."""
         return int(message.protocol_bytes)
+
+    def protocol_bytes(self) -> tuple[int, int]:
+        """AT THE SERVER, after combine: the round's bytes beyond the messages and the weights.
+
+        Down: the public keys relayed to every hospital, the encrypted shares delivered, the
+        list of who reported (what :class:`MaskingRound` counted as ``bytes_down``). Up: the
+        keys and shares of hospitals that dropped out after sending them (a reporting
+        hospital's are in its message). Each round is counted once.
+        """
+        protocol, self._uncounted = self._uncounted, None
+        if protocol is None:
+            return (0, 0)
+        return (protocol.bytes_up - self._uploaded, protocol.bytes_down)

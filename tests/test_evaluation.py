@@ -249,3 +249,99 @@ def test_shortlist_keeps_what_a_scenario_allows(study):
         evaluation.Scenario("x", 0.04, trusted={"everyone"})
     with pytest.raises(TypeError, match="Study"):
         evaluation.shortlist(study.summary(), nobody)
+
+
+def _made_up_study(losses, epsilons=None) -> evaluation.Study:
+    """A Study whose paired losses against FedAvg are given: one DP row per list of losses."""
+    configurations = [evaluation.Configuration("FedAvg", None, "the server", family="FedAvg")]
+    rows = []
+    for k, per_split in enumerate(losses):
+        name, e = f"noisy {k}", 1.0 + k if epsilons is None else epsilons[k]
+        configurations.append(evaluation.Configuration(name, None, "nobody", epsilon=e, delta=1e-5))
+        for split, loss in enumerate(per_split):
+            for config, accuracy, epsilon in (("FedAvg", 0.95, None), (name, 0.95 - loss, e)):
+                rows.append(
+                    {
+                        "configuration": config,
+                        "family": "",
+                        "split": split,
+                        "draw": 0,
+                        "epsilon": epsilon,
+                        "delta": 1e-5,
+                        "accuracy": accuracy,
+                        "mia_advantage": np.nan,
+                        "seconds": 0.0,
+                        "bytes": 0,
+                    }
+                )
+    runs = pd.DataFrame(rows).drop_duplicates(["configuration", "split"])
+    return evaluation.Study(runs, pd.DataFrame(), configurations)
+
+
+def test_verdicts_read_the_whole_interval_against_the_limit():
+    spread = np.random.default_rng(0).normal(0.0, 0.01, size=10)
+    study = _made_up_study([0.05 + spread])
+    loss = study.compare("FedAvg", "noisy 0")
+    low, high = loss["ci_low"], loss["ci_high"]
+    assert 0 < low < high
+
+    def verdict(limit):
+        return evaluation.verdicts(study, evaluation.Scenario("x", limit)).loc["noisy 0"]
+
+    assert verdict(high)["verdict"] == "qualifies"  # the interval's upper end at the limit
+    assert verdict(low / 2)["verdict"] == "fails"  # the whole interval above the limit
+    straddling = verdict((low + high) / 2)
+    assert straddling["verdict"] == "undecided" and straddling["splits_to_decide"] > 10
+    assert np.isnan(verdict(high)["splits_to_decide"])  # decided rows need no more splits
+    # FedAvg gives no guarantee: a scenario that needs one never lists it
+    assert list(evaluation.verdicts(study, evaluation.Scenario("x", 0.04)).index) == ["noisy 0"]
+    # one split has no interval: nothing is decided, and there is no spread to extrapolate
+    single = evaluation.verdicts(_made_up_study([[0.05]]), evaluation.Scenario("x", 0.04))
+    assert single.loc["noisy 0", "verdict"] == "undecided"
+    assert np.isnan(single.loc["noisy 0", "splits_to_decide"])
+    # order: smallest epsilon, then the smaller MEAN loss (not the smaller upper end)
+    steady, wobbly = 0.030 + spread / 10, 0.020 + 3 * spread
+    ordered = _made_up_study([steady, wobbly, 0.001 + spread / 10], epsilons=[1.0, 1.0, 2.0])
+    loose = evaluation.Scenario("loose", 0.5)
+    table = evaluation.verdicts(ordered, loose)
+    assert list(table.index) == ["noisy 1", "noisy 0", "noisy 2"]
+    assert table.loc["noisy 1", "loss_ci_high"] > table.loc["noisy 0", "loss_ci_high"]
+    assert list(evaluation.shortlist(ordered, loose).index) == list(table.index)
+
+
+def test_the_shortlist_is_the_rows_that_qualify(study):
+    # the shortlist is the rows that qualify, in the same order: epsilon, then the mean loss
+    scenario = evaluation.Scenario("updates may be seen", 0.5, server_may_see_updates=True)
+    table = evaluation.verdicts(study, scenario)
+    kept = evaluation.shortlist(study, scenario)
+    assert list(kept.index) == list(table.index[table["verdict"] == "qualifies"])
+    order = list(zip(kept["epsilon"], kept["loss"], strict=True))
+    assert order == sorted(order) and len(set(kept["epsilon"])) < len(kept)  # ties broken
+    with pytest.raises(TypeError, match="Scenario"):
+        evaluation.verdicts(study, "A")
+
+
+def test_splits_to_decide_is_the_smallest_count_whose_interval_clears_the_limit():
+    from scipy import stats
+
+    def interval(difference, sd, n):
+        half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+        return pd.Series(
+            {
+                "difference": difference,
+                "ci_low": difference - half,
+                "ci_high": difference + half,
+                "splits": n,
+            }
+        )
+
+    for difference, sd, limit in ((0.044, 0.029, 0.04), (0.031, 0.024, 0.04), (0.2, 0.1, 0.1)):
+        needed = evaluation.splits_to_decide(interval(difference, sd, 30), limit)
+        gap = abs(difference - limit)
+        assert stats.t.ppf(0.975, needed - 1) * sd / np.sqrt(needed) < gap
+        assert stats.t.ppf(0.975, needed - 2) * sd / np.sqrt(needed - 1) >= gap
+    # the count does not depend on how many splits measured the spread
+    assert evaluation.splits_to_decide(interval(0.044, 0.029, 30), 0.04) == pytest.approx(
+        evaluation.splits_to_decide(interval(0.044, 0.029, 90), 0.04)
+    )
+    assert evaluation.splits_to_decide(interval(0.04, 0.029, 30), 0.04) == np.inf

@@ -47,6 +47,8 @@ class Entry:
     mistakes: list = field(default_factory=list)
     #: Extra right answers (e.g. the value rounded as the notebook prints it).
     typed: list = field(default_factory=list)
+    #: How the reference solution is written (its formula or call): no hint may contain it.
+    solution: list = field(default_factory=list)
 
 
 # --- tiny fixtures (built once per test process) -----------------------------------------
@@ -104,7 +106,13 @@ def _00_uniqueness():
         people.assign(birth_year=people["birth_date"].dt.year), ["zip5", "birth_year", "sex"]
     )
     full_dates = deid.uniqueness(people, ["zip5", "birth_date", "sex"])
-    return Entry("number", expected, (people,), mistakes=[100 * expected, full_dates])
+    return Entry(
+        "number",
+        expected,
+        (people,),
+        # a percentage of another share, a count, a rounded value
+        mistakes=[100 * expected, full_dates, 100 * full_dates, 57, round(expected, 2) + 0.001],
+    )
 
 
 def _00_smaller_list():
@@ -163,14 +171,17 @@ def _01_safe_harbor():
 
 
 def _01_suppress():
-    # classes of 2, 3, 4, 5 and 7 records: to reach k = 5 suppress 2 + 3 + 4 = 9 records
-    table = _classes([2, 3, 4, 5, 7], [1, 1, 2, 2, 3])
+    # classes of 2, 3, 4, 5 and 7 records, and 2 records whose age_band is missing (as Safe
+    # Harbor's birth_year is for the 90+): to reach k = 5 suppress 2 + 3 + 4 + 2 = 11 records
+    table = _classes([2, 3, 4, 5, 7, 2], [1, 1, 2, 2, 3, 1])
+    table.loc[table["zip3"] == "025", "age_band"] = None
     return Entry(
         "integer",
-        9,
+        11,
         (table, ["zip3", "age_band"], 5),
-        # classes too small, records in classes <= k, the smallest class, k itself
-        mistakes=[3, 14, 2, 5, 9.5, 21],
+        # classes too small, records in classes <= k, the smallest class, k itself, the
+        # count without the missing-key class (pandas' groupby drops it by default)
+        mistakes=[4, 16, 2, 5, 11.5, 23, 9],
     )
 
 
@@ -185,7 +196,8 @@ def _01_homogeneous():
         "number",
         expected,
         (table, ["zip3", "age_band"], "diagnosis"),
-        mistakes=[share_of_classes, 100 * expected, 1 - expected],
+        mistakes=[share_of_classes, 100 * expected, 1 - expected, 19, round(expected, 2)],
+        solution=["'distinct' == 1", "divide by the number of records"],
     )
 
 
@@ -213,7 +225,15 @@ def _02_randomized_response():
     expected = dp.estimate_proportion(bits, 0.5)
     p = math.exp(0.5) / (1 + math.exp(0.5))
     flipped = (bits.mean() - p) / (1 - 2 * p)  # p taken as the probability of lying
-    return Entry("number", expected, (bits, 0.5), mistakes=[float(bits.mean()), flipped])
+    return Entry(
+        "number",
+        expected,
+        (bits, 0.5),
+        # the noisy share, p as the lying probability, rounded, a value near the estimate
+        # (like the true share the clinic never collects)
+        mistakes=[float(bits.mean()), flipped, round(expected, 2), expected + 0.05],
+        solution=["(2p - 1)", "(observed share - (1 - p))", "1 - p_truth"],
+    )
 
 
 def _02_laplace_release():
@@ -277,7 +297,14 @@ def _02_gaussian_sigma():
         "number",
         dp.gaussian_sigma(sensitivity, epsilon, delta),
         (sensitivity, epsilon, delta),
-        mistakes=[classic, sensitivity / epsilon],
+        # the classic bound, no calibration, the helper with sensitivity 1 or delta 1e-5
+        mistakes=[
+            classic,
+            sensitivity / epsilon,
+            dp.gaussian_sigma(1.0, epsilon, delta),
+            dp.gaussian_sigma(sensitivity, epsilon, 1e-5),
+        ],
+        solution=["gaussian_sigma(0.5, 3.0, 1e-6)"],
     )
 
 
@@ -320,9 +347,10 @@ def _03_dpsgd_step():
         return weights - lr * (total + noise) / divide_by
 
     total = gradients.sum(axis=0)
+    right = step(clipped.sum(axis=0), z * clip, expected_batch)
     return Entry(
         "vector",
-        step(clipped.sum(axis=0), z * clip, expected_batch),
+        right,
         (weights, X_batch, y_batch, z, clip, expected_batch, lr, seed),
         mistakes=[
             step(total, z * clip, expected_batch),  # no clipping
@@ -331,8 +359,9 @@ def _03_dpsgd_step():
             step(clipped.sum(axis=0), z * clip, 5),  # the batch's own size
             weights - lr * clipped.sum(axis=0) / expected_batch,  # no noise
             weights,
-            step(clipped.sum(axis=0), z * clip, expected_batch)[:3],  # intercept missing
+            right[:3],  # intercept missing
         ],
+        typed=[right.astype(np.float32)],
     )
 
 
@@ -341,18 +370,21 @@ def _03_data_norm():
         "number",
         math.sqrt(12),
         (12,),
-        mistakes=[12, 144, 6.0, math.sqrt(13)],
-        typed=[3.4641016],
+        mistakes=[12, 144, 6.0, math.sqrt(13), 3.46, 3.465],  # the last two rounded
+        typed=[3.4641016, np.float32(math.sqrt(12))],
     )
 
 
 def _03_epsilon_for_ceiling():
     tpr, fpr, delta = 0.01, 0.001, 1e-3
+    largest = math.log((tpr - delta) / fpr)  # 2.19722...
     return Entry(
         "number",
-        math.log((tpr - delta) / fpr),
+        largest,
         (tpr, fpr, delta),
-        mistakes=[math.log(tpr / fpr), (tpr - delta) / fpr, tpr / fpr, math.log(tpr)],
+        # ... and rounded UP (above the largest allowed), rounded down too far
+        mistakes=[math.log(tpr / fpr), (tpr - delta) / fpr, tpr / fpr, math.log(tpr), 2.1973, 2.19],
+        typed=[2.1972, np.float32(largest), math.floor(largest * 1e4) / 1e4],
     )
 
 
@@ -381,7 +413,9 @@ def _04_reconstructed():
         142.5,
         (update, scaler),
         {"feature": 0},
-        mistakes=[1.5, 4.0, 120.0],  # standardised value, the other feature, the mean
+        # standardised value, the other feature, the mean, another patient's nearby value
+        mistakes=[1.5, 4.0, 120.0, 142.5 * 1.04],
+        solution=["gradient_inversion"],
     )
 
 
@@ -395,7 +429,8 @@ def _04_malignant_share():
         share,
         (update,),
         {"lr": 0.5},
-        mistakes=[round(share, 2), 1 - share, update[-1], -update[-1] / 0.5],
+        mistakes=[round(share, 2), round(share, 4), 1 - share, update[-1], -update[-1] / 0.5, 8],
+        typed=[np.float32(share)],
     )
 
 
@@ -435,7 +470,8 @@ def _05_toy_decrypt():
         m,
         (),
         {"ciphertext": c, "p": p, "q": q},
-        mistakes=[without_mu, c % n, pow(c, lam, n), m + n],
+        mistakes=[without_mu, c % n, pow(c, lam, n), m + n, 12],
+        solution=["pow(c, lam", "(u - 1) // n"],
     )
 
 
@@ -443,21 +479,41 @@ def _05_packing():
     args = (public_key(), 10, 8.0, 24, 1000)
     encoder = encryption.PackedEncoder(24, 10, 8.0, public_key())
     expected = encoder.n_ciphertexts(1000)
+    hundred = encryption.PackedEncoder(24, 100, 8.0, public_key()).n_ciphertexts(1000)
+    # the notebook's 3072-bit key: phe's max_int has 3070 or 3071 bits, so 3069 or 3070 of
+    # capacity; either gives the same count at these slot sizes
+    other_key = math.ceil(1000 / ((3072 - 3) // encoder.slot_bits))
+    assert len({expected, hundred, other_key}) == 3, "the fixture must tell the slips apart"
     return Entry(
-        "integer", expected, args, mistakes=[1000, encoder.slots_per_ciphertext, expected + 1]
+        "integer",
+        expected,
+        args,
+        mistakes=[1000, encoder.slots_per_ciphertext, expected + 1, hundred, other_key],
+        solution=["PackedEncoder(24, 10", "n_ciphertexts"],
     )
 
 
 def _05_dropouts():
     return Entry(
-        "integer", 2, (), {"n_parties": 7, "threshold": 4, "dropped": 1}, mistakes=[3, 6, 4, 5]
+        "integer",
+        2,
+        (),
+        {"n_parties": 7, "threshold": 4, "dropped": 1},
+        mistakes=[3, 6, 4, 5],
+        solution=["minus the threshold", "7 - 1 - 4"],
     )
 
 
 def _06_local_noise():
     plan = types.SimpleNamespace(hospitals=("H1", "H2", "H3", "H4", "H5"), noise_std=0.8)
     aggregator = types.SimpleNamespace(plan=plan)
-    return Entry("number", math.sqrt(5) * 0.8, (aggregator,), mistakes=[0.8, 4.0, 3.2])
+    return Entry(
+        "number",
+        math.sqrt(5) * 0.8,
+        (aggregator,),
+        mistakes=[0.8, 4.0, 3.2, 0.8 / math.sqrt(5), 1.79],  # the last one rounded
+        solution=["Add the 5 variances", "sqrt(5) * noise_std", "sqrt(len("],
+    )
 
 
 def _06_other_hospital():
@@ -474,12 +530,21 @@ def _06_other_hospital():
 
 def _06_membership_ceiling():
     epsilon, delta = 0.5, 1e-5
+    ceiling = dp.max_membership_advantage(epsilon, delta)
     return Entry(
         "number",
-        dp.max_membership_advantage(epsilon, delta),
+        ceiling,
         (),
         {"epsilon": epsilon, "delta": delta},
-        mistakes=[math.exp(epsilon) - 1, dp.max_attacker_accuracy(epsilon, delta)],
+        mistakes=[
+            math.exp(epsilon) - 1,
+            dp.max_attacker_accuracy(epsilon, delta),
+            dp.max_membership_advantage(1.0, delta),  # the study's epsilon, not the board's
+            24.49,  # a percentage
+            0.24,
+        ],
+        typed=[round(ceiling, 3), np.float32(ceiling)],  # as the Correct message prints it
+        solution=["(e^eps - 1 + 2 delta) / (e^eps + 1)", "2 * DELTA"],
     )
 
 
@@ -574,7 +639,24 @@ def _07_scenario_pick():
 
 
 def _07_splits():
-    return Entry("integer", 120, (), {"n_splits": 30}, mistakes=[60, 30, 15, 900, 90, 42])
+    from scipy import stats
+
+    def half_width(k):
+        return stats.t.ppf(0.975, k - 1) / math.sqrt(k)
+
+    # with the t factor, as notebook 07's section 5 teaches: the fewest splits whose interval
+    # is at most half as wide as with 30
+    exact = min(k for k in range(31, 200) if half_width(k) <= half_width(30) / 2)
+    assert exact == 113
+    return Entry(
+        "integer",
+        120,
+        (),
+        {"n_splits": 30},
+        mistakes=[60, 30, 15, 900, 90, 42, exact - 1],
+        typed=[exact, 118],
+        solution=["1/sqrt(k n)", "4 * len(SPLITS)"],
+    )
 
 
 REGISTRY = {
@@ -735,6 +817,96 @@ def test_wrong_answers_are_refused_with_a_hint_that_does_not_give_the_answer(nam
         own = repr(answer) + str(answer)  # echoing the learner's own input is not a leak
         leaked = [s for s in secrets if s in message and s not in own]
         assert not leaked, f"{_describe(answer)}: the hint gives the answer {leaked}: {message}"
+        recipe = [s for s in e.solution if s.lower() in message.lower()]
+        assert not recipe, f"{_describe(answer)}: the hint gives the solution {recipe}: {message}"
+
+
+@pytest.mark.parametrize(
+    "leak", ["survivors now, minus the threshold", "the answer is 2.000", "try 7 - 1 - 4"]
+)
+def test_the_leak_guard_fails_a_hint_that_gives_the_answer(monkeypatch, leak):
+    """The test above is real: a hint holding the value or the recipe of the answer fails it."""
+
+    def leaky(answer, **kwargs):
+        raise ExerciseNotSolved(f"Exercise 4 (dropouts): got {answer!r}; {leak}.")
+
+    monkeypatch.setattr(exercises, "check_05_dropouts_tolerated", leaky)
+    with pytest.raises(AssertionError, match="gives the"):
+        test_wrong_answers_are_refused_with_a_hint_that_does_not_give_the_answer(
+            "check_05_dropouts_tolerated"
+        )
+
+
+def _hint(name: str, answer) -> str:
+    with pytest.raises(ExerciseNotSolved) as raised:
+        _call(name, answer)
+    return str(raised.value)
+
+
+def _rounded_up(value: float, digits: int) -> float:
+    return math.ceil(value * 10**digits) / 10**digits
+
+
+@pytest.mark.parametrize(
+    "name, answer, says",
+    [
+        # within rounding of the answer: the method is right, the value is rounded
+        ("check_00_uniqueness_with_birth_year", lambda x: round(x, 2) + 0.001, "close"),
+        ("check_01_homogeneous_share", lambda x: round(x, 2), "close"),
+        ("check_02_randomized_response", lambda x: round(x, 2), "close"),
+        ("check_03_data_norm", lambda x: 3.465, "close"),
+        ("check_04_malignant_share", lambda x: round(x, 4), "close"),
+        # an upper bound rounded up is refused, and says why
+        ("check_03_epsilon_for_ceiling", lambda x: _rounded_up(x, 3), "never up"),
+        # out of range: a count or a percentage where a share is asked
+        ("check_00_uniqueness_with_birth_year", lambda x: 57, "between 0 and 1"),
+        ("check_01_homogeneous_share", lambda x: 19, "between 0 and 1"),
+        ("check_06_membership_ceiling", lambda x: 100 * x, "between 0 and 1"),
+        # recognised slips
+        ("check_01_records_to_suppress", lambda x: 9, "dropna=False"),
+        ("check_02_randomized_response", lambda x: x + 0.05, "never collected"),
+        ("check_02_gaussian_sigma", lambda x: 2 * x, "check the sensitivity"),
+        ("check_04_reconstructed_feature", lambda x: 1.04 * x, "another patient"),
+        ("check_05_dropouts_tolerated", lambda x: 4, "REPORT"),
+        ("check_06_local_noise_std", lambda x: 0.8 / math.sqrt(5), "noisier"),
+        ("check_06_membership_ceiling", lambda x: dp.max_membership_advantage(1.0, 1e-5), "board"),
+        ("check_07_splits_for_half_width", lambda x: 900, "squares"),
+    ],
+)
+def test_recognised_mistakes_get_their_own_hint(name, answer, says):
+    assert says in _hint(name, answer(entry(name).expected))
+
+
+def test_packing_slips_are_named():
+    e = entry("check_05_ciphertexts_per_hospital")
+    hundred, other_key = e.mistakes[-2:]
+    assert "100 hospitals" in _hint("check_05_ciphertexts_per_hospital", hundred)
+    assert "3072-bit key" in _hint("check_05_ciphertexts_per_hospital", other_key)
+
+
+def test_a_hint_names_the_type_the_learner_gave():
+    e = entry("check_01_differencing")
+    with_target = int(e.expected[0])
+    message = _hint("check_01_differencing", [with_target + 5, with_target + 4])
+    assert f"[{with_target + 5}, {with_target + 4}]" in message and "ndarray" not in message
+
+
+def test_personalised_mse_states_the_comparison_it_asks_about():
+    e = entry("check_04_personalised_mse")
+    hospital, test, start = e.inputs
+    alone = (
+        federated.local_only_training(
+            [hospital], epochs=200, lr=0.1, scaling="own", test_data=[test]
+        )
+        .table["loss"]
+        .iloc[0]
+    )
+    before = federated.loss(start, *test, model="linear")
+    message = _call("check_04_personalised_mse", e.expected)
+    assert f"{before:.0f} for the federated model" in message
+    assert f"{alone:.0f} for the hospital trained alone" in message
+    verdict = "better" if e.expected < alone else "worse"
+    assert f"{verdict} than training alone" in message
 
 
 @pytest.mark.parametrize("name", NAMES)

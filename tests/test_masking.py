@@ -167,6 +167,9 @@ def test_the_cost_record_counts_bytes_and_rounds():
     # each hospital: 2 public keys, 3 encrypted share pairs; survivors: 100 values, 4 shares
     per_blob = 12 + 2 * 66 + 16
     assert cost.bytes_up == 4 * 64 + 4 * 3 * per_blob + 3 * 8 * 100 + 3 * 4 * 68
+    # every hospital gets all 4 key pairs and its 3 share blobs; the 3 survivors, who reported
+    assert cost.bytes_down == 4 * 4 * 64 + 4 * 3 * per_blob + 3 * 3 * 2
+    assert cost.bytes_down_per_party == cost.bytes_down / 4
     assert cost.key_agreements > 0 and cost.client_seconds >= 0
 
 
@@ -200,6 +203,59 @@ def test_masked_fedavg_is_plain_fedavg_including_a_dropout(task):
         )
     with pytest.raises(TypeError, match="encode_as"):
         aggregator.encode(np.zeros(31), 10)
+
+
+def _bytes_sent(protocol: masking.MaskingRound) -> tuple[int, int]:
+    """(up, down) of one round, from the messages themselves (what the server saw and relayed)."""
+    view = protocol.server_view
+    keys = sum(len(channel) + len(mask) for channel, mask in view["public keys"])
+    blobs = sum(len(blob) for blob in view["encrypted shares"].values())
+    vectors = sum(vector.nbytes for vector in view["masked vectors"].values())
+    revealed = view["revealed shares"]
+    shares = [s for kind in revealed.values() for per_party in kind.values() for s in per_party]
+    share_bytes = sum(2 + len(masking._field_bytes(value)) for _, value in shares)  # (x, f(x))
+    survivors = len(view["masked vectors"])
+    up = keys + blobs + vectors + share_bytes  # every hospital's keys and shares, then survivors'
+    # every hospital receives every key pair and its own shares; survivors the list of who reported
+    down = protocol.n_parties * keys + blobs + survivors * survivors * 2
+    return up, down
+
+
+def test_the_history_counts_every_byte_the_protocol_sends(task):
+    """bytes_up and bytes_down of a masked FedAvg run equal the bytes of the messages sent."""
+    rounds = []
+
+    class Recording(masking.MaskingAggregator):
+        def select(self, round_number, hospitals, rng):
+            asked = super().select(round_number, hospitals, rng)
+            rounds.append(self._round)
+            return asked
+
+    hospitals = federated.make_hospitals(task.hospital_data)
+    aggregator = Recording(evaluation.WEIGHT_BOUND, task.n_train, threshold=3)
+    lost = {2: ["H2"], 3: ["H1", "H4"]}  # dropped after the key exchange
+    run = federated.federated_averaging(hospitals, 3, 1, 1.0, aggregator=aggregator, dropped=lost)
+    broadcast = 5 * 8 * (task.n_features + 1)  # the global weights, to every hospital asked
+    for protocol, (_, row) in zip(rounds, run.history.iloc[1:].iterrows(), strict=True):
+        up, down = _bytes_sent(protocol)
+        assert (row["bytes_up"], row["bytes_down"]) == (up, down + broadcast)
+        assert (up, down) == (protocol.bytes_up, protocol.bytes_down)  # the round's own count
+    # the protocol's downloads are most of a round's: 5 x 5 key pairs, 20 share blobs, the list
+    assert run.history["bytes_down"].iloc[1] == 5 * 5 * 64 + 20 * 160 + 5 * 5 * 2 + broadcast
+    # through a DP aggregator (central noise over masking) the same bytes are counted
+    plan = dp_learning.DPFederatedPlan(
+        epsilon=1.0,
+        delta=1e-5,
+        rounds=2,
+        clip_norm=1.0,
+        lr=2.0,
+        hospitals=[f"H{i + 1}" for i in range(5)],
+        total_patients=task.n_train,
+    )
+    inner = masking.MaskingAggregator(plan.lr * plan.clip_norm, 1)
+    dp_run, _ = dp_learning.dp_federated_averaging(plan, task.hospital_data, inner=inner, rng=0)
+    assert dp_run.history["bytes_down"].iloc[1:].tolist() == [4850 + broadcast] * 2
+    assert (dp_run.history["bytes_up"].iloc[1:] == run.history["bytes_up"].iloc[1]).all()
 
 
 def test_central_dp_over_masking_is_the_plain_dp_model(task):

@@ -181,9 +181,12 @@ def test_every_certified_epsilon_is_a_finite_non_negative_number(z, q, steps, de
     assert math.isfinite(eps) and eps >= 0
 
 
-@settings(max_examples=10, deadline=None)
+# Calibrating at large epsilon with little noise takes the PLD accountant about 10 s a
+# setting; epsilon up to 4 and five examples keep the property fast (benchmarks/dp.py
+# calibrates at 8; test_accounting checks calibrations under an independent accountant).
+@settings(max_examples=5, deadline=None)
 @given(
-    epsilon=st.floats(0.1, 20.0),
+    epsilon=st.floats(0.1, 4.0),
     q=st.sampled_from([0.01, 0.1, 1.0]),
     steps=st.integers(1, 300),
     accountant=st.sampled_from(accounting.ACCOUNTANTS),
