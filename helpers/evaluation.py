@@ -981,7 +981,7 @@ def standard_configurations(
             add(
                 "FedAvg + masking",
                 fedavg,
-                "nobody holds a key; fewer than a majority of the parties collude",
+                "nobody holds a key; fewer than t parties collude (t, the threshold, a majority)",
                 family,
                 model_key="fedavg",
                 cost_key=family,
