@@ -38,7 +38,7 @@ from sklearn.linear_model import LogisticRegression
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers import dp_learning, evaluation, federated  # noqa: E402
-from helpers._progress import progress  # noqa: E402
+from helpers.progress import progress  # noqa: E402
 
 EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0)
 DELTA = 1e-5

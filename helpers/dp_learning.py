@@ -23,9 +23,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from helpers import accounting, dp, federated
-from helpers._progress import progress as progress_bar
 from helpers._validation import RandomState, check_choice, check_integer, check_real, check_rng
 from helpers.dp import check_delta, check_epsilon
+from helpers.progress import progress as progress_bar
 
 # ------------------------------------------------------------------ DP-SGD logistic regression
 

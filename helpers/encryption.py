@@ -59,9 +59,9 @@ import phe
 from phe import EncodedNumber, EncryptedNumber, PaillierPrivateKey, PaillierPublicKey
 from phe.util import mulmod, powmod
 
-from helpers._progress import progress as _progress
 from helpers._validation import check_choice, check_integer, check_real, check_real_array
 from helpers.federated import Aggregator
+from helpers.progress import progress as _progress
 
 #: NIST SP 800-57 Part 1 Rev. 5, "Recommendation for Key Management: Part 1 - General"
 #: (E. Barker, May 2020, https://doi.org/10.6028/NIST.SP.800-57pt1r5). Table 2 gives a

@@ -54,8 +54,8 @@ from scipy import stats
 
 from helpers import data as kit_data
 from helpers import federated
-from helpers._progress import progress as _progress
 from helpers._validation import RandomState, check_choice, check_integer, check_real, check_rng
+from helpers.progress import progress as _progress
 
 # --------------------------------------------------------------------------- the task
 

@@ -103,8 +103,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from helpers._progress import progress as _progress
 from helpers._validation import RandomState, check_choice, check_integer, check_real, check_rng
+from helpers.progress import progress as _progress
 
 MODELS = ("logistic", "linear")
 _WEIGHT_BYTES = np.dtype(np.float64).itemsize

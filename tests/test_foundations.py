@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from helpers import _validation as v
 from helpers import claims, exercises, plotting
-from helpers._progress import progress
+from helpers.progress import progress
 
 
 def test_check_rng_accepts_seed_generator_none_and_rejects_others():

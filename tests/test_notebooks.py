@@ -120,7 +120,7 @@ def test_progress_bars_leave_one_finished_line_per_loop(path):
 def test_a_progress_bar_is_one_display_updated_in_place(tmp_path):
     path = _tiny_notebook(
         tmp_path,
-        "import time\nfrom helpers._progress import progress\n"
+        "import time\nfrom helpers.progress import progress\n"
         "for _ in progress(range(40), enabled=True, desc='rounds'):\n    time.sleep(0.04)",
     )
     executed, _ = nb.execute(path)
