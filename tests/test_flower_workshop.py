@@ -1308,16 +1308,6 @@ def _secure_run(dep: Deployment, output: Path, standardisation: str = "pooled"):
     )
 
 
-def _waited(run, result: dict) -> dict:
-    """The scenario's result with the run's return code (None if it outlived RUN_TIMEOUT)."""
-    try:
-        run.wait(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pass
-    result["returncode"] = run.poll()
-    return result
-
-
 def _scenario_secure_three(workdir: Path) -> dict:
     """SecAgg+ with three SuperNodes: one secure standardisation sum and one round."""
     dep = Deployment(workdir)
@@ -1326,7 +1316,12 @@ def _scenario_secure_three(workdir: Path) -> dict:
     for partition in range(3):
         dep.start_supernode(partition, 3)
     run = _secure_run(dep, result["output"])
-    return _waited(run, result)
+    try:
+        run.wait(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    result["returncode"] = run.poll()
+    return result
 
 
 def _scenario_secure_dropout(workdir: Path) -> dict:
@@ -1378,7 +1373,12 @@ def _scenario_hostile_tls(workdir: Path) -> dict:
             output=str(result["output"]),
         )
     )
-    return _waited(run, result)
+    try:
+        run.wait(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    result["returncode"] = run.poll()
+    return result
 
 
 def _scenario_central_dp(workdir: Path) -> dict:
@@ -1403,7 +1403,12 @@ def _scenario_central_dp(workdir: Path) -> dict:
             output=str(result["output"]),
         )
     )
-    return _waited(run, result)
+    try:
+        run.wait(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    result["returncode"] = run.poll()
+    return result
 
 
 SCENARIOS = {
