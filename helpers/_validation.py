@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
+# pandas is imported where a check needs it, not here: the workshop's Flower ClientApp
+# starts a fresh process for every message and uses only the numeric checks.
 
 RandomState = np.random.Generator | int | None
 
@@ -100,7 +106,8 @@ def check_real_array(values, name: str) -> np.ndarray:
     """
     if isinstance(values, (str, bytes)):
         raise TypeError(f"{name} must hold real numbers; got text {values!r}")
-    if isinstance(values, (pd.Series, pd.Index, pd.DataFrame)):
+    pd = sys.modules.get("pandas")  # not imported: values cannot be a pandas object
+    if pd is not None and isinstance(values, (pd.Series, pd.Index, pd.DataFrame)):
         frame = values.to_frame() if isinstance(values, (pd.Series, pd.Index)) else values
         for column, dtype in frame.dtypes.items():
             if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
@@ -153,6 +160,8 @@ def check_choice(value, name: str, choices: Iterable[str]) -> str:
 
 def check_columns(df: pd.DataFrame, columns: Iterable[str], name: str = "df") -> list[str]:
     """Check that ``df`` is a non-empty DataFrame holding every column in ``columns``."""
+    import pandas as pd
+
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{name} must be a pandas DataFrame; got {type(df).__name__}")
     columns = [columns] if isinstance(columns, str) else list(columns)
@@ -202,6 +211,8 @@ def comparable_values(values: pd.Series, name: str) -> pd.Series:
     Missing values stay missing (None for text, NaN for numbers, NaT for dates). Raises
     ValueError (naming ``name``) for a column that mixes kinds of values.
     """
+    import pandas as pd
+
     if isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype(object)
     if pd.api.types.is_bool_dtype(values.dtype):
@@ -230,6 +241,8 @@ def comparable_values(values: pd.Series, name: str) -> pd.Series:
 
 
 def _value_kind(value) -> str:
+    import pandas as pd
+
     if isinstance(value, (bool, np.bool_)):
         return "bool"
     if isinstance(value, str):
@@ -247,6 +260,8 @@ def _normalise_text(text: str):
 
 
 def _comparable_numbers(values: pd.Series, name: str) -> pd.Series:
+    import pandas as pd
+
     objects = values.to_numpy(dtype=object, na_value=None) if values.dtype == object else None
     if objects is not None:
         for item in objects:
