@@ -88,7 +88,7 @@ else
 endif
 
 test: $(VENV)/.installed-test $(AXE)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	@for script in benchmarks/*.py; do \

@@ -6,41 +6,30 @@ node; a node can be made to drop out from a given exchange on, or to forge its r
 They check the server's own validation and aggregation against forged replies, Flower's
 SecAgg+ against the kit's fixed-point arithmetic, and the dropout rules.
 
-The slow test starts real ``flower-superlink`` / ``flower-supernode`` processes on
-127.0.0.1 (free ports; several deployments at once, since each mostly waits on Flower's
-polling) and runs the app with ``flwr run``: SecAgg+ with three SuperNodes, one of them
-killed mid-run; hostile SuperNodes over TLS with a certificate the test makes. Every
-process it starts (and their children) is stopped afterwards, also when the test fails.
-Offline: telemetry, the update check and runtime dependency installation are switched
-off; FLWR_HOME is a temporary folder.
+The loopback tests read what real ``flower-superlink`` / ``flower-supernode`` processes on
+127.0.0.1 did under ``flwr run`` (tests/flower_loopback.py starts them in the background
+when the tests are collected): SecAgg+ with three SuperNodes, one of them killed in round
+2; hostile SuperNodes over TLS with a certificate made by the README's commands; central
+DP's printed epsilon. Every process a scenario starts (and their children) is stopped when
+its run ends, and the tests check that none outlived it.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import os
 import random
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import sysconfig
-import tempfile
-import threading
-import time
 import tomllib
-from pathlib import Path
 
+import flower_loopback
 import numpy as np
 import pytest
+from flower_loopback import APP, LOCAL_EPOCHS, LR, ROOT, SPLIT_SEED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "workshop" / "flower"
 sys.path.insert(0, str(APP))
 
 pytest.importorskip("flwr", reason="the workshop needs requirements-flower.txt installed")
@@ -77,11 +66,7 @@ from helpers.federated import (  # noqa: E402
     federated_standardisation,
 )
 
-BIN = Path(sysconfig.get_path("scripts"))  # this environment's flwr, flower-* commands
 ROUNDS = 2
-LOCAL_EPOCHS = 4
-LR = 0.5
-SPLIT_SEED = 2024
 CLIP = task.DEFAULT_CLIP_NORMS["breast_cancer"]
 DEFAULTS = tomllib.loads((APP / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["config"]
 
@@ -238,12 +223,14 @@ def _run(partitions, tmp_path, num_partitions=None, drop_from=None, forge=None, 
     return np.load(output), grid
 
 
-def _fedavg(partitions, num_partitions, rounds=ROUNDS, scaler_from=None, **kwargs):
-    """The kit's in-process FedAvg of ``partitions``, standardised over ``scaler_from``."""
+def _fedavg(partitions, num_partitions, rounds=ROUNDS, scaler_from=None, scaler=None, **kwargs):
+    """The kit's in-process FedAvg of ``partitions``, standardised over ``scaler_from`` (or
+    by ``scaler``, e.g. the public one)."""
     hospitals = _hospitals(num_partitions, partitions, **kwargs)
-    scaler = federated_standardisation(
-        _hospitals(num_partitions, scaler_from or partitions, **kwargs), apply=False
-    )
+    if scaler is None:
+        scaler = federated_standardisation(
+            _hospitals(num_partitions, scaler_from or partitions, **kwargs), apply=False
+        )
     for h in hospitals:
         h.standardise(scaler)
     return federated_averaging(hospitals, rounds, LOCAL_EPOCHS, LR, rng=SPLIT_SEED)
@@ -274,10 +261,7 @@ def test_public_standardisation_sends_labels_only(task_identity, tmp_path, secur
         expected = _fixed_point_fedavg([0, 1, 2], 3, public=True)
         np.testing.assert_allclose(saved["weights"], expected, rtol=0, atol=1e-10)
     else:
-        hospitals = _hospitals(3)
-        for h in hospitals:
-            h.standardise(task.public_standardiser("breast_cancer"))
-        reference = federated_averaging(hospitals, ROUNDS, LOCAL_EPOCHS, LR, rng=SPLIT_SEED)
+        reference = _fedavg([0, 1, 2], 3, scaler=task.public_standardiser("breast_cancer"))
         np.testing.assert_allclose(saved["weights"], reference.weights, rtol=1e-9, atol=1e-12)
 
 
@@ -857,245 +841,6 @@ def test_a_broken_hospital_refuses_to_encode_under_secaggplus(task_identity, tmp
     assert list(np.load(tmp_path / "m.npz")["trained_hospitals"]) == [2, 2]
 
 
-# --- on real loopback deployments ---------------------------------------------------------
-
-START_TIMEOUT = 60  # seconds for a SuperLink to listen
-RUN_TIMEOUT = 600  # seconds for one `flwr run` to finish (generous: the machine is shared)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _children() -> dict[int, list[int]]:
-    """parent pid -> child pids, from /proc (Linux)."""
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
-def _descendants(pid: int) -> list[int]:
-    tree, found, todo = _children(), [], [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """True if the process exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-class Deployment:
-    """The processes of one loopback deployment; stop() ends every one of them.
-
-    ``tls``: None (``--insecure``) or the folder holding ``ca.crt``, ``server.pem`` and
-    ``server.key`` for the SuperLink (SuperNodes and ``flwr`` get only ``ca.crt``).
-    """
-
-    def __init__(self, workdir: Path, tls: Path | None = None):
-        self.workdir = workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.home = workdir / "flwr_home"
-        self.home.mkdir()
-        self.tls = tls
-        self.env = {
-            **os.environ,
-            "FLWR_HOME": str(self.home),
-            # SuperExec and the app processes are found on PATH: use this interpreter's.
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "FLWR_TELEMETRY_ENABLED": "0",
-            "FLWR_DISABLE_UPDATE_CHECK": "1",
-            "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.known: set[int] = set()
-        self.logs: dict[str, Path] = {}
-        self.port = 0
-
-    def start(self, name: str, args: list[str]) -> subprocess.Popen:
-        log = self.workdir / f"{name}.log"
-        self.logs[name] = log
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [str(BIN / args[0]), *args[1:]],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                cwd=self.workdir,
-                start_new_session=True,
-            )
-        self.procs[name] = proc
-        self.known.add(proc.pid)
-        return proc
-
-    def _security(self, role: str) -> list[str]:
-        if self.tls is None:
-            return ["--insecure"]  # loopback tests only; see docs/workshop_flower.md for TLS
-        if role == "superlink":
-            return [
-                "--ssl-ca-certfile",
-                str(self.tls / "ca.crt"),
-                "--ssl-certfile",
-                str(self.tls / "server.pem"),
-                "--ssl-keyfile",
-                str(self.tls / "server.key"),
-            ]
-        return ["--root-certificates", str(self.tls / "ca.crt")]
-
-    def start_superlink(self) -> None:
-        self.port = _free_port()
-        proc = self.start(
-            "superlink",
-            [
-                "flower-superlink",
-                *self._security("superlink"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--disable-runtime-dependency-installation",
-            ],
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _listening(self.port):
-            assert time.monotonic() < deadline, "SuperLink did not start\n" + self.tail()
-            assert proc.poll() is None, "SuperLink exited\n" + self.tail()
-            time.sleep(0.3)
-        connection = (
-            "insecure = true"
-            if self.tls is None
-            else f'root-certificates = "{self.tls / "ca.crt"}"'
-        )
-        (self.home / "config.toml").write_text(
-            '[superlink]\ndefault = "loopback"\n\n'
-            f'[superlink.loopback]\naddress = "127.0.0.1:{self.port}"\n{connection}\n'
-        )
-
-    def start_supernode(self, partition: int, num_partitions: int, extra: str = "") -> None:
-        self.start(
-            f"supernode{partition}",
-            [
-                "flower-supernode",
-                *self._security("supernode"),
-                "--superlink",
-                f"127.0.0.1:{self.port}",
-                "--port",
-                str(_free_port()),
-                "--node-config",
-                f"partition-id={partition} num-partitions={num_partitions} {extra}".strip(),
-            ],
-        )
-
-    def run(self, overrides: str) -> subprocess.Popen:
-        """Start ``flwr run`` of the workshop app; its output goes to run.log."""
-        self.logs["run"] = self.workdir / "run.log"
-        with self.logs["run"].open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    str(BIN / "flwr"),
-                    "run",
-                    str(APP),
-                    "loopback",
-                    "--run-config",
-                    overrides,
-                    "--stream",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                cwd=self.workdir,
-                start_new_session=True,
-            )
-        self.procs["run"] = proc
-        self.known.add(proc.pid)
-        return proc
-
-    def text(self, name: str) -> str:
-        log = self.logs.get(name)
-        return log.read_text(errors="replace") if log and log.exists() else ""
-
-    def remember_children(self) -> None:
-        for proc in self.procs.values():
-            self.known.update(_descendants(proc.pid))
-
-    def kill(self, name: str) -> None:
-        """SIGKILL a process and its children at once: a laptop that vanishes."""
-        proc = self.procs[name]
-        self.remember_children()
-        for pid in [proc.pid, *_descendants(proc.pid)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        proc.wait(timeout=10)
-
-    def tail(self, lines: int = 40) -> str:
-        parts = []
-        for name in self.logs:
-            text = self.text(name).splitlines()[-lines:]
-            parts.append(f"--- {name}\n" + "\n".join(text))
-        return "\n".join(parts)
-
-    def stop(self) -> list[int]:
-        """Terminate every started process and its descendants; return any still alive."""
-        self.remember_children()
-        # flwr run, SuperNodes, then the SuperLink; SuperExec children watch their parent.
-        for proc in reversed(list(self.procs.values())):
-            for pid in [*_descendants(proc.pid), proc.pid]:
-                if _alive(pid):
-                    try:
-                        os.kill(pid, signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
-        deadline = time.monotonic() + 15
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        while time.monotonic() < deadline and any(_alive(p) for p in self.known):
-            time.sleep(0.2)
-        for pid in self.known:
-            if _alive(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        time.sleep(0.5)
-        return sorted(p for p in self.known if _alive(p))
-
-
 # --- central DP ------------------------------------------------------------------------------
 
 DP = {
@@ -1259,286 +1004,64 @@ def test_the_connection_step_is_idempotent_and_repairs_a_duplicate(tmp_path, mon
         connect.connect("classroom", "127.0.0.1:8000", str(tmp_path / "missing.crt"))
 
 
-# --- loopback scenarios, run side by side --------------------------------------------------
+# --- on real loopback deployments (tests/flower_loopback.py runs them in the background) ---
 
 
-def _certificates(folder: Path) -> Path:
-    """A CA and a server certificate for 127.0.0.1, made by the README's own commands."""
-    folder.mkdir(parents=True)
-    readme = (APP / "README.md").read_text()
-    block = re.search(r"```bash\n(# make-certificates.*?)```", readme, re.S)
-    assert block, "the README's make-certificates block is missing"
-    script = block.group(1).replace("IP=INSTRUCTOR_IP", "IP=127.0.0.1")
-    if subprocess.run(["which", "openssl"], capture_output=True).returncode != 0:
-        pytest.skip("openssl is not installed")
-    subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-        timeout=120,
+def _finished(name: str) -> tuple[dict, dict]:
+    """The scenario's record and its saved model; fails with the logs' tails if it did not
+    end cleanly, and if any process it started outlived it."""
+    record = flower_loopback.result(name)
+    if "skip" in record:
+        pytest.skip(record["skip"])
+    assert "error" not in record, record["error"]
+    assert record["returncode"] is not None, (
+        f"flwr run did not finish within {flower_loopback.RUN_TIMEOUT} s\n" + record["tail"]
     )
-    assert {"ca.crt", "server.pem", "server.key"} <= {p.name for p in folder.iterdir()}
-    return folder
+    assert record["returncode"] == 0, record["tail"]
+    assert not record["survivors"], f"processes still running after shutdown: {record}"
+    output = record["folder"] / "final_model.npz"
+    assert output.exists(), record["tail"]
+    return record, dict(np.load(output))
 
 
-def _overrides(**settings) -> str:
-    parts = []
-    for key, value in settings.items():
-        key = key.replace("_", "-")
-        parts.append(f'{key}="{value}"' if isinstance(value, str) else f"{key}={value}")
-    return " ".join(parts)
-
-
-def _secure_run(dep: Deployment, output: Path, standardisation: str = "pooled"):
-    return dep.run(
-        _overrides(
-            num_server_rounds=1,
-            local_epochs=LOCAL_EPOCHS,
-            lr=LR,
-            split_seed=SPLIT_SEED,
-            min_hospitals=3,
-            wait_seconds=120,
-            round_timeout=RUN_TIMEOUT,
-            evaluate_every=0,
-            secure_aggregation="secaggplus",
-            standardisation=standardisation,
-            output=str(output),
-        )
-    )
-
-
-def _scenario_secure_three(workdir: Path) -> dict:
-    """SecAgg+ with three SuperNodes: one secure standardisation sum and one round."""
-    dep = Deployment(workdir)
-    result = {"deployment": dep, "output": workdir / "final_model.npz"}
-    dep.start_superlink()
-    for partition in range(3):
-        dep.start_supernode(partition, 3)
-    run = _secure_run(dep, result["output"])
-    try:
-        run.wait(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pass
-    result["returncode"] = run.poll()
-    return result
-
-
-def _scenario_secure_dropout(workdir: Path) -> dict:
-    """Hospital 3 is killed in round 1, after sharing its keys (public scaling: shorter)."""
-    dep = Deployment(workdir)
-    result = {"deployment": dep, "output": workdir / "final_model.npz"}
-    dep.start_superlink()
-    for partition in range(3):
-        dep.start_supernode(partition, 3)
-    run = _secure_run(dep, result["output"], standardisation="public")
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while run.poll() is None and time.monotonic() < deadline:
-        # Its SuperNode logs "[RUN .., ROUND 1]" and "Receiving: train message" for each
-        # SecAgg+ stage; the third of round 1 asks for its masked vector. Killed then (with
-        # its children, as a laptop that vanishes), it has shared its keys but never sends
-        # the vector: the other two must unmask their sum without it.
-        round_one = dep.text("supernode2").split("ROUND 1]", 1)
-        if (
-            "killed" not in result
-            and len(round_one) == 2
-            and round_one[1].count("Receiving: train") >= 3
-        ):
-            dep.kill("supernode2")
-            result["killed"] = time.monotonic()
-        time.sleep(0.2)
-    result["returncode"] = run.poll()
-    return result
-
-
-def _scenario_hostile_tls(workdir: Path) -> dict:
-    """Over TLS: two honest hospitals and three that send NaN, 10**9 and a negative count."""
-    dep = Deployment(workdir, tls=_certificates(workdir / "tls"))
-    result = {"deployment": dep, "output": workdir / "final_model.npz"}
-    dep.start_superlink()
-    faults = {2: "nan", 3: "huge-count", 4: "negative-count"}
-    for partition in range(5):
-        fault = faults.get(partition)
-        dep.start_supernode(partition, 5, f'fault="{fault}"' if fault else "")
-    run = dep.run(
-        _overrides(
-            num_server_rounds=1,
-            local_epochs=LOCAL_EPOCHS,
-            lr=LR,
-            split_seed=SPLIT_SEED,
-            min_hospitals=5,
-            wait_seconds=120,
-            round_timeout=RUN_TIMEOUT,
-            evaluate_every=0,
-            output=str(result["output"]),
-        )
-    )
-    try:
-        run.wait(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pass
-    result["returncode"] = run.poll()
-    return result
-
-
-def _scenario_central_dp(workdir: Path) -> dict:
-    """Central DP over two SuperNodes: the printed epsilon is the accountant's."""
-    dep = Deployment(workdir)
-    result = {"deployment": dep, "output": workdir / "final_model.npz", "z": 1.5, "rounds": 2}
-    dep.start_superlink()
-    for partition in range(2):
-        dep.start_supernode(partition, 2)
-    run = dep.run(
-        _overrides(
-            standardisation="public",
-            num_server_rounds=result["rounds"],
-            split_seed=SPLIT_SEED,
-            min_hospitals=2,
-            wait_seconds=120,
-            round_timeout=RUN_TIMEOUT,
-            evaluate_every=0,
-            central_dp="gaussian",
-            dp_noise_multiplier=result["z"],
-            dp_epsilon=20.0,
-            output=str(result["output"]),
-        )
-    )
-    try:
-        run.wait(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pass
-    result["returncode"] = run.poll()
-    return result
-
-
-SCENARIOS = {
-    "secure_three": _scenario_secure_three,
-    "secure_dropout": _scenario_secure_dropout,
-    "hostile_tls": _scenario_hostile_tls,
-    "central_dp": _scenario_central_dp,
-}
-
-
-class _Loopback:
-    """The loopback scenarios, run side by side in a background thread (each mostly waits
-    on Flower's polling), started with this module's first test so that they overlap with
-    the in-process tests; ``results()`` waits for them."""
-
-    def __init__(self):
-        # Not pytest's basetemp: other pytest sessions on a shared machine prune old ones.
-        self.root = Path(tempfile.mkdtemp(prefix="flower-workshop-"))
-        self.started = time.monotonic()
-        self.done = threading.Event()
-        self._results: dict = {}
-        threading.Thread(target=self._run_all, daemon=True).start()
-
-    def _run_all(self):
-        from concurrent.futures import ThreadPoolExecutor
-
-        def timed(name):
-            result = SCENARIOS[name](self.root / name)
-            result["seconds"] = time.monotonic() - self.started
-            return result
-
-        try:
-            with ThreadPoolExecutor(len(SCENARIOS)) as pool:
-                futures = {name: pool.submit(timed, name) for name in SCENARIOS}
-                for name, future in futures.items():
-                    try:
-                        self._results[name] = future.result()
-                    except BaseException as error:  # reported by the scenario's own test
-                        self._results[name] = {"error": error}
-        finally:
-            self.done.set()
-
-    def results(self) -> dict:
-        assert self.done.wait(timeout=2 * RUN_TIMEOUT), "the loopback scenarios did not finish"
-        return self._results
-
-    def stop(self) -> list[int]:
-        """Stop every deployment at once; return the pids of any survivors."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.done.wait(timeout=2 * RUN_TIMEOUT)
-        deployments = [r["deployment"] for r in self._results.values() if "deployment" in r]
-        with ThreadPoolExecutor(max(1, len(deployments))) as pool:
-            survivors = [pid for found in pool.map(Deployment.stop, deployments) for pid in found]
-        shutil.rmtree(self.root, ignore_errors=True)
-        return survivors
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _loopback_runs(request):
-    """Start the loopback scenarios at this module's first test, if any loopback test runs."""
-    if not any("loopback" in item.name for item in request.session.items):
-        yield None
-        return
-    runs = _Loopback()
-    try:
-        yield runs
-    finally:
-        survivors = runs.stop()
-        assert not survivors, f"processes still running after shutdown: {survivors}"
-
-
-@pytest.fixture
-def loopback(_loopback_runs):
-    results = _loopback_runs.results()
-    print(
-        "loopback scenarios finished after (s): "
-        + ", ".join(f"{name} {r.get('seconds', float('nan')):.0f}" for name, r in results.items())
-    )
-    return results
-
-
-def _finished(result) -> tuple[Deployment, dict]:
-    if "error" in result:
-        raise result["error"]
-    dep = result["deployment"]
-    if result["returncode"] is None:
-        pytest.fail(f"flwr run did not finish within {RUN_TIMEOUT} s\n" + dep.tail())
-    dep.remember_children()
-    assert result["returncode"] == 0, dep.tail(80)
-    assert result["output"].exists(), dep.tail(80)
-    return dep, dict(np.load(result["output"]))
-
-
-@pytest.mark.slow
-def test_loopback_secaggplus_with_three_supernodes_equals_fedavg(loopback):
-    dep, saved = _finished(loopback["secure_three"])
-    run_log = dep.text("run")
-    # The kit's FedAvg of the same fixed-point numbers to floating-point rounding, and plain
-    # FedAvg (and the plain pooled scaler) to the fixed point's precision.
-    assert list(saved["trained_hospitals"]) == [3], run_log[-4000:]
-    np.testing.assert_allclose(
-        saved["weights"], _fixed_point_fedavg([0, 1, 2], 3, rounds=1), rtol=0, atol=1e-10
-    )
-    plain = _fedavg([0, 1, 2], 3, rounds=1)
-    assert 0 < np.abs(saved["weights"] - plain.weights).max() < 1e-4
-    np.testing.assert_allclose(saved["feature_mean"], _scaler([0, 1, 2], 3).mean, rtol=1e-5)
-    assert "SecAgg+ sum of 3 hospitals, 569 patients" in run_log
+@pytest.mark.loopback
+def test_loopback_secaggplus_with_three_supernodes_equals_fedavg():
+    record, saved = _finished("secure_with_a_dropout")
+    run_log = record["logs"]["run"]
+    # Round 1, all three: the kit's FedAvg of the same fixed-point numbers to floating-point
+    # rounding, and plain FedAvg to the fixed point's precision.
+    assert list(saved["trained_hospitals"]) == [3, 2], run_log[-4000:]
+    round_one = saved["weights_per_round"][0]
+    reference = _fixed_point_fedavg([0, 1, 2], 3, rounds=1, public=True)
+    np.testing.assert_allclose(round_one, reference, rtol=0, atol=1e-10)
+    plain = _fedavg([0, 1, 2], 3, rounds=1, scaler=task.public_standardiser("breast_cancer"))
+    assert 0 < np.abs(round_one - plain.weights).max() < 1e-4
+    assert "round 1: SecAgg+ sum of 3 hospitals, 569 patients" in run_log
     # The server never logged a single hospital's update or moments, only sums.
     assert "weights [" not in run_log and "patients [" not in run_log
 
 
-@pytest.mark.slow
-def test_loopback_secaggplus_survives_a_killed_supernode(loopback):
-    dep, saved = _finished(loopback["secure_dropout"])
-    run_log = dep.text("run")
-    assert "killed" in loopback["secure_dropout"], "the SuperNode was never killed\n" + dep.tail()
-    # All three asked, the two that stayed in the sum.
-    assert list(saved["trained_hospitals"]) == [2], run_log[-4000:]
-    reference = _fixed_point_fedavg([0, 1, 2], 3, rounds=1, drop=(1, [0, 1]), public=True)
+@pytest.mark.loopback
+def test_loopback_secaggplus_survives_a_killed_supernode():
+    record, saved = _finished("secure_with_a_dropout")
+    run_log = record["logs"]["run"]
+    assert record.get("killed"), "the SuperNode was never killed\n" + record["tail"]
+    # Round 2: all three asked, the two that stayed in the sum; from that round on the run
+    # is the in-process FedAvg of those two.
+    assert list(saved["trained_hospitals"]) == [3, 2], run_log[-4000:]
+    reference = _fixed_point_fedavg([0, 1, 2], 3, rounds=2, drop=(2, [0, 1]), public=True)
     np.testing.assert_allclose(saved["weights"], reference, rtol=0, atol=1e-10)
-    assert re.search(r"node \d+ dropped out at (share_keys|collect_masked_vectors)", run_log)
-    assert "SecAgg+ sum of 2 hospitals, 380 patients" in run_log
+    dropped = r"round 2: node \d+ dropped out at (share_keys|collect_masked_vectors)"
+    assert re.search(dropped, run_log), run_log[-4000:]
+    assert "round 2: SecAgg+ sum of 2 hospitals, 380 patients" in run_log
 
 
-@pytest.mark.slow
-def test_loopback_hostile_supernodes_over_tls_are_excluded(loopback):
-    dep, saved = _finished(loopback["hostile_tls"])
-    run_log = dep.text("run")
-    assert "--insecure" not in " ".join(map(str, dep.procs["superlink"].args))
+@pytest.mark.loopback
+def test_loopback_hostile_supernodes_over_tls_are_excluded():
+    record, saved = _finished("hostile_over_tls")
+    run_log = record["logs"]["run"]
+    assert "--ssl-certfile" in record["commands"]["superlink"]
+    assert not any("--insecure" in command for command in record["commands"].values())
     assert list(saved["trained_hospitals"]) == [2]
     # The honest two, standardised over all five (the hostile ones sent honest moments).
     reference = _fedavg([0, 1], 5, rounds=1, scaler_from=[0, 1, 2, 3, 4])
@@ -1552,14 +1075,14 @@ def test_loopback_hostile_supernodes_over_tls_are_excluded(loopback):
     )
 
 
-@pytest.mark.slow
-def test_loopback_central_dp_prints_the_accountants_epsilon(loopback):
-    result = loopback["central_dp"]
-    dep, saved = _finished(result)
-    epsilon, delta = _printed_epsilon(dep.text("run"))
-    assert epsilon == accounting.epsilon_for(result["z"], 1e-5, 1.0, result["rounds"])
+@pytest.mark.loopback
+def test_loopback_central_dp_prints_the_accountants_epsilon():
+    record, saved = _finished("central_dp")
+    epsilon, delta = _printed_epsilon(record["logs"]["run"])
+    z, rounds = flower_loopback.CENTRAL_DP["noise_multiplier"], flower_loopback.CENTRAL_DP["rounds"]
+    assert epsilon == accounting.epsilon_for(z, 1e-5, 1.0, rounds)
     assert delta == 1e-5 and float(saved["dp_epsilon"]) == epsilon
-    assert list(saved["trained_hospitals"]) == [2] * result["rounds"]
+    assert list(saved["trained_hospitals"]) == [2] * rounds
 
 
 # --- the instructor guide's numbers are the code's ------------------------------------------
