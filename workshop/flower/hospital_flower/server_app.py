@@ -469,17 +469,22 @@ def secure_standardisation_round(grid: Grid, context: Context, node_ids, setting
 # --- one training round -------------------------------------------------------------------
 
 
-def plain_training_round(grid, context, registry, nodes, weights, config, settings, server_round):
-    """Checked, clipped updates of the hospitals that reply; the mean update and reporters."""
-    messages = [
+def _requests(nodes, weights, config: dict, message_type: str, server_round: int) -> list:
+    """One message per hospital carrying the global weights and a config, grouped by round."""
+    return [
         Message(
             content=RecordDict({"arrays": ArrayRecord([weights]), "config": ConfigRecord(config)}),
-            message_type=MessageType.TRAIN,
+            message_type=message_type,
             dst_node_id=node,
             group_id=str(server_round),
         )
         for node in nodes
     ]
+
+
+def plain_training_round(grid, context, registry, nodes, weights, config, settings, server_round):
+    """Checked, clipped updates of the hospitals that reply; the mean update and reporters."""
+    messages = _requests(nodes, weights, config, MessageType.TRAIN, server_round)
     updates, counts, reporters = [], [], []
     for reply in grid.send_and_receive(messages, timeout=settings.round_timeout):
         node = reply.metadata.src_node_id
@@ -613,15 +618,7 @@ def secure_training_round(grid, context, registry, nodes, weights, config, setti
 
 def plain_evaluation(grid, context, registry, nodes, weights, scaler, settings, server_round):
     """Pooled (count-weighted) accuracy and loss over the hospitals with valid replies."""
-    messages = [
-        Message(
-            content=RecordDict({"arrays": ArrayRecord([weights]), "config": ConfigRecord(scaler)}),
-            message_type=MessageType.EVALUATE,
-            dst_node_id=node,
-            group_id=str(server_round),
-        )
-        for node in nodes
-    ]
+    messages = _requests(nodes, weights, scaler, MessageType.EVALUATE, server_round)
     values, counts, seen = [], [], set()
     for reply in grid.send_and_receive(messages, timeout=settings.round_timeout):
         node = reply.metadata.src_node_id
