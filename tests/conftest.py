@@ -34,10 +34,19 @@ _LOOPBACK_FOLDER = pytest.StashKey[str]()
 
 
 def pytest_configure(config):
-    if not hasattr(config, "workerinput") and flower_loopback.FOLDER_ENV not in os.environ:
-        folder = tempfile.mkdtemp(prefix="flower-loopback-")
-        os.environ[flower_loopback.FOLDER_ENV] = folder  # inherited by the xdist workers
-        config.stash[_LOOPBACK_FOLDER] = folder
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controlling process has set the folder
+    given = os.environ.get(flower_loopback.FOLDER_ENV)
+    if given:
+        if not Path(given).is_dir() or any(Path(given).iterdir()):
+            raise pytest.UsageError(
+                f"{flower_loopback.FOLDER_ENV}={given} must be an existing, empty folder "
+                "(or unset: the tests then make one)"
+            )
+        return
+    folder = tempfile.mkdtemp(prefix="flower-loopback-")
+    os.environ[flower_loopback.FOLDER_ENV] = folder  # inherited by the xdist workers
+    config.stash[_LOOPBACK_FOLDER] = folder
 
 
 def pytest_unconfigure(config):
@@ -60,4 +69,6 @@ def pytest_collection_modifyitems(session, config, items):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    flower_loopback.finish(abort=exitstatus == pytest.ExitCode.INTERRUPTED)
+    # Interrupted, or stopped early (-x, --maxfail): the remaining scenarios are stopped.
+    stopped = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail
+    flower_loopback.finish(abort=bool(stopped))

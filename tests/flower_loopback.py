@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -288,7 +289,7 @@ def _certificates(folder: Path) -> Path:
     block = re.search(r"```bash\n(# make-certificates.*?)```", readme, re.S)
     assert block, "the README's make-certificates block is missing"
     script = block.group(1).replace("IP=INSTRUCTOR_IP", "IP=127.0.0.1")
-    if subprocess.run(["which", "openssl"], capture_output=True).returncode != 0:
+    if shutil.which("openssl") is None:
         raise NoOpenSSL("openssl is not installed")
     subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
@@ -404,9 +405,10 @@ def central_dp(workdir: Path, result: dict) -> None:
 
 
 SCENARIOS = {f.__name__: f for f in (secure_with_a_dropout, hostile_over_tls, central_dp)}
-#: These start once the dropout scenario has killed its SuperNode: Flower then waits up to a
-#: minute for the missed heartbeats, and they use that idle minute instead of competing for
-#: the CPU with the SecAgg+ exchanges before it.
+#: These start once the dropout scenario has killed its SuperNode: Flower then waits for the
+#: missed heartbeats (flwr.common.constant: HEARTBEAT_DEFAULT_INTERVAL 30 s times
+#: HEARTBEAT_PATIENCE 2, so up to a minute), and they use that idle minute instead of
+#: competing for the CPU with the SecAgg+ exchanges before it.
 AFTER_THE_KILL = ("hostile_over_tls", "central_dp")
 
 
@@ -420,6 +422,7 @@ class Runner:
         self.root = root
         self.started = time.monotonic()
         self.results: dict[str, dict] = {}  # each holds its "deployment" once started
+        self.aborting = threading.Event()
         self.thread = threading.Thread(target=self._run_all, daemon=True)
         self.thread.start()
 
@@ -433,6 +436,8 @@ class Runner:
         try:
             if name in AFTER_THE_KILL:
                 self._wait_for_the_kill()
+            if self.aborting.is_set():
+                raise RuntimeError("the test session ended before this scenario started")
             SCENARIOS[name](workdir, result)
         except NoOpenSSL as reason:
             result["skip"] = str(reason)
@@ -440,19 +445,23 @@ class Runner:
             result["error"] = traceback.format_exc()
         record = {k: v for k, v in result.items() if k != "deployment"}
         dep = result.get("deployment")
-        if dep is not None:
-            record["tail"] = dep.tail(80)
-            record["commands"] = {n: [str(a) for a in p.args] for n, p in dep.procs.items()}
-            record["survivors"] = dep.stop()
-        record["seconds"] = round(time.monotonic() - self.started, 1)
-        workdir.mkdir(parents=True, exist_ok=True)
-        partial = workdir / "result.json.partial"
-        partial.write_text(json.dumps(record))
-        partial.rename(workdir / "result.json")  # atomic: a reader sees all of it or nothing
+        try:
+            if dep is not None:
+                record["tail"] = dep.tail(80)
+                record["commands"] = {n: [str(a) for a in p.args] for n, p in dep.procs.items()}
+                record["survivors"] = dep.stop()
+        except BaseException:
+            record["error"] = record.get("error", "") + traceback.format_exc()
+        finally:
+            record["seconds"] = round(time.monotonic() - self.started, 1)
+            workdir.mkdir(parents=True, exist_ok=True)
+            partial = workdir / "result.json.partial"
+            partial.write_text(json.dumps(record))
+            partial.rename(workdir / "result.json")  # atomic: all of it or nothing
 
     def _wait_for_the_kill(self, longest: float = 120.0) -> None:
         deadline = time.monotonic() + longest
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self.aborting.is_set():
             dropout = self.results.get("secure_with_a_dropout", {})
             if dropout.get("killed") or "returncode" in dropout or "error" in dropout:
                 return
@@ -463,10 +472,15 @@ class Runner:
         if not abort:
             self.thread.join(timeout=2 * RUN_TIMEOUT)
         if self.thread.is_alive():
-            for result in list(self.results.values()):
-                if "deployment" in result:
-                    result["deployment"].stop()
+            self.aborting.set()  # no scenario starts from now on
+            self._stop_all()
             self.thread.join(timeout=60)
+            self._stop_all()
+
+    def _stop_all(self) -> None:
+        deployments = [r["deployment"] for r in list(self.results.values()) if "deployment" in r]
+        with ThreadPoolExecutor(max(1, len(deployments))) as pool:
+            list(pool.map(Deployment.stop, deployments))
 
 
 _RUNNER: Runner | None = None
@@ -491,6 +505,16 @@ def finish(abort: bool = False) -> None:
         _RUNNER.finish(abort)
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def result(name: str) -> dict:
     """The scenario's result.json (waiting for it), with ``folder`` and each log's text."""
     root = os.environ.get(FOLDER_ENV)
@@ -498,9 +522,11 @@ def result(name: str) -> dict:
     folder = Path(root) / name
     path = folder / "result.json"
     deadline = time.monotonic() + 2 * RUN_TIMEOUT + 120
+    launched = Path(root) / "launched"
     while not path.exists():
         assert time.monotonic() < deadline, f"the loopback scenario {name} never finished"
-        assert (Path(root) / "launched").exists(), "the loopback scenarios were never started"
+        assert launched.exists(), "the loopback scenarios were never started"
+        assert _running(int(launched.read_text())), "the process running the scenarios died"
         time.sleep(0.5)
     record = json.loads(path.read_text())
     record["folder"] = folder

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import random
 import re
+import subprocess
 import sys
 import tomllib
 
@@ -1004,6 +1006,23 @@ def test_the_connection_step_is_idempotent_and_repairs_a_duplicate(tmp_path, mon
         connect.connect("classroom", "127.0.0.1:8000", str(tmp_path / "missing.crt"))
 
 
+def test_a_clientapp_process_imports_neither_pandas_nor_scikit_learn():
+    """Flower starts a process per message: the app's own imports stay light (the data
+    handlers import the hospital's data code when they run)."""
+    probe = (
+        "import sys, hospital_flower.client_app\n"
+        "print(sorted({'pandas', 'sklearn'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(APP), str(ROOT)])},
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
 # --- on real loopback deployments (tests/flower_loopback.py runs them in the background) ---
 
 
@@ -1011,26 +1030,29 @@ def _finished(name: str) -> tuple[dict, dict]:
     """The scenario's record and its saved model; fails with the logs' tails if it did not
     end cleanly, and if any process it started outlived it."""
     record = flower_loopback.result(name)
+    print(f"loopback scenario {name} finished {record['seconds']} s into the session")
     if "skip" in record:
         pytest.skip(record["skip"])
     assert "error" not in record, record["error"]
+    assert not record["survivors"], f"processes still running after shutdown: {record}"
     assert record["returncode"] is not None, (
         f"flwr run did not finish within {flower_loopback.RUN_TIMEOUT} s\n" + record["tail"]
     )
     assert record["returncode"] == 0, record["tail"]
-    assert not record["survivors"], f"processes still running after shutdown: {record}"
     output = record["folder"] / "final_model.npz"
     assert output.exists(), record["tail"]
     return record, dict(np.load(output))
 
 
+@pytest.mark.slow
 @pytest.mark.loopback
 def test_loopback_secaggplus_with_three_supernodes_equals_fedavg():
     record, saved = _finished("secure_with_a_dropout")
     run_log = record["logs"]["run"]
     # Round 1, all three: the kit's FedAvg of the same fixed-point numbers to floating-point
-    # rounding, and plain FedAvg to the fixed point's precision.
-    assert list(saved["trained_hospitals"]) == [3, 2], run_log[-4000:]
+    # rounding, and plain FedAvg to the fixed point's precision. (Scaled by public bounds:
+    # the pooled secure standardisation is the same secure_mean, tested in process.)
+    assert saved["trained_hospitals"][0] == 3, run_log[-4000:]
     round_one = saved["weights_per_round"][0]
     reference = _fixed_point_fedavg([0, 1, 2], 3, rounds=1, public=True)
     np.testing.assert_allclose(round_one, reference, rtol=0, atol=1e-10)
@@ -1041,6 +1063,7 @@ def test_loopback_secaggplus_with_three_supernodes_equals_fedavg():
     assert "weights [" not in run_log and "patients [" not in run_log
 
 
+@pytest.mark.slow
 @pytest.mark.loopback
 def test_loopback_secaggplus_survives_a_killed_supernode():
     record, saved = _finished("secure_with_a_dropout")
@@ -1056,6 +1079,7 @@ def test_loopback_secaggplus_survives_a_killed_supernode():
     assert "round 2: SecAgg+ sum of 2 hospitals, 380 patients" in run_log
 
 
+@pytest.mark.slow
 @pytest.mark.loopback
 def test_loopback_hostile_supernodes_over_tls_are_excluded():
     record, saved = _finished("hostile_over_tls")
@@ -1075,6 +1099,7 @@ def test_loopback_hostile_supernodes_over_tls_are_excluded():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.loopback
 def test_loopback_central_dp_prints_the_accountants_epsilon():
     record, saved = _finished("central_dp")
