@@ -192,28 +192,8 @@ class Deployment:
 
     def run(self, overrides: str) -> subprocess.Popen:
         """Start ``flwr run`` of the workshop app; its output goes to run.log."""
-        self.logs["run"] = self.workdir / "run.log"
-        with self.logs["run"].open("wb") as out:
-            proc = subprocess.Popen(
-                [
-                    str(BIN / "flwr"),
-                    "run",
-                    str(APP),
-                    "loopback",
-                    "--run-config",
-                    overrides,
-                    "--stream",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                cwd=self.workdir,
-                start_new_session=True,
-            )
-        self.procs["run"] = proc
-        self.known.add(proc.pid)
-        return proc
+        command = ["flwr", "run", str(APP), "loopback", "--run-config", overrides, "--stream"]
+        return self.start("run", command)
 
     def text(self, name: str) -> str:
         log = self.logs.get(name)
@@ -335,14 +315,21 @@ def _wait(run: subprocess.Popen, result: dict) -> None:
     result["returncode"] = run.poll()
 
 
+def _deployed(workdir: Path, result: dict, hospitals: int, tls=None, faults=None) -> Deployment:
+    """A SuperLink and ``hospitals`` SuperNodes; ``faults[partition]``: that one misbehaves."""
+    dep = result["deployment"] = Deployment(workdir, tls=tls)
+    dep.start_superlink()
+    for partition in range(hospitals):
+        fault = (faults or {}).get(partition)
+        dep.start_supernode(partition, hospitals, f'fault="{fault}"' if fault else "")
+    return dep
+
+
 def secure_with_a_dropout(workdir: Path, result: dict) -> None:
     """SecAgg+ over three SuperNodes, features scaled by public bounds (the secure
     standardisation sum is the same secure_mean as a round's, tested in process): round 1
     with all three, then hospital 3 killed in round 2 after sharing its keys."""
-    dep = result["deployment"] = Deployment(workdir)
-    dep.start_superlink()
-    for partition in range(3):
-        dep.start_supernode(partition, 3)
+    dep = _deployed(workdir, result, 3)
     run = _run(
         dep,
         workdir / "final_model.npz",
@@ -372,12 +359,8 @@ def secure_with_a_dropout(workdir: Path, result: dict) -> None:
 
 def hostile_over_tls(workdir: Path, result: dict) -> None:
     """Over TLS: two honest hospitals and three that send NaN, 10**9 and a negative count."""
-    dep = result["deployment"] = Deployment(workdir, tls=_certificates(workdir / "tls"))
-    dep.start_superlink()
     faults = {2: "nan", 3: "huge-count", 4: "negative-count"}
-    for partition in range(5):
-        fault = faults.get(partition)
-        dep.start_supernode(partition, 5, f'fault="{fault}"' if fault else "")
+    dep = _deployed(workdir, result, 5, tls=_certificates(workdir / "tls"), faults=faults)
     _wait(_run(dep, workdir / "final_model.npz", 5, num_server_rounds=1), result)
 
 
@@ -387,10 +370,7 @@ CENTRAL_DP = {"noise_multiplier": 1.5, "rounds": 1}
 
 def central_dp(workdir: Path, result: dict) -> None:
     """Central DP over two SuperNodes: the printed epsilon is the accountant's."""
-    dep = result["deployment"] = Deployment(workdir)
-    dep.start_superlink()
-    for partition in range(2):
-        dep.start_supernode(partition, 2)
+    dep = _deployed(workdir, result, 2)
     run = _run(
         dep,
         workdir / "final_model.npz",

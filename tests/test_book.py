@@ -633,10 +633,11 @@ class Browser:
                 return message.get("result", {})
             self.events.append(message)
 
-    def wait_for(self, event: str, timeout: float = 60):
+    def wait_for(self, event: str, timeout: float = 60, count: int = 1):
+        """Wait until ``event`` has arrived ``count`` times since the last ``open``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(e.get("method") == event for e in self.events):
+            if sum(e.get("method") == event for e in self.events) >= count:
                 return
             self.socket.settimeout(max(0.1, deadline - time.monotonic()))
             self.events.append(json.loads(self.socket.recv()))
@@ -646,6 +647,16 @@ class Browser:
         self.events.clear()
         self.send("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
+        try:
+            self._load_every_image()
+        except RuntimeError as error:
+            if "navigated or closed" not in str(error):
+                raise
+            # The page sent the browser on (the book's index.html redirects): measure there.
+            self.wait_for("Page.loadEventFired", count=2)
+            self._load_every_image()
+
+    def _load_every_image(self) -> None:
         # Lazy images below the fold load only when asked: load every image, then measure.
         self.evaluate("""Promise.all([...document.images].map(img => {
             img.loading = 'eager';
