@@ -1,10 +1,10 @@
 """Real loopback deployments of the workshop app, run in the background of the test session.
 
 Each scenario starts ``flower-superlink`` and ``flower-supernode`` processes on 127.0.0.1
-(free ports) and runs the app with ``flwr run``; the scenarios run side by side (each
-mostly waits on Flower's polling), in a background thread that ``tests/conftest.py``
-starts once per test session, as soon as the loopback tests are collected, so that they
-overlap with the rest of the suite. Each scenario stops every process it started (and
+(free ports) and runs the app with ``flwr run``. They run in a background thread that
+``tests/conftest.py`` starts once per test session, as soon as the loopback tests are
+collected, so that they overlap with the rest of the suite: the SecAgg+ scenario first,
+the other two while it waits for Flower to notice its killed SuperNode. Each scenario stops every process it started (and
 their children) as soon as its run ends, then writes ``result.json`` beside its logs; the
 loopback tests in ``test_flower_workshop.py`` (scheduled last) read those files, on any
 pytest-xdist worker. Offline: telemetry, the update check and runtime dependency
