@@ -713,15 +713,18 @@ def generalize_to_k(
         ) / len(columns)
 
     budget = max_suppression * n
-    nodes = sorted(itertools.product(*(range(h + 1) for h in heights)), key=loss_of)
+    # (loss, node) pairs sort by loss, then in column order (itertools.product's order)
+    ranked = sorted(
+        (loss_of(node), node) for node in itertools.product(*(range(h + 1) for h in heights))
+    )
     best, searched = None, 0
-    for node in nodes:
-        if best is not None and loss_of(node) > best[0]:
+    for loss, node in ranked:
+        if best is not None and loss > best[0]:
             break  # every node of the least qualifying loss has been measured
         bad, n_classes = measure(node)
         searched += 1
         if bad.sum() <= budget:
-            key = (loss_of(node), int(bad.sum()), -n_classes)
+            key = (loss, int(bad.sum()), -n_classes)
             if best is None or key < best[:3]:
                 best = (*key, node, bad)
     if best is None:  # possible only when a hierarchy cannot coarsen its column (height 0)

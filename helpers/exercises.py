@@ -848,11 +848,7 @@ def check_04_malignant_share(answer, update, lr: float) -> str:
             "p - y with p = 1/2 for every patient."
         )
     _refuse_outside(answer, exercise, "a share")
-    if _close(answer, expected, 0.005):
-        raise ExerciseNotSolved(
-            f"{exercise}: close: give the unrounded value; the update gives the share exactly "
-            "(use the variables, not a number copied from a printout)."
-        )
+    _refuse_if_close(answer, expected, exercise)
     raise ExerciseNotSolved(
         f"{exercise}: got {answer!r}. From zero weights every predicted probability is 1/2; write "
         "the intercept's gradient, mean(1/2 - y), and solve the step for the share of y = 1."

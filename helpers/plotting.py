@@ -272,10 +272,9 @@ class FullTable:
         numeric = [
             pd.api.types.is_numeric_dtype(c) and not pd.api.types.is_bool_dtype(c) for c in columns
         ]
+        header_cells = [_cell_html(h) for h in headers]
         cells = [[_cell_html(t) for t in _column_texts(c)] for c in columns]
-        shown = [
-            [_cell_html(h)[1]] + [s for _, s in col] for h, col in zip(headers, cells, strict=True)
-        ]
+        shown = [[h[1]] + [s for _, s in col] for h, col in zip(header_cells, cells, strict=True)]
         shares = _column_shares(shown)
         layout = "auto;width:auto" if shares is None else "fixed;width:100%"
         out = [
@@ -296,9 +295,8 @@ class FullTable:
             )
         align = ["right" if n else "left" for n in numeric]
         out.append("<thead><tr>")
-        for j, header in enumerate(headers):
-            style = _cell_style(align[j], "bottom")
-            out.append(f'<th style="{style}">{_cell_html(header)[0]}</th>')
+        for j, (header, _) in enumerate(header_cells):
+            out.append(f'<th style="{_cell_style(align[j], "bottom")}">{header}</th>')
         out.append("</tr></thead><tbody>")
         for i in range(len(frame)):
             out.append("<tr>")
