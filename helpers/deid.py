@@ -5,8 +5,8 @@
 * ``Hierarchy`` and its factories (``zip_hierarchy``, ``date_hierarchy``,
   ``numeric_hierarchy``, ``suppression_hierarchy``) describe how a column can be coarsened;
   ``generalize`` applies chosen levels.
-* ``uniqueness``, ``k_anonymity``, ``l_diversity`` and ``equivalence_classes`` measure a
-  table; ``generalize_to_k`` searches the lattice of levels for the cheapest release that
+* ``uniqueness``, ``k_anonymity``, ``l_diversity``, ``equivalence_classes`` and
+  ``class_sizes`` (each record's class size) measure a table; ``generalize_to_k`` searches the lattice of levels for the cheapest release that
   reaches a requested k and reports the information it lost. They compare values the way
   an attacker would, as ``attacks.linkage_attack`` does: one value spelled two ways is one value
   (``helpers._validation.COMPARISON_RULES`` says what is normalised).
@@ -525,6 +525,17 @@ def uniqueness(df: pd.DataFrame, quasi_identifiers) -> float:
 
 def _class_sizes(df: pd.DataFrame, columns: list[str]) -> pd.Series:
     return df.groupby(columns, dropna=False, sort=False)[columns[0]].transform("size")
+
+
+def class_sizes(df: pd.DataFrame, quasi_identifiers) -> pd.Series:
+    """The size of each record's equivalence class on the quasi-identifiers (index of ``df``).
+
+    ``class_sizes(df, qi) < k`` marks the records to suppress for k-anonymity. Values are
+    compared as an attacker would (``helpers._validation.COMPARISON_RULES``), as in
+    ``k_anonymity`` and ``equivalence_classes``; a missing value is a value of its own.
+    """
+    columns = _check_quasi_identifiers(df, quasi_identifiers)
+    return _class_sizes(_comparable(df, columns), columns).rename("class_size")
 
 
 def k_anonymity(df: pd.DataFrame, quasi_identifiers) -> int:

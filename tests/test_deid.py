@@ -512,6 +512,21 @@ def test_measures_compare_values_as_an_attacker_would():
     assert set(classes["top_value"]) == {"HIV", "flu"} and (classes["top_share"] == 1).all()
 
 
+def test_class_sizes_are_per_record_and_compare_as_an_attacker_would():
+    table = pd.DataFrame(
+        {"zip3": ["021", "021", " 021", "100", None, None], "sex": ["F", "f", "F", "M", "M", "M"]},
+        index=[10, 11, 12, 13, 14, 15],
+    )
+    sizes = deid.class_sizes(table, ["zip3", "sex"])
+    assert list(sizes.index) == list(table.index)
+    assert list(sizes) == [3, 3, 3, 1, 2, 2]  # spellings merged; missing ZIPs are one class
+    classes = deid.equivalence_classes(table, ["zip3", "sex"])
+    assert int((sizes < 2).sum()) == int(classes.loc[classes["size"] < 2, "size"].sum())
+    assert deid.k_anonymity(table, ["zip3", "sex"]) == sizes.min()
+    with pytest.raises(ValueError, match="no column"):
+        deid.class_sizes(table, ["age"])
+
+
 def test_the_generaliser_sees_spelling_variants_as_one_value():
     result = deid.generalize_to_k(SPELLED, {"sex": deid.suppression_hierarchy("sex")}, k=3)
     assert result.levels == {"sex": "value"} and result.n_suppressed == 0 and result.k == 3
