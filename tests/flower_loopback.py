@@ -1,14 +1,15 @@
 """Real loopback deployments of the workshop app, run in the background of the test session.
 
 Each scenario starts ``flower-superlink`` and ``flower-supernode`` processes on 127.0.0.1
-(free ports) and runs the app with ``flwr run``. They run in a background thread that
-``tests/conftest.py`` starts once per test session, as soon as the loopback tests are
-collected, so that they overlap with the rest of the suite: the SecAgg+ scenario first,
-the other two while it waits for Flower to notice its killed SuperNode. Each scenario stops every process it started (and
-their children) as soon as its run ends, then writes ``result.json`` beside its logs; the
-loopback tests in ``test_flower_workshop.py`` (scheduled last) read those files, on any
-pytest-xdist worker. Offline: telemetry, the update check and runtime dependency
-installation are switched off; FLWR_HOME is a folder of the scenario's own.
+(on free ports below the kernel's ephemeral range) and runs the app with ``flwr run``.
+They run in a background thread that ``tests/conftest.py`` starts once per test session,
+as soon as the loopback tests are collected, so that they overlap with the rest of the
+suite: the SecAgg+ scenario first, the other two while it waits for Flower to notice its
+killed SuperNode. Each scenario stops every process it started (and their children) as
+soon as its run ends, then writes ``result.json`` beside its logs; the loopback tests in
+``test_flower_workshop.py`` (scheduled last) read those files, on any pytest-xdist worker.
+Offline: telemetry, the update check and runtime dependency installation are switched
+off; FLWR_HOME is a folder of the scenario's own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -42,10 +44,46 @@ START_TIMEOUT = 60  # seconds for a SuperLink to listen
 RUN_TIMEOUT = 600  # seconds for one `flwr run` to finish (generous: the machine is shared)
 
 
+_PORTS_LOCK = threading.Lock()
+_PORTS_GIVEN: set[int] = set()
+#: Tries to start a server on a fresh port when its port was taken before it could bind.
+START_ATTEMPTS = 3
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return low, high
+
+
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free 127.0.0.1 port below the kernel's ephemeral range, not given out before here.
+
+    A port from bind(("127.0.0.1", 0)) is ephemeral: any client socket of the busy test
+    session can be given it between this check and the server's own bind (CI once saw a
+    SuperNode fail with "address already in use"). Ports below the range are never handed
+    to outgoing connections, so only a listener could take one, and the scenarios' own are
+    never given twice."""
+    low, _ = _ephemeral_range()
+    candidates = list(range(max(1024, low - 12_000), low))
+    if not candidates:  # an unusual range: fall back to the kernel's choice
+        candidates = [0]
+    random.SystemRandom().shuffle(candidates)
+    with _PORTS_LOCK:
+        for port in candidates:
+            if port in _PORTS_GIVEN:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                port = s.getsockname()[1]
+            _PORTS_GIVEN.add(port)
+            return port
+    raise RuntimeError(f"no free port on 127.0.0.1 in {candidates[0]}..{candidates[-1]}")
 
 
 def _listening(port: int) -> bool:
@@ -146,25 +184,41 @@ class Deployment:
             ]
         return ["--root-certificates", str(self.tls / "ca.crt")]
 
+    def _start_listening(self, name: str, args_for_port) -> int:
+        """Start ``args_for_port(port)`` as ``name`` and wait until it listens on the port.
+
+        If the port was taken before the server could bind it, the server exits with
+        "address already in use"; it is started again on another port."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            port = _free_port()
+            proc = self.start(name, args_for_port(port))
+            deadline = time.monotonic() + START_TIMEOUT
+            while not _listening(port):
+                if proc.poll() is not None:
+                    break
+                assert time.monotonic() < deadline, f"{name} did not start\n" + self.tail()
+                time.sleep(0.2)
+            else:
+                return port
+            log = self.text(name)
+            if "address already in use" not in log.lower() or attempt == START_ATTEMPTS:
+                raise AssertionError(f"{name} exited (attempt {attempt})\n" + self.tail())
+            self.logs[name].rename(self.logs[name].with_suffix(f".attempt{attempt}.log"))
+        raise AssertionError("unreachable")
+
     def start_superlink(self) -> None:
-        self.port = _free_port()
-        proc = self.start(
+        self.port = self._start_listening(
             "superlink",
-            [
+            lambda port: [
                 "flower-superlink",
                 *self._security("superlink"),
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(self.port),
+                str(port),
                 "--disable-runtime-dependency-installation",
             ],
         )
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _listening(self.port):
-            assert time.monotonic() < deadline, "SuperLink did not start\n" + self.tail()
-            assert proc.poll() is None, "SuperLink exited\n" + self.tail()
-            time.sleep(0.3)
         connection = (
             "insecure = true"
             if self.tls is None
@@ -176,15 +230,16 @@ class Deployment:
         )
 
     def start_supernode(self, partition: int, num_partitions: int, extra: str = "") -> None:
-        self.start(
+        """Start a SuperNode and wait until its own API listens (it then connects)."""
+        self._start_listening(
             f"supernode{partition}",
-            [
+            lambda port: [
                 "flower-supernode",
                 *self._security("supernode"),
                 "--superlink",
                 f"127.0.0.1:{self.port}",
                 "--port",
-                str(_free_port()),
+                str(port),
                 "--node-config",
                 f"partition-id={partition} num-partitions={num_partitions} {extra}".strip(),
             ],
@@ -216,7 +271,7 @@ class Deployment:
 
     def tail(self, lines: int = 40) -> str:
         parts = []
-        for name in self.logs:
+        for name in list(self.logs):
             text = self.text(name).splitlines()[-lines:]
             parts.append(f"--- {name}\n" + "\n".join(text))
         return "\n".join(parts)
@@ -319,9 +374,13 @@ def _deployed(workdir: Path, result: dict, hospitals: int, tls=None, faults=None
     """A SuperLink and ``hospitals`` SuperNodes; ``faults[partition]``: that one misbehaves."""
     dep = result["deployment"] = Deployment(workdir, tls=tls)
     dep.start_superlink()
-    for partition in range(hospitals):
+
+    def start(partition: int) -> None:
         fault = (faults or {}).get(partition)
         dep.start_supernode(partition, hospitals, f'fault="{fault}"' if fault else "")
+
+    with ThreadPoolExecutor(hospitals) as pool:  # side by side: each waits until it listens
+        list(pool.map(start, range(hospitals)))
     return dep
 
 
