@@ -66,15 +66,23 @@ def check_real(
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = None
+    if number is not None and math.isfinite(number):
+        too_low = low is not None and (number < low if low_inclusive else number <= low)
+        too_high = high is not None and (number > high if high_inclusive else number >= high)
+        if not (too_low or too_high):
+            return number
+    # refused: only now is the message built (this check runs in the kit's inner loops)
     interval = _interval_text(low, high, low_inclusive, high_inclusive)
-    value = _as_float(value, f"{name} must be finite and in {interval}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite and in {interval}; got {value}")
-    too_low = low is not None and (value < low if low_inclusive else value <= low)
-    too_high = high is not None and (value > high if high_inclusive else value >= high)
-    if too_low or too_high:
-        raise ValueError(f"{name} must be in {interval}; got {value}")
-    return value
+    if number is None:
+        got = f"{_describe_huge(value)}, beyond float range"
+        raise ValueError(f"{name} must be finite and in {interval}; got {got}")
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite and in {interval}; got {number}")
+    raise ValueError(f"{name} must be in {interval}; got {number}")
 
 
 def _as_float(value: numbers.Real, message: str) -> float:
