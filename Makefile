@@ -23,6 +23,12 @@ ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: preflight clean
 
+# pip compiles the installed packages to bytecode on one core; compileall uses every core
+# (most of a fresh install's time). A file that cannot be compiled is compiled, or
+# reported, when it is first imported, as after pip's own compile step.
+PRECOMPILE = $(BIN)/python -m compileall -qq -j 0 $(VENV)/lib || \
+	echo "(some installed files could not be precompiled; Python compiles them on import)"
+
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
 		{ echo "The kit needs Python 3.11 or newer; '$(PYTHON)' is older. Install a newer python3 and retry, or run: make lab PYTHON=python3.12"; exit 1; }
@@ -31,7 +37,8 @@ $(BIN)/python:
 
 $(VENV)/.installed-runtime: requirements.txt pyproject.toml | $(BIN)/python
 	@echo "Installing the kit's packages into $(VENV) (a few minutes the first time)..."
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
+	@$(PRECOMPILE)
 	@touch $@
 
 # JupyterLab settings for a classroom: no "Jupyter news" prompt, no update checks (an
@@ -61,7 +68,8 @@ BOOK_ARGS ?=
 .PHONY: lab test bench notebooks book learner
 
 $(VENV)/.installed-test: requirements-test.txt requirements-flower.txt requirements-book.txt $(VENV)/.installed-runtime
-	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements-test.txt
+	@$(PRECOMPILE)
 	@touch $@
 
 # axe-core (the accessibility checker the book's browser test runs), pinned, from the npm
