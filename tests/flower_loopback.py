@@ -1,7 +1,7 @@
 """Real loopback deployments of the workshop app, run in the background of the test session.
 
 Each scenario starts ``flower-superlink`` and ``flower-supernode`` processes on 127.0.0.1
-(on free ports below the kernel's ephemeral range) and runs the app with ``flwr run``.
+(on free ports from tests/ports.py) and runs the app with ``flwr run``.
 They run in a background thread that ``tests/conftest.py`` starts once per test session,
 as soon as the loopback tests are collected, so that they overlap with the rest of the
 suite: the SecAgg+ scenario first, the other two while it waits for Flower to notice its
@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -29,6 +28,8 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "workshop" / "flower"
@@ -44,46 +45,8 @@ START_TIMEOUT = 60  # seconds for a SuperLink to listen
 RUN_TIMEOUT = 600  # seconds for one `flwr run` to finish (generous: the machine is shared)
 
 
-_PORTS_LOCK = threading.Lock()
-_PORTS_GIVEN: set[int] = set()
 #: Tries to start a server on a fresh port when its port was taken before it could bind.
 START_ATTEMPTS = 3
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    except (OSError, ValueError):
-        low, high = 32768, 60999  # Linux's default
-    return low, high
-
-
-def _free_port() -> int:
-    """A free 127.0.0.1 port below the kernel's ephemeral range, not given out before here.
-
-    A port from bind(("127.0.0.1", 0)) is ephemeral: any client socket of the busy test
-    session can be given it between this check and the server's own bind (CI once saw a
-    SuperNode fail with "address already in use"). Ports below the range are never handed
-    to outgoing connections, so only a listener could take one, and the scenarios' own are
-    never given twice."""
-    low, _ = _ephemeral_range()
-    candidates = list(range(max(1024, low - 12_000), low))
-    if not candidates:  # an unusual range: fall back to the kernel's choice
-        candidates = [0]
-    random.SystemRandom().shuffle(candidates)
-    with _PORTS_LOCK:
-        for port in candidates:
-            if port in _PORTS_GIVEN:
-                continue
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                port = s.getsockname()[1]
-            _PORTS_GIVEN.add(port)
-            return port
-    raise RuntimeError(f"no free port on 127.0.0.1 in {candidates[0]}..{candidates[-1]}")
 
 
 def _listening(port: int) -> bool:
@@ -184,13 +147,13 @@ class Deployment:
             ]
         return ["--root-certificates", str(self.tls / "ca.crt")]
 
-    def _start_listening(self, name: str, args_for_port) -> int:
+    def _start_listening(self, name: str, args_for_port, next_port=free_port) -> int:
         """Start ``args_for_port(port)`` as ``name`` and wait until it listens on the port.
 
         If the port was taken before the server could bind it, the server exits with
-        "address already in use"; it is started again on another port."""
+        "address already in use"; it is started again on the port ``next_port()`` gives."""
         for attempt in range(1, START_ATTEMPTS + 1):
-            port = _free_port()
+            port = next_port()
             proc = self.start(name, args_for_port(port))
             deadline = time.monotonic() + START_TIMEOUT
             while not _listening(port):

@@ -27,6 +27,7 @@ import tomllib
 
 import flower_loopback
 import numpy as np
+import ports
 import pytest
 from flower_loopback import APP, LOCAL_EPOCHS, LR, ROOT, SPLIT_SEED
 from hypothesis import given, settings
@@ -1023,22 +1024,21 @@ def test_a_clientapp_process_imports_neither_pandas_nor_scikit_learn():
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
-def test_loopback_ports_are_outside_the_ephemeral_range_and_never_reused():
-    low, _ = flower_loopback._ephemeral_range()
-    ports = [flower_loopback._free_port() for _ in range(50)]
-    assert len(set(ports)) == len(ports)
-    assert all(1024 <= port < low for port in ports)
+def test_test_ports_are_outside_the_ephemeral_range_and_never_reused():
+    low, _ = ports.ephemeral_range()
+    given = [ports.free_port() for _ in range(50)]
+    assert len(set(given)) == len(given)
+    assert all(1024 <= port < low for port in given)
 
 
-def test_a_server_whose_port_was_taken_is_started_again_on_another(tmp_path, monkeypatch):
+def test_a_server_whose_port_was_taken_is_started_again_on_another(tmp_path):
     """CI once saw a SuperNode's port taken by another socket between the check and its
     bind: the deployment starts it again on a fresh port instead of failing the scenario."""
     import socket
 
     taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     taken.bind(("127.0.0.1", 0))  # bound, not listening: as a client socket holds its port
-    ports = iter([taken.getsockname()[1], flower_loopback._free_port()])
-    monkeypatch.setattr(flower_loopback, "_free_port", lambda: next(ports))
+    offered = iter([taken.getsockname()[1], ports.free_port()])
     dep = flower_loopback.Deployment(tmp_path)
     try:
         port = dep._start_listening(
@@ -1049,6 +1049,7 @@ def test_a_server_whose_port_was_taken_is_started_again_on_another(tmp_path, mon
                 "import socket, time; s = socket.socket(); "
                 f"s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(60)",
             ],
+            next_port=offered.__next__,
         )
         assert port != taken.getsockname()[1]
         assert "address already in use" in (tmp_path / "server.attempt1.log").read_text().lower()

@@ -6,7 +6,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import working_copy as wc
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST = "notebooks/00_welcome_and_data.ipynb"
@@ -103,12 +103,6 @@ def test_a_notebook_of_unknown_origin_counts_as_edited(tmp_path):
 
 
 # --- make lab, served headless ------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Lab:
