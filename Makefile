@@ -23,9 +23,9 @@ ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: preflight clean
 
-# pip compiles the installed packages to bytecode on one core; compileall uses every core
-# (most of a fresh install's time). A file that cannot be compiled is compiled, or
-# reported, when it is first imported, as after pip's own compile step.
+# pip compiles the installed packages to bytecode on one core, which is most of a fresh
+# install's CPU time; compileall does it on every core. A file that cannot be precompiled is
+# compiled (or its error reported) when it is first imported, as after pip's own step.
 PRECOMPILE = $(BIN)/python -m compileall -qq -j 0 $(VENV)/lib || \
 	echo "(some installed files could not be precompiled; Python compiles them on import)"
 

@@ -1024,7 +1024,7 @@ def test_a_clientapp_process_imports_neither_pandas_nor_scikit_learn():
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
-def test_test_ports_are_outside_the_ephemeral_range_and_never_reused():
+def test_server_ports_are_outside_the_ephemeral_range_and_never_reused():
     low, _ = ports.ephemeral_range()
     given = [ports.free_port() for _ in range(50)]
     assert len(set(given)) == len(given)
