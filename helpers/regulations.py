@@ -282,7 +282,8 @@ _PIPL_ART66 = (
 
 _DPDP = "https://www.meity.gov.in/static/uploads/2024/06/2bf1f0e9f04e6fb4f8fef35e82c42aa5.pdf"
 # The notifications of 13 November 2025: commencement G.S.R. 843(E), the Data Protection
-# Board G.S.R. 845(E) and the Rules G.S.R. 846(E), as summarised (secondary; Gazette not read).
+# Board G.S.R. 844(E) (establishment) and 845(E) (composition), and the Rules G.S.R. 846(E),
+# as summarised (secondary; Gazette not read).
 _DPDP_COMMENCEMENT = (
     "https://www.taxmann.com/post/blog/govt-notifies-commencement-dates-for-dpdp-act"
 )
@@ -302,8 +303,14 @@ _DPDP_2026_PROPOSAL = (
     "meity-may-cut-compliance-timeline-for-key-dpdp-rules-to-12-months-126012201293_1.html"
 )
 _DPDP_2026_PROPOSAL_DATES = "https://ssrana.in/?p=43288"
-# The latest source found on the transition (updated 3 June 2026): it gives 14 May 2027.
+# A source on the transition updated 3 June 2026: it gives 14 May 2027.
 _DPDP_STATUS_2026_06 = "https://www.getastra.com/blog/compliance/dpdp-compliance/"
+# MeitY's Secretary on 9 March 2026: the ministry awaits industry inputs before deciding on
+# the proposal (PTI, as republished; the latest official word found by 1 December 2026).
+_DPDP_STATUS_2026_03 = (
+    "https://www.newsdrum.in/business/meity-awaiting-industry-inputs-on-plans-to-slash-"
+    "timeline-for-data-protection-compliance-krishnan-11189047"
+)
 
 
 # --------------------------------------------------------------------------- the table
@@ -813,13 +820,15 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "Personal Data Protection Rules, 2025 (G.S.R. 846(E)) come into force 18 months "
             "after the commencement notification of 13 November 2025 (reported as G.S.R. "
             "843(E)), in May 2027: on 13 or 14 May 2027, as sources differ (all secondary; "
-            "Gazette text not read). In January 2026 MeitY proposed to shorten the 18 months to "
-            "12, which would have ended on 13 November 2026, and to bring some provisions, the "
-            "s. 17(2) exemptions among them, into force at once (reported). No amending "
-            "notification was found in sources up to June 2026; the status since was not "
-            "verified: check the Gazette (egazette.gov.in) before teaching",
+            "Gazette text not read). In January 2026 MeitY proposed to compress parts of the "
+            "transition: some provisions, the s. 17(2) exemptions among them, at once, and "
+            "others at 12 months, which would have ended on 13 November 2026 (reported; reports "
+            "differ on whether the 12 months was to apply to all). On 9 March 2026 MeitY said "
+            "it had not decided; no amending notification was found in sources up to November "
+            "2026, and 13 November 2026 passed with no sign of the change. The Gazette itself "
+            "was not read: check egazette.gov.in before teaching",
             f"{_DPDP} ; {_DPDP_COMMENCEMENT} ; {_DPDP_NOTIFICATIONS} ; {_DPDP_2026_PROPOSAL} ; "
-            f"{_DPDP_2026_PROPOSAL_DATES} ; {_DPDP_STATUS_2026_06}",
+            f"{_DPDP_2026_PROPOSAL_DATES} ; {_DPDP_STATUS_2026_03} ; {_DPDP_STATUS_2026_06}",
             kind="secondary",
         ),
         "year": _cell(2023, _DPDP),
@@ -852,21 +861,22 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "The Data Fiduciary intimates the breach to the Data Protection Board (s. 8(6)): "
             "under Rule 7 of the 2025 Rules, without delay and with a detailed report within 72 "
             "hours of becoming aware (once Rule 7 commences: in May 2027 as notified in November "
-            "2025; its status after June 2026 not verified, see the row's law cell)",
+            "2025; no change found up to November 2026, see the row's law cell)",
             f"{_DPDP} ; {_DPDP_RULE_7}",
             kind="secondary",
         ),
         "breach_notice_individuals": _new(
             "Each affected Data Principal is told without delay, in plain language, what "
             "happened, its likely consequences, the mitigation and what they can do (s. 8(6); "
-            "Rule 7, from May 2027 as notified in November 2025; status after June 2026 not "
-            "verified)",
+            "Rule 7, from May 2027 as notified in November 2025; no change found up to "
+            "November 2026)",
             f"{_DPDP} ; {_DPDP_RULE_7}",
             kind="secondary",
         ),
-        "maximum_penalty": _cell(
+        "maximum_penalty": _new(
             "Up to INR 250 crore for failing to take reasonable security safeguards to prevent a "
-            "personal data breach (s. 33 and the Schedule)",
+            "personal data breach (s. 33 and the Schedule), once s. 33 is in force: in May 2027 "
+            "as notified (see the row's law cell)",
             _DPDP,
         ),
         "source_url": _cell(_DPDP, _DPDP),
