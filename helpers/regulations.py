@@ -303,10 +303,18 @@ _DPDP_2026_PROPOSAL = (
     "meity-may-cut-compliance-timeline-for-key-dpdp-rules-to-12-months-126012201293_1.html"
 )
 _DPDP_2026_PROPOSAL_DATES = "https://ssrana.in/?p=43288"
+# The proposal's detail, s. 17(2) at once among it (Hammurabi & Solomon, on the 22 January
+# 2026 meeting; a law firm's note).
+_DPDP_2026_PROPOSAL_DETAIL = (
+    "https://www.hammurabisolomon.in/post/meity-signals-a-sharper-turn-in-india-s-data-"
+    "protection-rollout"
+)
 # A source on the transition updated 3 June 2026: it gives 14 May 2027.
 _DPDP_STATUS_2026_06 = "https://www.getastra.com/blog/compliance/dpdp-compliance/"
 # MeitY's Secretary on 9 March 2026: the ministry awaits industry inputs before deciding on
-# the proposal (PTI, as republished; the latest official word found by 1 December 2026).
+# the proposal (PTI, as republished; the latest official word on it found by 1 December 2026).
+# The latest (unofficial, automated) tracker found, of 7 November 2026, still gives May 2027.
+_DPDP_STATUS_2026_11 = "https://github.com/mjmirza/app-store-compliance/discussions/2199"
 _DPDP_STATUS_2026_03 = (
     "https://www.newsdrum.in/business/meity-awaiting-industry-inputs-on-plans-to-slash-"
     "timeline-for-data-protection-compliance-krishnan-11189047"
@@ -822,13 +830,17 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "843(E)), in May 2027: on 13 or 14 May 2027, as sources differ (all secondary; "
             "Gazette text not read). In January 2026 MeitY proposed to compress parts of the "
             "transition: some provisions, the s. 17(2) exemptions among them, at once, and "
-            "others at 12 months, which would have ended on 13 November 2026 (reported; reports "
-            "differ on whether the 12 months was to apply to all). On 9 March 2026 MeitY said "
-            "it had not decided; no amending notification was found in sources up to November "
-            "2026, and 13 November 2026 passed with no sign of the change. The Gazette itself "
+            "others at 12 months, which would have ended on 13 November 2026 (reported; "
+            "Business Standard and PTI say the 12 months was for certain duties of Significant "
+            "Data Fiduciaries, S.S. Rana that it was for compliance with the Act as a whole). "
+            "On 9 March 2026 MeitY's Secretary told reporters the ministry was awaiting "
+            "industry inputs before taking 'a final call' (PTI). No amending notification was "
+            "found in any source up to early November 2026 (the latest unofficial); 13 November "
+            "2026 has passed, but no source from after that date was found. The Gazette itself "
             "was not read: check egazette.gov.in before teaching",
             f"{_DPDP} ; {_DPDP_COMMENCEMENT} ; {_DPDP_NOTIFICATIONS} ; {_DPDP_2026_PROPOSAL} ; "
-            f"{_DPDP_2026_PROPOSAL_DATES} ; {_DPDP_STATUS_2026_03} ; {_DPDP_STATUS_2026_06}",
+            f"{_DPDP_2026_PROPOSAL_DATES} ; {_DPDP_2026_PROPOSAL_DETAIL} ; "
+            f"{_DPDP_STATUS_2026_03} ; {_DPDP_STATUS_2026_06} ; {_DPDP_STATUS_2026_11}",
             kind="secondary",
         ),
         "year": _cell(2023, _DPDP),
@@ -861,23 +873,25 @@ _ROWS: tuple[dict[str, Cell], ...] = (
             "The Data Fiduciary intimates the breach to the Data Protection Board (s. 8(6)): "
             "under Rule 7 of the 2025 Rules, without delay and with a detailed report within 72 "
             "hours of becoming aware (once Rule 7 commences: in May 2027 as notified in November "
-            "2025; no change found up to November 2026, see the row's law cell)",
+            "2025; no change found in sources up to early November 2026, see the row's law "
+            "cell)",
             f"{_DPDP} ; {_DPDP_RULE_7}",
             kind="secondary",
         ),
         "breach_notice_individuals": _new(
             "Each affected Data Principal is told without delay, in plain language, what "
             "happened, its likely consequences, the mitigation and what they can do (s. 8(6); "
-            "Rule 7, from May 2027 as notified in November 2025; no change found up to "
-            "November 2026)",
+            "Rule 7, from May 2027 as notified in November 2025; no change found in sources up "
+            "to early November 2026)",
             f"{_DPDP} ; {_DPDP_RULE_7}",
             kind="secondary",
         ),
         "maximum_penalty": _new(
             "Up to INR 250 crore for failing to take reasonable security safeguards to prevent a "
-            "personal data breach (s. 33 and the Schedule), once s. 33 is in force: in May 2027 "
-            "as notified (see the row's law cell)",
-            _DPDP,
+            "personal data breach (s. 33 and the Schedule), once s. 33 is in force: on 13 or 14 "
+            "May 2027 as notified in November 2025 (see the row's law cell)",
+            f"{_DPDP} ; {_DPDP_COMMENCEMENT}",
+            kind="secondary",
         ),
         "source_url": _cell(_DPDP, _DPDP),
     },

@@ -432,7 +432,7 @@ def test_fact_check_corrections_of_december_2026_are_in_the_table():
 
 def test_final_fact_check_corrections_are_in_the_table():
     """Pin what the final fact-check of December 2026 corrected: the SRB case's withdrawal,
-    the DOJ rule's reporting citation, India's dates as reported and re-checked to November 2026,
+    the DOJ rule's reporting citation, India's dates as reported and re-checked to early November 2026,
     no unverified chapter number for SB 446, and a marked main source for China."""
     cells = reg.jurisdiction_sources().set_index(["jurisdiction", "column"])
     eu = cells.loc[("European Union", "deidentification_standard")]
@@ -447,7 +447,7 @@ def test_final_fact_check_corrections_are_in_the_table():
     assert india.checked == reg.FACT_CHECK_2026_12
     assert "9 March 2026" in india.value and "June 2026" not in india.value
     for column in ("breach_notice_regulator", "breach_notice_individuals"):
-        assert "no change found up to November 2026" in cells.loc[("India", column), "value"]
+        assert "no change found in sources up to early" in cells.loc[("India", column), "value"]
     assert "once s. 33 is in force" in cells.loc[("India", "maximum_penalty"), "value"]
     for column in ("research_use_basis", "cross_border_transfer"):
         assert "is in force (see the row's law cell)" in cells.loc[("India", column), "value"]
