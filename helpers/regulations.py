@@ -313,12 +313,12 @@ _DPDP_2026_PROPOSAL_DETAIL = (
 _DPDP_STATUS_2026_06 = "https://www.getastra.com/blog/compliance/dpdp-compliance/"
 # MeitY's Secretary on 9 March 2026: the ministry awaits industry inputs before deciding on
 # the proposal (PTI, as republished; the latest official word on it found by 1 December 2026).
-# The latest (unofficial, automated) tracker found, of 7 November 2026, still gives May 2027.
-_DPDP_STATUS_2026_11 = "https://github.com/mjmirza/app-store-compliance/discussions/2199"
 _DPDP_STATUS_2026_03 = (
     "https://www.newsdrum.in/business/meity-awaiting-industry-inputs-on-plans-to-slash-"
     "timeline-for-data-protection-compliance-krishnan-11189047"
 )
+# The latest (unofficial, automated) tracker found, of 7 November 2026, still gives May 2027.
+_DPDP_STATUS_2026_11 = "https://github.com/mjmirza/app-store-compliance/discussions/2199"
 
 
 # --------------------------------------------------------------------------- the table
