@@ -6,8 +6,9 @@
   ``numeric_hierarchy``, ``suppression_hierarchy``) describe how a column can be coarsened;
   ``generalize`` applies chosen levels.
 * ``uniqueness``, ``k_anonymity``, ``l_diversity``, ``equivalence_classes`` and
-  ``class_sizes`` (each record's class size) measure a table; ``generalize_to_k`` searches the lattice of levels for the cheapest release that
-  reaches a requested k and reports the information it lost. They compare values the way
+  ``class_sizes`` (each record's class size) measure a table; ``generalize_to_k`` searches
+  the lattice of levels for the cheapest release that reaches a requested k and reports the
+  information it lost. They compare values the way
   an attacker would, as ``attacks.linkage_attack`` does: one value spelled two ways is one value
   (``helpers._validation.COMPARISON_RULES`` says what is normalised).
 * ``shift_dates`` perturbs dates by a uniform random number of days per record.

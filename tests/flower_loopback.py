@@ -280,13 +280,19 @@ class NoOpenSSL(Exception):
     """openssl is missing, so no certificate can be made (the TLS test skips)."""
 
 
+def certificate_commands(with_heading: bool = False) -> str:
+    """The README's make-certificates block (the commands the instructor runs)."""
+    block = re.search(
+        r"```bash\n(# make-certificates[^\n]*\n)(.*?)```", (APP / "README.md").read_text(), re.S
+    )
+    assert block, "the README's make-certificates block is missing"
+    return block.group(1) + block.group(2) if with_heading else block.group(2)
+
+
 def _certificates(folder: Path) -> Path:
     """A CA and a server certificate for 127.0.0.1, made by the README's own commands."""
     folder.mkdir(parents=True)
-    readme = (APP / "README.md").read_text()
-    block = re.search(r"```bash\n(# make-certificates.*?)```", readme, re.S)
-    assert block, "the README's make-certificates block is missing"
-    script = block.group(1).replace("IP=INSTRUCTOR_IP", "IP=127.0.0.1")
+    script = certificate_commands(with_heading=True).replace("IP=INSTRUCTOR_IP", "IP=127.0.0.1")
     if shutil.which("openssl") is None:
         raise NoOpenSSL("openssl is not installed")
     subprocess.run(
@@ -507,16 +513,6 @@ def finish(abort: bool = False) -> None:
         _RUNNER.finish(abort)
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # no signal: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def result(name: str) -> dict:
     """The scenario's result.json (waiting for it), with ``folder`` and each log's text."""
     root = os.environ.get(FOLDER_ENV)
@@ -528,7 +524,7 @@ def result(name: str) -> dict:
     while not path.exists():
         assert time.monotonic() < deadline, f"the loopback scenario {name} never finished"
         assert launched.exists(), "the loopback scenarios were never started"
-        assert _running(int(launched.read_text())), "the process running the scenarios died"
+        assert _alive(int(launched.read_text())), "the process running the scenarios died"
         time.sleep(0.5)
     record = json.loads(path.read_text())
     record["folder"] = folder
